@@ -9,9 +9,12 @@
 
 namespace gulm {
 
-enum class DType : int32_t { F32 = 0, BF16 = 1, F16 = 2 };
+// F64 exists for gradcheck-style tests on small sizes; the fast paths are F32/BF16/F16.
+enum class DType : int32_t { F32 = 0, BF16 = 1, F16 = 2, F64 = 3 };
 
-inline int64_t dtype_size(DType t) { return t == DType::F32 ? 4 : 2; }
+inline int64_t dtype_size(DType t) {
+  return t == DType::F64 ? 8 : (t == DType::F32 ? 4 : 2);
+}
 
 // Row-major GEMM:  C[m,n] = alpha * op(A)[m,k] @ op(B)[k,n] + beta * C[m,n]
 //   op(A) = A (A is [m,k], row stride lda) or A^T (A is [k,m], row stride lda) when trans_a,
