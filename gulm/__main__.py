@@ -1,0 +1,5 @@
+import sys
+
+from gulm.cli import main
+
+sys.exit(main())

@@ -1,0 +1,133 @@
+"""AWD-LSTM: the encoder of Genomic-ULMFiT, on gulm's fused weight-dropped LSTM op.
+
+Everything is time-major: token ids [T, B], activations [T, B, D].
+"""
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+
+from gulm.nn.dropout import EmbeddingDropout, RNNDropout
+from gulm.ops.lstm import wd_lstm
+
+__all__ = ["WeightDropLSTM", "AWDLSTM"]
+
+State = tuple[torch.Tensor, torch.Tensor]
+
+
+class WeightDropLSTM(nn.Module):
+    """One LSTM layer with DropConnect on its hidden-to-hidden weights.
+
+    Parameters carry ``nn.LSTM``'s names and layout (``weight_ih_l0`` [4H, I],
+    ``weight_hh_l0`` [4H, H], ``bias_ih_l0``, ``bias_hh_l0``; gates i, f, g, o), so state dicts
+    move between the two unchanged. ``weight_hh_l0`` is the raw weight: in training a fresh
+    mask (Bernoulli(1-p)/(1-p)) is drawn on each forward and applied inside the op.
+
+    forward(x [T, B, I], state=(h0 [B, H], c0 [B, H]) or None) -> (y [T, B, H], (hT, cT))
+    """
+
+    def __init__(self, input_size: int, hidden_size: int, weight_p: float = 0.0):
+        super().__init__()
+        self.input_size = int(input_size)
+        self.hidden_size = int(hidden_size)
+        self.weight_p = float(weight_p)
+        gates = 4 * self.hidden_size
+        self.weight_ih_l0 = nn.Parameter(torch.empty(gates, self.input_size))
+        self.weight_hh_l0 = nn.Parameter(torch.empty(gates, self.hidden_size))
+        self.bias_ih_l0 = nn.Parameter(torch.empty(gates))
+        self.bias_hh_l0 = nn.Parameter(torch.empty(gates))
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        """nn.LSTM's initialisation: U(-1/sqrt(H), 1/sqrt(H)) for every parameter."""
+        bound = 1.0 / math.sqrt(self.hidden_size)
+        for p in self.parameters():
+            nn.init.uniform_(p, -bound, bound)
+
+    def forward(self, x: torch.Tensor, state: State | None = None):
+        h0, c0 = state if state is not None else (None, None)
+        y, h, c = wd_lstm(
+            x,
+            self.weight_ih_l0,
+            self.weight_hh_l0,
+            self.bias_ih_l0,
+            self.bias_hh_l0,
+            h0,
+            c0,
+            drop_p=self.weight_p,
+            training=self.training,
+        )
+        return y, (h, c)
+
+    def extra_repr(self) -> str:
+        return f"{self.input_size}, {self.hidden_size}, weight_p={self.weight_p}"
+
+
+class AWDLSTM(nn.Module):
+    """Embedding -> n weight-dropped LSTM layers with locked dropout between them.
+
+    Layer sizes: emb -> hidden -> ... -> hidden -> emb (the last layer returns to the embedding
+    size so a decoder can tie its weights to the embedding).
+
+    forward(ids [T, B]) -> (raw_outputs, outputs): per layer [T, B, H_l]; ``outputs`` are after
+    the between-layer dropout (the last layer's are undropped, as in fastai). The module is
+    stateful for truncated BPTT: the final (h, c) of each layer is kept, detached, and used as
+    the initial state of the next call; ``reset()`` clears it, and a change of batch size
+    resets it automatically.
+    """
+
+    def __init__(
+        self,
+        vocab_size: int,
+        emb_size: int = 400,
+        hidden_size: int = 1150,
+        n_layers: int = 3,
+        pad_id: int = 0,
+        *,
+        hidden_p: float = 0.2,
+        input_p: float = 0.6,
+        embed_p: float = 0.1,
+        weight_p: float = 0.5,
+    ):
+        super().__init__()
+        if n_layers < 1:
+            raise ValueError(f"n_layers must be >= 1, got {n_layers}")
+        self.vocab_size, self.emb_size, self.hidden_size = vocab_size, emb_size, hidden_size
+        self.n_layers, self.pad_id = n_layers, pad_id
+        self.encoder = nn.Embedding(vocab_size, emb_size, padding_idx=pad_id)
+        nn.init.uniform_(self.encoder.weight, -0.1, 0.1)
+        with torch.no_grad():
+            self.encoder.weight[pad_id].zero_()
+        self.encoder_dp = EmbeddingDropout(self.encoder, embed_p)
+        sizes = [emb_size] + [hidden_size] * (n_layers - 1) + [emb_size]
+        self.rnns = nn.ModuleList(
+            WeightDropLSTM(sizes[i], sizes[i + 1], weight_p) for i in range(n_layers)
+        )
+        self.input_dp = RNNDropout(input_p)
+        self.hidden_dps = nn.ModuleList(RNNDropout(hidden_p) for _ in range(n_layers))
+        self.hidden: list[State] | None = None
+
+    def reset(self) -> None:
+        """Forget the carried hidden state (start of an epoch, or a new set of streams)."""
+        self.hidden = None
+
+    def forward(self, ids: torch.Tensor, state: list[State] | None = None):
+        if ids.dim() != 2:
+            raise ValueError(f"ids must be [T, B] token ids, got shape {tuple(ids.shape)}")
+        if state is None:
+            if self.hidden is not None and self.hidden[0][0].size(0) != ids.size(1):
+                self.reset()
+            state = self.hidden
+        x = self.input_dp(self.encoder_dp(ids))
+        raw_outputs, outputs, new_state = [], [], []
+        for i, (rnn, hid_dp) in enumerate(zip(self.rnns, self.hidden_dps)):
+            x, (h, c) = rnn(x, None if state is None else state[i])
+            raw_outputs.append(x)
+            new_state.append((h.detach(), c.detach()))
+            if i != self.n_layers - 1:
+                x = hid_dp(x)
+            outputs.append(x)
+        self.hidden = new_state
+        return raw_outputs, outputs

@@ -1,0 +1,164 @@
+"""Whole models and their factories: the language model and the sequence classifier.
+
+Both hold their AWD-LSTM under the name ``encoder``, so the encoder weights of a language
+model checkpoint (keys ``encoder.*``) initialise a classifier by name.
+"""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, fields
+
+import torch
+from torch import nn
+
+from gulm.nn.awd_lstm import AWDLSTM
+from gulm.nn.heads import LinearDecoder, PoolingClassifier
+
+__all__ = [
+    "AWDConfig", "LanguageModel", "SequenceClassifier", "language_model", "classifier",
+    "LM_DROPOUTS", "CLASSIFIER_DROPOUTS",
+]
+
+# Genomic-ULMFiT's dropouts (output_p, hidden_p, input_p, embed_p, weight_p), before drop_mult.
+LM_DROPOUTS = dict(output_p=0.25, hidden_p=0.1, input_p=0.2, embed_p=0.02, weight_p=0.15)
+CLASSIFIER_DROPOUTS = dict(output_p=0.4, hidden_p=0.2, input_p=0.6, embed_p=0.1, weight_p=0.5)
+
+
+@dataclass
+class AWDConfig:
+    """Architecture of an AWD-LSTM model. Dropouts are multiplied by ``drop_mult``."""
+
+    vocab_size: int
+    emb_size: int = 400
+    hidden_size: int = 1150
+    n_layers: int = 3
+    pad_id: int = 0
+    output_p: float = 0.25
+    hidden_p: float = 0.1
+    input_p: float = 0.2
+    embed_p: float = 0.02
+    weight_p: float = 0.15
+    drop_mult: float = 1.0
+    tie_weights: bool = True
+    out_bias: bool = True
+    # classifier only
+    n_classes: int = 2
+    head_hidden: int = 50
+    head_p: float = 0.1
+    bptt: int = 70
+    max_len: int = 70 * 20
+
+    def dropouts(self) -> dict:
+        m = self.drop_mult
+        return dict(output_p=self.output_p * m, hidden_p=self.hidden_p * m,
+                    input_p=self.input_p * m, embed_p=self.embed_p * m,
+                    weight_p=self.weight_p * m)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "AWDConfig":
+        known = {f.name for f in fields(cls)}
+        unknown = set(d) - known
+        if unknown:
+            raise ValueError(f"unknown model config keys: {sorted(unknown)}")
+        return cls(**d)
+
+
+def _encoder(cfg: AWDConfig) -> AWDLSTM:
+    d = cfg.dropouts()
+    return AWDLSTM(cfg.vocab_size, cfg.emb_size, cfg.hidden_size, cfg.n_layers, cfg.pad_id,
+                   hidden_p=d["hidden_p"], input_p=d["input_p"], embed_p=d["embed_p"],
+                   weight_p=d["weight_p"])
+
+
+class LanguageModel(nn.Module):
+    """AWD-LSTM encoder + tied decoder.
+
+    forward(ids [T, B]) -> (logits [T, B, V], raw_outputs, outputs); the last two are the
+    encoder's per-layer activations, for AR/TAR regularisation.
+    """
+
+    def __init__(self, cfg: AWDConfig):
+        super().__init__()
+        self.config = cfg
+        self.encoder = _encoder(cfg)
+        tie = self.encoder.encoder if cfg.tie_weights else None
+        self.decoder = LinearDecoder(cfg.vocab_size, cfg.emb_size, cfg.dropouts()["output_p"],
+                                     tie_encoder=tie, bias=cfg.out_bias)
+
+    def reset(self) -> None:
+        self.encoder.reset()
+
+    def forward(self, ids: torch.Tensor):
+        raw_outputs, outputs = self.encoder(ids)
+        return self.decoder(outputs[-1]), raw_outputs, outputs
+
+    def layer_groups(self) -> list[list[nn.Parameter]]:
+        """[embedding (tied decoder), lstm 0, ..., lstm n-1, decoder bias]."""
+        groups = [[self.encoder.encoder.weight]]
+        groups += [list(r.parameters()) for r in self.encoder.rnns]
+        rest = [p for n, p in self.decoder.named_parameters() if p is not self.encoder.encoder.weight]
+        groups[-1].extend(rest)
+        return groups
+
+
+class SequenceClassifier(nn.Module):
+    """AWD-LSTM encoder + masked concat-pooling head.
+
+    forward(ids [B, L] right-padded with pad_id, lengths [B]) -> (logits [B, C], raw_outputs,
+    outputs). Sequences longer than ``max_len`` tokens are read as in ULMFiT: the prefix
+    before the last ``max_len`` tokens only sets the LSTM state (run without gradient, in
+    ``bptt``-sized chunks); pooling and gradients cover the last ``max_len`` tokens.
+    Padding never changes the result: the LSTM is causal and pooling is masked.
+    """
+
+    def __init__(self, cfg: AWDConfig):
+        super().__init__()
+        self.config = cfg
+        self.encoder = _encoder(cfg)
+        d = cfg.dropouts()
+        self.head = PoolingClassifier(cfg.emb_size, cfg.n_classes, cfg.head_hidden,
+                                      output_p=d["output_p"], hidden_head_p=cfg.head_p)
+
+    def forward(self, ids: torch.Tensor, lengths: torch.Tensor):
+        if ids.dim() != 2:
+            raise ValueError(f"ids must be [B, L] token ids, got shape {tuple(ids.shape)}")
+        lengths = lengths.to(ids.device)
+        tokens = ids.t()  # [L, B]
+        L = tokens.size(0)
+        max_len = self.config.max_len
+        start = (lengths - max_len).clamp_min(0)
+        # rows' windows [start, length) all lie inside [g, L)
+        g = int(start.min()) if L > max_len else 0
+        self.encoder.reset()
+        state = None
+        if g > 0:
+            with torch.no_grad():
+                bptt = max(1, self.config.bptt)
+                for i in range(0, g, bptt * 16):
+                    self.encoder(tokens[i:min(g, i + bptt * 16)], state)
+                    state = self.encoder.hidden
+        raw_outputs, outputs = self.encoder(tokens[g:], state)
+        self.encoder.reset()
+        logits = self.head(outputs[-1], lengths - g, start - g)
+        return logits, raw_outputs, outputs
+
+    def layer_groups(self) -> list[list[nn.Parameter]]:
+        """[embedding, lstm 0, ..., lstm n-1, head]: the groups of gradual unfreezing."""
+        groups = [[self.encoder.encoder.weight]]
+        groups += [list(r.parameters()) for r in self.encoder.rnns]
+        groups.append(list(self.head.parameters()))
+        return groups
+
+
+def language_model(config: AWDConfig | dict) -> LanguageModel:
+    """Build a language model from an :class:`AWDConfig` (or its dict)."""
+    cfg = AWDConfig.from_dict(config) if isinstance(config, dict) else config
+    return LanguageModel(cfg)
+
+
+def classifier(config: AWDConfig | dict) -> SequenceClassifier:
+    """Build a sequence classifier from an :class:`AWDConfig` (or its dict)."""
+    cfg = AWDConfig.from_dict(config) if isinstance(config, dict) else config
+    return SequenceClassifier(cfg)
