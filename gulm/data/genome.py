@@ -330,7 +330,7 @@ class Genome:
         *,
         read_ahead: int | None = None,
     ) -> None:
-        self.path = Path(path)
+        self.path = Path(path).expanduser()
         self._cache_dir = cache_dir
         self._read_ahead = read_ahead
         self._faidx: pyfaidx.Faidx | None = None
@@ -445,16 +445,17 @@ class Genome:
                 self.indexed_path, self._index_path, self._gzi_path = self._cached_copy()
                 return self._open_faidx(retry=False)
             raise FastaError(f"{self.path}: {err}") from err
+        except UnicodeDecodeError as err:  # before ValueError, its base class
+            where = _first_non_ascii_line(self.indexed_path)
+            raise FastaError(f"{self.path}: line {where}: non-ASCII bytes; is this a FASTA file? ({err})") from err
         except ValueError as err:
             if str(err).startswith("Duplicate key"):
                 name = str(err).split('"')[1] if '"' in str(err) else str(err)
                 Path(self._index_path).unlink(missing_ok=True)
                 lines = _header_lines(self.indexed_path, name)
-                where = f" (lines {', '.join(map(str, lines))})" if lines else ""
+                where = f" (lines {', '.join(map(str, lines[:-1]))} and {lines[-1]})" if len(lines) > 1 else ""
                 raise FastaError(f"{self.path}: duplicate record name '{name}'{where}") from None
             raise
-        except UnicodeDecodeError as err:
-            raise FastaError(f"{self.path}: not a text FASTA file ({err})") from err
         # An index whose records run past the end of the file is stale (e.g. the FASTA was replaced
         # by an older copy, which fools pyfaidx's mtime test): rebuild it once.
         size = self.indexed_path.stat().st_size if self._gzi_path is None else None
@@ -624,6 +625,15 @@ def _header_lines(path: Path, name: str) -> list[int]:
             if line[:1] == b">" and line[1:].split()[:1] == [name.encode()]:
                 found.append(lineno)
     return found
+
+
+def _first_non_ascii_line(path: Path) -> int | None:
+    """1-based number of the first line with a non-ASCII byte (for error messages only)."""
+    with open_binary(path) as fh:
+        for lineno, line in enumerate(fh, 1):
+            if not line.isascii():
+                return lineno
+    return None
 
 
 def _has_biopython() -> bool:

@@ -410,7 +410,7 @@ def promoter_dataset(
     - negatives (``"non_promoter"``): one random ``window`` bp window inside each gene longer than
       ``window + 2 * margin``, starting in ``[margin, length - window - margin)`` of the gene in sense
       orientation (the seed's ``[start+50, end-200)`` for 150 bp windows), read on the gene's strand;
-    - windows that would leave the chromosome are dropped; with ``balance`` the larger class is subsampled
+    - genes without a strand ('.') are skipped, and windows that would leave the chromosome are dropped; with ``balance`` the larger class is subsampled
       to the size of the smaller;
     - ``split`` is a stratified ``fractions`` split (train/valid/test); ``n_train`` then keeps only that many
       training examples (class shares kept), leaving valid and test as they are.
@@ -486,7 +486,7 @@ def promoter_dataset(
     seqs, ids, out_labels, out_split = [], [], [], []
     for i in np.flatnonzero(keep):
         label, chrom, start, end, strand, gene = items[i]
-        seqs.append(genome.fetch(chrom, start, end, strand, upper=True).upper())
+        seqs.append(genome.fetch(chrom, start, end, strand, upper=True))
         ids.append(f"{gene}|{label}|{chrom}:{start}-{end}({strand})")
         out_labels.append(label)
         out_split.append(split[i])
