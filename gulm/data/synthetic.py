@@ -395,6 +395,7 @@ def promoter_dataset(
     window: int = 150,
     upstream: int = 100,
     anchor: str = "gene_start",
+    negatives: str = "in_gene",
     margin: int = 50,
     balance: bool = True,
     fractions: Sequence[float] = (0.8, 0.1, 0.1),
@@ -407,11 +408,15 @@ def promoter_dataset(
       gene's strand. ``anchor="gene_start"`` (default, as the seed: -100/+50 around each CDS start, whether
       or not the gene has its own promoter) or ``"tss"`` (one window per annotated promoter, around its TSS;
       synthetic genomes only);
-    - negatives (``"non_promoter"``): one random ``window`` bp window inside each gene longer than
-      ``window + 2 * margin``, starting in ``[margin, length - window - margin)`` of the gene in sense
-      orientation (the seed's ``[start+50, end-200)`` for 150 bp windows), read on the gene's strand;
-    - genes without a strand ('.') are skipped, and windows that would leave the chromosome are dropped; with ``balance`` the larger class is subsampled
-      to the size of the smaller;
+    - negatives (``"non_promoter"``), ``negatives="in_gene"`` (default, as the seed): one random ``window`` bp
+      window inside each gene longer than ``window + 2 * margin``, starting in ``[margin, length - window -
+      margin)`` of the gene in sense orientation (the seed's ``[start+50, end-200)`` for 150 bp windows),
+      read on the gene's strand. ``negatives="operon_internal"`` (synthetic genomes, ``anchor="gene_start"``):
+      positives are the gene-start windows of genes with their own promoter and negatives those of genes
+      inside operons, without one - both hold an RBS and a start codon at the same offset, so the boxes and
+      the upstream context are what is left to learn;
+    - genes without a strand ('.') are skipped, and windows that would leave the chromosome are dropped;
+      with ``balance`` the larger class is subsampled to the size of the smaller;
     - ``split`` is a stratified ``fractions`` split (train/valid/test); ``n_train`` then keeps only that many
       training examples (class shares kept), leaving valid and test as they are.
 
@@ -425,6 +430,8 @@ def promoter_dataset(
             raise ValueError("promoter_dataset: pass genes= (e.g. read_gff_features(gff, 'CDS')) for this genome")
     if anchor not in ("gene_start", "tss"):
         raise ValueError(f"promoter_dataset: anchor must be 'gene_start' or 'tss', not {anchor!r}")
+    if negatives not in ("in_gene", "operon_internal"):
+        raise ValueError(f"promoter_dataset: negatives must be 'in_gene' or 'operon_internal', not {negatives!r}")
     if not 0 <= upstream <= window:
         raise ValueError(f"promoter_dataset: need 0 <= upstream <= window, got {upstream}, {window}")
     lengths = genome.lengths
@@ -443,12 +450,22 @@ def promoter_dataset(
             if g.strand in ("+", "-")
         ]
 
+    own_promoter: set[str] | None = None
+    if negatives == "operon_internal":
+        if anchor != "gene_start" or getattr(genome, "promoters", None) is None:
+            raise ValueError("promoter_dataset: negatives='operon_internal' needs anchor='gene_start' and a "
+                             "genome with annotated promoters")
+        own_promoter = {p.gene for p in genome.promoters}
+
     items: list[tuple[str, str, int, int, str, str]] = []  # label, chrom, start, end, strand, gene
     for chrom, pos, strand, gene in anchors:
         start, end = _sense_window(pos, strand, upstream, window)
         if 0 <= start and end <= lengths.get(chrom, -1):
-            items.append((LABELS[0], chrom, start, end, strand, gene))
+            label = LABELS[0] if own_promoter is None or gene in own_promoter else LABELS[1]
+            items.append((label, chrom, start, end, strand, gene))
     for g in genes:
+        if own_promoter is not None:
+            break
         if g.strand not in ("+", "-") or len(g) <= window + 2 * margin:
             continue
         u = draw.integer(margin, len(g) - window - margin - 1)  # sense offset of the window in the gene

@@ -204,3 +204,16 @@ def test_demo_files_round_trip_through_the_readers(tmp_path):
     assert table == promoter_dataset(ref, seed=3, n_train=30)
     # the same set can be cut from the files alone, as a user with a real genome would
     assert promoter_dataset(g, cds, seed=3, n_train=30) == table
+
+
+def test_operon_internal_negatives_differ_only_upstream(genome):
+    data = promoter_dataset(genome, negatives="operon_internal", seed=0)
+    own = {p.gene for p in genome.promoters}
+    genes = {g.name: _sense(genome, g) for g in genome.genes}
+    assert data.counts()["promoter"] == data.counts()["non_promoter"] > 20
+    for seq, label, id_ in zip(data.sequences, data.labels, data.ids):
+        gene = id_.split("|")[0]
+        assert (gene in own) == (label == "promoter")
+        assert seq[100:150] == genes[gene][:50]  # both classes: the ORF starts at offset 100
+    with pytest.raises(ValueError, match="operon_internal"):
+        promoter_dataset(genome, anchor="tss", negatives="operon_internal")
