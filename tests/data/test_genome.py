@@ -37,10 +37,11 @@ def recs():
     return _records()
 
 
+@pytest.mark.parametrize("read_ahead", [None, 97])
 @pytest.mark.parametrize("compression", list(COMPRESSIONS))
-def test_every_compression_gives_the_same_fetches(tmp_path, recs, compression):
+def test_every_compression_gives_the_same_fetches(tmp_path, recs, compression, read_ahead):
     path = write_fasta(tmp_path / "g.fa", _fasta_text(recs), compression)
-    with Genome(path) as g:
+    with Genome(path, read_ahead=read_ahead) as g:
         assert g.compression == compression
         assert g.names == list(recs)
         assert g.lengths == {k: len(v) for k, v in recs.items()}
@@ -52,6 +53,9 @@ def test_every_compression_gives_the_same_fetches(tmp_path, recs, compression):
             end = rng.randrange(start, n + 1)
             assert g.fetch(name, start, end) == recs[name][start:end]
             assert g.fetch(name, start, end, "-") == reverse_complement(recs[name][start:end])
+        seq = recs["chr1"]
+        for start in range(0, len(seq) - 10, 7):  # sliding windows: the read-ahead buffer's use case
+            assert g.fetch("chr1", start, start + 10) == seq[start : start + 10]
 
 
 def test_bgzip_is_read_in_place_when_biopython_is_present(tmp_path, recs):
