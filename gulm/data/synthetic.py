@@ -26,8 +26,8 @@ Knobs for tuning the demo (see :func:`synthetic_genome` and :func:`promoter_data
 
 - ``promoter_fraction``: fraction of genes that start a new transcription unit with a promoter (the rest
   follow in an operon, so operons hold ``1 / promoter_fraction`` genes on average);
-- ``motif_strength``: 1.0 for sigma70-like boxes, 0.0 for boxes that are plain background (no promoter
-  signal at all), up to ``1 / (1 - 0.25)`` scaling beyond (clipped at the consensus);
+- ``motif_strength``: 1.0 for sigma70-like boxes, 0.0 for boxes drawn uniformly (no promoter signal at
+  all); values above 1 push every position further toward the consensus (probability clipped at 1);
 - ``rbs_strength``: the same for the Shine-Dalgarno site;
 - ``gc``: GC content of coding sequence (codon usage is tilted to reach it); intergenic DNA is
   ``intergenic_gc`` (default ``gc - 0.1``, AT-rich as in bacteria);
