@@ -1,0 +1,47 @@
+"""Errors and warnings raised by gulm.data readers.
+
+Every message names the file and, where it applies, the record, the line or the position, so that a
+user can go straight to the bad input.
+"""
+from __future__ import annotations
+
+__all__ = [
+    "DataError",
+    "FastaError",
+    "RecordNotFoundError",
+    "RegionError",
+    "BedError",
+    "LabeledDataError",
+    "DataWarning",
+]
+
+
+class DataError(ValueError):
+    """Base class of the input errors raised by gulm.data."""
+
+
+class FastaError(DataError):
+    """A FASTA file that cannot be read: missing records, bad headers, corrupt compression..."""
+
+
+class RecordNotFoundError(DataError, KeyError):
+    """A record name that the FASTA file does not hold (also a KeyError, as for a dict)."""
+
+    def __str__(self) -> str:  # KeyError would print the message inside quotes
+        return str(self.args[0]) if self.args else ""
+
+
+class RegionError(DataError):
+    """Coordinates outside a record, or a region string that cannot be parsed."""
+
+
+class BedError(DataError):
+    """A malformed BED or GFF line; the message gives file:line."""
+
+
+class LabeledDataError(DataError):
+    """A labeled-sequence table or set that cannot be used (missing column, no rows...)."""
+
+
+class DataWarning(UserWarning):
+    """Input that was read but partly skipped (for instance a FASTA record with no sequence)."""

@@ -1,0 +1,9 @@
+"""Fixtures for the gulm.data tests."""
+import pytest
+
+
+@pytest.fixture(autouse=True)
+def _no_user_cache(monkeypatch, tmp_path):
+    """Keep caches out of the user's home: GULM_CACHE unset, HOME inside tmp_path."""
+    monkeypatch.delenv("GULM_CACHE", raising=False)
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
