@@ -2,7 +2,46 @@
 
 Pretrain AWD-LSTM language models on k-mer tokens of genomes, fine-tune them and train
 sequence classifiers; scan genomes and interpret models.
+
+    import gulm
+    gulm.pretrain_lm(fasta=["genome.fna.gz"], out="runs/lm")
+    gulm.finetune_lm(lm="runs/lm", data=gulm.DataConfig(csv="set.csv"), out="runs/lm_ft")
+    gulm.train_classifier(lm="runs/lm_ft", data=gulm.DataConfig(csv="set.csv"), out="runs/clf")
+    model, tokenizer, config = gulm.load("runs/clf")
 """
 __version__ = "0.1.0"
 
 from gulm._ext import HAS_CUDA_KERNELS, HAS_EXTENSION, ExtensionMissingError  # noqa: E402,F401
+
+_LAZY = {
+    # phases (gulm.train.phases)
+    "pretrain_lm": "gulm.train.phases", "finetune_lm": "gulm.train.phases",
+    "train_classifier": "gulm.train.phases", "evaluate": "gulm.train.phases",
+    "predict": "gulm.train.phases", "PretrainConfig": "gulm.train.phases",
+    "FinetuneConfig": "gulm.train.phases", "ClassifierConfig": "gulm.train.phases",
+    "DataConfig": "gulm.train.phases",
+    # data
+    "KmerTokenizer": "gulm.data.tokenizer", "Genome": "gulm.data.genome",
+    # scan / interpret / demo
+    "scan_genome": "gulm.scan", "interpret": "gulm.interpret", "run_demo": "gulm.demo",
+}
+
+
+def load(path, device="cpu"):
+    """Load a checkpoint folder: returns (model in eval mode, KmerTokenizer, config dict)."""
+    from gulm.train.checkpoint import load_checkpoint
+
+    return load_checkpoint(path, device)
+
+
+def __getattr__(name):
+    mod = _LAZY.get(name)
+    if mod is None:
+        raise AttributeError(f"module 'gulm' has no attribute {name!r}")
+    import importlib
+
+    return getattr(importlib.import_module(mod), name)
+
+
+def __dir__():
+    return sorted(list(globals()) + list(_LAZY))

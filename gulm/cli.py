@@ -111,7 +111,11 @@ def _run(args, parser) -> int:
         metrics = phases.finetune_lm(build_config(phases.FinetuneConfig, values, args))
         _print_lm(metrics)
     elif cmd == "train-classifier":
-        phases.train_classifier(build_config(phases.ClassifierConfig, values, args))
+        from gulm.metrics import format_table
+
+        m = phases.train_classifier(build_config(phases.ClassifierConfig, values, args))
+        if "accuracy" in m:
+            print(format_table({f"{m['split']} ({m['n']})": m}))
     elif cmd == "evaluate":
         from gulm.metrics import format_table
 
@@ -176,6 +180,15 @@ def _predict(args, values) -> None:
             fh.close()
 
 
+def _finish_distributed() -> None:
+    """Leave the process group together, so no rank exits while another still talks to it."""
+    from gulm.train import distributed as gdist
+
+    if gdist.is_distributed():
+        gdist.barrier()
+    gdist.shutdown()
+
+
 def main(argv=None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -183,7 +196,9 @@ def main(argv=None) -> int:
         parser.print_help()
         return 2
     try:
-        return _run(args, parser)
+        code = _run(args, parser)
+        _finish_distributed()
+        return code
     except KeyboardInterrupt:
         print("gulm: interrupted", file=sys.stderr)
         return 130

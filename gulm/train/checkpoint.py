@@ -146,8 +146,8 @@ def load_encoder_from_lm(model: nn.Module, folder, tokenizer) -> dict:
     lm_tok = KmerTokenizer.from_dict(cfg["tokenizer"])
     if lm_tok != tokenizer:
         raise TokenizerMismatchError(
-            f"{folder}: the language model was trained with tokenizer {lm_tok.describe()}, but "
-            f"this run uses {tokenizer.describe()}; use the same k, stride and vocabulary")
+            f"{folder}: the language model was trained with tokenizer {lm_tok!r}, but "
+            f"this run uses {tokenizer!r}; use the same k, stride and vocabulary")
     state = {k: v for k, v in _load_state(folder).items() if k.startswith("encoder.")}
     own = model.state_dict()
     bad = [k for k, v in state.items() if k not in own or own[k].shape != v.shape]

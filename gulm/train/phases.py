@@ -16,15 +16,15 @@ import torch
 
 from gulm.data.batches import ClassBatches, TokenizedSet, encode_labels
 from gulm.data.corpus import LMBatches, LMCorpus
-from gulm.metrics import classification_metrics, format_table, write_metrics
+from gulm.metrics import classification_metrics, write_metrics
 from gulm.nn import CLASSIFIER_DROPOUTS, LM_DROPOUTS, AWDConfig, classifier, language_model
 from gulm.train import distributed as gdist
-from gulm.train.checkpoint import (load_checkpoint, load_encoder_from_lm, read_config,
-                                   save_checkpoint)
+from gulm.train.checkpoint import (TokenizerMismatchError, load_checkpoint, load_encoder_from_lm,
+                                   read_config, save_checkpoint)
 from gulm.train.learner import ClassifierTask, Learner, LMTask, Stage, set_seed
 
 __all__ = ["DataConfig", "PretrainConfig", "FinetuneConfig", "ClassifierConfig", "pretrain_lm",
-           "finetune_lm", "train_classifier", "evaluate", "predict", "load_data", "SEED_STAGES"]
+           "finetune_lm", "train_classifier", "evaluate", "predict", "load_data", "check_memory", "SEED_STAGES"]
 
 # Genomic-ULMFiT's classifier schedule: head, then the last 2, 3 layer groups, then all.
 SEED_STAGES = [(1, 2e-2, 1), (1, 1e-2, 2), (1, 5e-3, 3), (2, 1e-3, 0)]
@@ -38,7 +38,7 @@ class DataConfig:
     csv: str | None = None
     sequence_col: str = "sequence"
     label_col: str = "label"
-    split_col: str = "set"
+    split_col: str = "auto"  # a column name, "auto" (set/split if present) or "none"
     fasta: dict[str, str] = field(default_factory=dict)
     bed: str | None = None
     genome: str | None = None
@@ -103,8 +103,8 @@ class ClassifierConfig(_Common):
 
     data: DataConfig = field(default_factory=DataConfig)
     lm: str = ""
-    k: int = 5  # used only without an LM
-    stride: int = 2
+    k: int | None = None  # default 5 from scratch; with an LM, must match it if given
+    stride: int | None = None  # default 2 from scratch; with an LM, must match it if given
     emb_size: int = 400
     hidden_size: int = 1150
     n_layers: int = 3
@@ -120,22 +120,28 @@ class ClassifierConfig(_Common):
 def load_data(cfg: DataConfig):
     """LabeledSequences with a ``split`` of 'train'/'valid'/'test' for every sequence."""
     from gulm.data import labeled
+    from gulm.data.genome import Genome
 
     sources = sum(bool(x) for x in (cfg.csv, cfg.fasta, cfg.bed))
     if sources != 1:
-        raise ValueError("give exactly one classification data source: csv, fasta (per class) or bed + genome")
+        raise ValueError("give exactly one classification data source: csv, fasta (one per class: "
+                         "LABEL=PATH) or bed + genome")
     if cfg.csv:
-        ds = labeled.read_table(cfg.csv, sequence_col=cfg.sequence_col, label_col=cfg.label_col,
-                                split_col=cfg.split_col)
+        split_col = cfg.split_col if cfg.split_col not in ("", "none", None) else None
+        ds = labeled.read_labeled_csv(cfg.csv, sequence_col=cfg.sequence_col, label_col=cfg.label_col,
+                                      split_col=split_col)
     elif cfg.fasta:
-        ds = labeled.read_fasta_classes(cfg.fasta)
+        ds = labeled.read_labeled_fasta(cfg.fasta)
     else:
         if not cfg.genome:
             raise ValueError("a BED data source needs a genome FASTA (genome=...)")
-        ds = labeled.read_bed_intervals(cfg.bed, cfg.genome)
+        ds = labeled.read_labeled_bed(cfg.bed, Genome(cfg.genome))
     if ds.split is None:
         fr = (1.0 - cfg.valid_frac - cfg.test_frac, cfg.valid_frac, cfg.test_frac)
-        ds.split = labeled.stratified_split(ds.labels, fr, seed=cfg.split_seed)
+        ds = ds.random_split(fr, seed=cfg.split_seed)
+    unknown = sorted(set(ds.split) - {"train", "valid", "test"})
+    if unknown:
+        raise ValueError(f"unknown split names {unknown[:5]} in the data (expected train, valid, test)")
     return ds
 
 
@@ -151,6 +157,21 @@ def _device(name: str) -> torch.device:
     if dev.type == "cuda" and gdist.is_distributed():
         dev = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
     return dev
+
+
+def check_memory(vocab_size: int, emb_size: int, what: str = "") -> None:
+    """Refuse a vocabulary whose embedding (weights, gradient and two Adam moments, fp32)
+    would not fit in this machine's memory."""
+    need = 4 * 4 * vocab_size * emb_size
+    try:
+        total = os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError, AttributeError):  # pragma: no cover - non-POSIX
+        return
+    if need > 0.8 * total:
+        raise MemoryError(
+            f"{what}a vocabulary of {vocab_size:,} tokens with {emb_size}-dim embeddings needs "
+            f"{need / 1e9:.1f} GB for the embedding alone (weights, gradient, Adam state), more "
+            f"than this machine's {total / 1e9:.1f} GB; use a smaller k")
 
 
 def _training_dict(cfg) -> dict:
@@ -179,6 +200,7 @@ def pretrain_lm(cfg: PretrainConfig | None = None, *, corpus: LMCorpus | None = 
         if not cfg.fasta:
             raise ValueError("pretraining needs at least one FASTA file (fasta=[...])")
         tok = KmerTokenizer(cfg.k, cfg.stride)
+        check_memory(tok.vocab_size, cfg.emb_size, f"k={cfg.k}: ")
         corpus = LMCorpus.from_fasta(cfg.fasta, tok, valid_frac=cfg.valid_frac,
                                      both_strands=cfg.both_strands, exclude_bed=cfg.exclude_bed)
     tok = corpus.tokenizer
@@ -255,9 +277,16 @@ def train_classifier(cfg: ClassifierConfig | None = None, *, stop_after=None, **
     if cfg.lm:
         lm_cfg = read_config(cfg.lm)
         tok = KmerTokenizer.from_dict(lm_cfg["tokenizer"])
+        asked = KmerTokenizer(cfg.k if cfg.k is not None else tok.k,
+                              cfg.stride if cfg.stride is not None else tok.stride)
+        if (asked.k, asked.stride) != (tok.k, tok.stride):
+            raise TokenizerMismatchError(
+                f"{cfg.lm}: the language model was trained with {tok!r}, but this run asks for "
+                f"k={asked.k}, stride={asked.stride}; drop k/stride or use a matching LM")
         sizes = {k: lm_cfg["model"][k] for k in ("emb_size", "hidden_size", "n_layers", "vocab_size")}
     else:
-        tok = KmerTokenizer(cfg.k, cfg.stride)
+        tok = KmerTokenizer(cfg.k or 5, cfg.stride or 2)
+        check_memory(tok.vocab_size, cfg.emb_size, f"k={tok.k}: ")
         sizes = dict(emb_size=cfg.emb_size, hidden_size=cfg.hidden_size, n_layers=cfg.n_layers,
                      vocab_size=tok.vocab_size)
     train_seqs, train_labels = _select(ds, "train")
@@ -301,8 +330,6 @@ def train_classifier(cfg: ClassifierConfig | None = None, *, stop_after=None, **
                         training=_training_dict(cfg), metrics=metrics,
                         extra={"classes": classes, "window": int(np.median(lengths)),
                                "lm": os.path.abspath(cfg.lm) if cfg.lm else None})
-        if cfg.progress and "accuracy" in metrics:
-            print(format_table({f"{eval_split} ({metrics['n']})": metrics}))
     gdist.barrier()
     return metrics
 

@@ -1,0 +1,107 @@
+"""The gulm command line, run as a user would (subprocesses)."""
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+import gulm
+
+pytest.importorskip("gulm._C", reason="compiled extension not built")
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(gulm.__file__)))
+TINY = ["--emb-size", "16", "--hidden-size", "32", "--n-layers", "2", "--bs", "8", "--bptt", "20",
+        "--progress", "false"]
+
+
+def gulm_cli(*args, cwd=None):
+    env = dict(os.environ)
+    env["PYTHONPATH"] = ROOT + os.pathsep + env.get("PYTHONPATH", "")
+    env.pop("GULM_DEBUG", None)
+    return subprocess.run([sys.executable, "-m", "gulm", *map(str, args)], capture_output=True,
+                          text=True, env=env, cwd=cwd, timeout=300)
+
+
+@pytest.fixture(scope="module")
+def files(tmp_path_factory):
+    from gulm.data.synthetic import write_demo_data
+
+    return write_demo_data(tmp_path_factory.mktemp("cli_data"), length=30_000, seed=2, n_train=40)
+
+
+def _one_line_error(res, *needles):
+    assert res.returncode == 2, res.stderr
+    lines = [l for l in res.stderr.strip().splitlines() if l.strip()]
+    assert len(lines) == 1, res.stderr
+    assert "Traceback" not in res.stderr
+    for n in needles:
+        assert n in lines[0], lines[0]
+    return lines[0]
+
+
+def test_help_lists_commands_and_examples():
+    res = gulm_cli("--help")
+    assert res.returncode == 0
+    for cmd in ("pretrain", "finetune", "train-classifier", "evaluate", "predict", "demo"):
+        assert cmd in res.stdout
+    res = gulm_cli("pretrain", "--help")
+    assert res.returncode == 0 and "examples:" in res.stdout and "--exclude-bed" in res.stdout
+
+
+def test_missing_fasta_is_one_clear_line(tmp_path):
+    res = gulm_cli("pretrain", "--fasta", tmp_path / "nope.fa", "--out", tmp_path / "lm", *TINY)
+    _one_line_error(res, "gulm pretrain: error:", "nope.fa")
+    res = gulm_cli("pretrain", "--fasta", tmp_path / "nope.fa", "--out", tmp_path / "lm", "--debug")
+    assert res.returncode != 0 and "Traceback" in res.stderr
+
+
+def test_empty_fasta_and_bad_config(tmp_path):
+    empty = tmp_path / "empty.fa"
+    empty.write_text("")
+    _one_line_error(gulm_cli("pretrain", "--fasta", empty, "--out", tmp_path / "lm", *TINY), "empty.fa")
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("epochs: 1\nno_such_option: 3\n")
+    _one_line_error(gulm_cli("pretrain", "--config", bad, "--fasta", empty), "no_such_option")
+
+
+def test_k_too_large_for_memory(files, tmp_path):
+    line = _one_line_error(gulm_cli("pretrain", "--fasta", files["genome"], "--k", "14", "--out",
+                                    tmp_path / "lm", "--emb-size", "400"), "k=14")
+    assert "GB" in line
+
+
+def test_missing_label_column_names_it(files, tmp_path):
+    line = _one_line_error(gulm_cli("train-classifier", "--csv", files["promoters"], "--label-col",
+                                    "klass", "--out", tmp_path / "c", *TINY), "klass")
+    assert "label" in line  # the available columns are listed
+
+
+def test_pretrain_yaml_with_override_then_classify_evaluate_predict(files, tmp_path):
+    cfg = tmp_path / "lm.yaml"
+    cfg.write_text(f"fasta: [{files['genome']}]\nepochs: 3\nk: 5\nstride: 2\nmax_tokens: 3000\n")
+    res = gulm_cli("pretrain", "--config", cfg, "--epochs", "1", "--out", tmp_path / "lm", *TINY)
+    assert res.returncode == 0, res.stderr
+    saved = json.loads((tmp_path / "lm" / "config.json").read_text())
+    assert saved["training"]["epochs"] == 1  # command line beats YAML
+    assert saved["training"]["max_tokens"] == 3000  # YAML beats defaults
+
+    res = gulm_cli("train-classifier", "--lm", tmp_path / "lm", "--csv", files["promoters"],
+                   "--out", tmp_path / "clf", "--stages", "1:1e-2:1,1:5e-3:0", *TINY)
+    assert res.returncode == 0, res.stderr
+    assert "accuracy" in res.stdout
+
+    res = gulm_cli("evaluate", tmp_path / "clf", "--csv", files["promoters"], "--split", "valid",
+                   "--json", tmp_path / "m.json")
+    assert res.returncode == 0, res.stderr
+    assert json.loads((tmp_path / "m.json").read_text())["n"] > 0
+
+    fasta = tmp_path / "q.fa"
+    fasta.write_text(">a\n" + "ACGT" * 40 + "\n>b\n" + "TTGACA" * 30 + "\n")
+    res = gulm_cli("predict", tmp_path / "clf", "--fasta", fasta, "--out", tmp_path / "p.tsv")
+    assert res.returncode == 0, res.stderr
+    rows = (tmp_path / "p.tsv").read_text().strip().splitlines()
+    assert rows[0].split("\t") == ["id", "p_non_promoter", "p_promoter", "prediction"]
+    assert [r.split("\t")[0] for r in rows[1:]] == ["a", "b"]
+    res = gulm_cli("predict", tmp_path / "lm", "ACGT" * 10)
+    _one_line_error(res, "not a classifier")

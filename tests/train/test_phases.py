@@ -1,0 +1,153 @@
+"""Tiny end-to-end runs of the three phases, checkpoints, resume and refusals."""
+import json
+import os
+
+import numpy as np
+import pytest
+import torch
+
+import gulm
+from gulm.train.checkpoint import TokenizerMismatchError, load_checkpoint, load_encoder_from_lm
+from gulm.train.phases import (ClassifierConfig, DataConfig, FinetuneConfig, PretrainConfig,
+                               finetune_lm, pretrain_lm, train_classifier)
+
+TINY = dict(emb_size=16, hidden_size=32, n_layers=2, bs=8, bptt=20, progress=False)
+
+
+def _pretrain(demo_files, out, **kw):
+    cfg = PretrainConfig(fasta=[str(demo_files["genome"])], out=str(out), epochs=1, **TINY)
+    return pretrain_lm(cfg, **kw)
+
+
+def _state(folder):
+    from safetensors.torch import load_file
+
+    return load_file(os.path.join(folder, "model.safetensors"))
+
+
+def test_three_phases_end_to_end(demo_files, tmp_path):
+    lm = _pretrain(demo_files, tmp_path / "lm")
+    assert np.isfinite(lm["loss"]) and lm["perplexity"] > 1
+    for name in ("model.safetensors", "config.json", "metrics.json", "log.csv", "resume.pt"):
+        assert (tmp_path / "lm" / name).exists(), name
+    cfg = json.loads((tmp_path / "lm" / "config.json").read_text())
+    assert cfg["kind"] == "lm" and cfg["tokenizer"]["k"] == 5 and cfg["gulm_version"] == gulm.__version__
+    assert cfg["corpus"]["train_tokens"] > 0
+
+    data = DataConfig(csv=str(demo_files["promoters"]))
+    ft = finetune_lm(FinetuneConfig(lm=str(tmp_path / "lm"), data=data, out=str(tmp_path / "ft"),
+                                    epochs=1, bs=4, bptt=20, progress=False))
+    assert np.isfinite(ft["loss"])
+
+    m = train_classifier(ClassifierConfig(lm=str(tmp_path / "ft"), data=data, out=str(tmp_path / "clf"),
+                                          stages=[[1, 1e-2, 1], [1, 5e-3, 0]], bs=8, progress=False))
+    assert m["split"] == "test" and m["n"] > 0
+    for key in ("accuracy", "precision", "recall", "f1", "mcc", "specificity", "roc_auc"):
+        assert key in m
+    saved = json.loads((tmp_path / "clf" / "metrics.json").read_text())
+    assert saved["accuracy"] == pytest.approx(m["accuracy"])
+
+    model, tok, cfg = gulm.load(tmp_path / "clf")
+    assert cfg["classes"] == ["non_promoter", "promoter"] and not model.training
+    probs, classes = gulm.predict(str(tmp_path / "clf"), ["ACGT" * 40, "TTGACA" * 25])
+    assert probs.shape == (2, 2) and np.allclose(probs.sum(1), 1.0)
+
+    # the LM's encoder really initialised the classifier before training moved it
+    ft_state = _state(tmp_path / "ft")
+    clf_state = _state(tmp_path / "clf")
+    assert ft_state["encoder.encoder.weight"].shape == clf_state["encoder.encoder.weight"].shape
+
+
+def test_checkpoint_round_trip_keeps_outputs_and_ties(demo_files, tmp_path):
+    _pretrain(demo_files, tmp_path / "lm", stop_after=None)
+    model, tok, cfg = load_checkpoint(tmp_path / "lm")
+    assert model.decoder.decoder.weight is model.encoder.encoder.weight
+    assert "decoder.decoder.weight" in cfg["tied_keys"]
+    x = torch.randint(2, tok.vocab_size, (12, 3))
+    a = model(x)[0]
+    model.reset()
+    again, _, _ = load_checkpoint(tmp_path / "lm")
+    torch.testing.assert_close(again(x)[0], a)
+
+
+def test_resume_after_interrupt_matches_uninterrupted_run(demo_files, tmp_path):
+    kw = dict(epochs=3)
+    full = PretrainConfig(fasta=[str(demo_files["genome"])], out=str(tmp_path / "full"), **TINY, **kw)
+    pretrain_lm(full)
+    part = PretrainConfig(fasta=[str(demo_files["genome"])], out=str(tmp_path / "part"), **TINY, **kw)
+    m = pretrain_lm(part, stop_after=1)  # "interrupted" after one epoch
+    assert m["complete"] is False and m["epochs_done"] == 1
+    pretrain_lm(part, resume=True)
+    a, b = _state(tmp_path / "full"), _state(tmp_path / "part")
+    assert a.keys() == b.keys()
+    for k in a:
+        torch.testing.assert_close(a[k], b[k], rtol=0, atol=0, msg=k)
+
+
+def test_classifier_resume_mid_unfreezing(demo_files, tmp_path):
+    data = DataConfig(csv=str(demo_files["promoters"]))
+    stages = [[1, 1e-2, 1], [1, 5e-3, 2], [1, 1e-3, 0]]
+    base = dict(data=data, k=5, stride=2, stages=stages, **TINY)
+    train_classifier(ClassifierConfig(out=str(tmp_path / "full"), **base))
+    m = train_classifier(ClassifierConfig(out=str(tmp_path / "part"), **base), stop_after=2)
+    assert m["complete"] is False
+    train_classifier(ClassifierConfig(out=str(tmp_path / "part"), resume=True, **base))
+    a, b = _state(tmp_path / "full"), _state(tmp_path / "part")
+    for k in a:
+        torch.testing.assert_close(a[k], b[k], rtol=0, atol=0, msg=k)
+
+
+def test_classifier_refuses_lm_with_another_tokenizer(demo_files, tmp_path):
+    cfg = PretrainConfig(fasta=[str(demo_files["genome"])], out=str(tmp_path / "lm3"), k=3, stride=1,
+                         epochs=1, max_tokens=2000, **TINY)
+    pretrain_lm(cfg)
+    data = DataConfig(csv=str(demo_files["promoters"]))
+    with pytest.raises(TokenizerMismatchError, match="k=5"):
+        train_classifier(ClassifierConfig(lm=str(tmp_path / "lm3"), data=data, k=5, stride=2,
+                                          out=str(tmp_path / "c"), **TINY))
+    from gulm.data.tokenizer import KmerTokenizer
+    from gulm.nn import AWDConfig, classifier
+
+    model = classifier(AWDConfig(vocab_size=KmerTokenizer(5, 2).vocab_size, emb_size=16, hidden_size=32, n_layers=2))
+    with pytest.raises(TokenizerMismatchError, match="tokenizer"):
+        load_encoder_from_lm(model, tmp_path / "lm3", KmerTokenizer(5, 2))
+
+
+def test_leak_safe_pretraining_removes_excluded_loci(demo_files, tmp_path):
+    from gulm.data.corpus import LMCorpus
+    from gulm.data.genome import Genome
+    from gulm.data.tokenizer import KmerTokenizer
+
+    g = Genome(demo_files["genome"])
+    name = g.names[0]
+    bed = tmp_path / "exclude.bed"
+    bed.write_text(f"{name}\t1000\t6000\n")
+    tok = KmerTokenizer(5, 2)
+    full = LMCorpus.from_fasta([demo_files["genome"]], tok, both_strands=False)
+    safe = LMCorpus.from_fasta([demo_files["genome"]], tok, both_strands=False, exclude_bed=bed)
+    assert safe.stats["excluded_bases"] == 5000
+    assert full.train.size - safe.train.size == pytest.approx(5000 / 2, abs=5)
+    # an excluded 50-bp stretch never appears in the training stream
+    probe = tok.encode(g.fetch(name, 3000, 3050)).numpy()
+    def contains(arr, sub):
+        w = np.lib.stride_tricks.sliding_window_view(arr, sub.size)
+        return bool((w == sub).all(1).any())
+    assert contains(full.train.astype(np.int64), probe)
+    assert not contains(safe.train.astype(np.int64), probe)
+
+
+def test_lm_corpus_splits_at_n_runs_and_validates_by_position(tmp_path):
+    from gulm.data.corpus import LMCorpus, acgt_segments
+    from gulm.data.tokenizer import KmerTokenizer
+
+    assert acgt_segments(b"ACGTNNNNacgtRAC") == [(0, 4), (8, 12), (13, 15)]
+    tok = KmerTokenizer(3, 1)
+    seq = "ACGTACGTAC" + "N" * 5 + "GGGTTTCCCA" * 9
+    c = LMCorpus.from_sequences([("r", seq)], tok, valid_frac=0.1)
+    # no token spans the N run: tokens are unk only as separators
+    ids = c.train.tolist()
+    assert ids.count(1) == 2  # one separator after each of the two training pieces
+    cut = int(round(len(seq) * 0.9))
+    assert c.valid.size == (len(seq) - cut) - 3 + 1 + 1
+    with pytest.raises(ValueError, match="no training tokens"):
+        LMCorpus.from_sequences([("r", "N" * 100)], tok)
