@@ -1,0 +1,1 @@
+from gulm.data.tokenizer import KmerTokenizer  # noqa: F401

@@ -189,7 +189,7 @@ def _as_uint8_tensor(seq: SeqLike) -> torch.Tensor:
         seq = seq.encode("ascii", errors="replace")
     if isinstance(seq, np.ndarray):
         return torch.from_numpy(np.ascontiguousarray(seq).view(np.uint8).copy())
-    return torch.frombuffer(bytearray(seq), dtype=torch.uint8)
+    return torch.tensor(list(bytes(seq)), dtype=torch.uint8)
 
 
 def _base_codes() -> torch.Tensor:
@@ -271,6 +271,8 @@ def kmer_revcomp_ref(
 ) -> torch.Tensor:
     """Reference for :func:`kmer_revcomp`."""
     ids = ids.cpu()
+    if ids.numel() == 0:
+        return ids.clone()
     # 1. map every k-mer id to its reverse complement through its base-4 digits
     code = (ids.long() - 2).clamp(min=0)
     digits = torch.stack([(code // 4**i) % 4 for i in range(k - 1, -1, -1)], dim=-1)  # [..., W, k]
