@@ -107,9 +107,26 @@ void check_k_stride(const char* fn, int64_t k, int64_t stride) {
 }
 
 template <typename T>
-py::array encode_into(const ByteView& v, int k, int stride, gulm::KmerIsa isa) {
+py::array encode_into(const ByteView& v, int k, int stride, gulm::KmerIsa isa, const py::object& out_obj) {
   const int64_t n = gulm::kmer_num_tokens(v.size(), k, stride);
-  py::array_t<T> out(static_cast<py::ssize_t>(n));
+  py::array_t<T> out;
+  if (out_obj.is_none()) {
+    out = py::array_t<T>(static_cast<py::ssize_t>(n));
+  } else {
+    // A caller-owned buffer (e.g. reused while streaming a genome chunk by chunk): the ids go
+    // to out[:n] and that view is returned.
+    if (!py::isinstance<py::array_t<T>>(out_obj) ||
+        !(py::reinterpret_borrow<py::array>(out_obj).flags() & py::array::c_style)) {
+      throw py::type_error(std::string("kmer_encode_buffer: out must be a C-contiguous numpy array of ") +
+                           (sizeof(T) == 8 ? "int64" : "int32") + " (int32=" + (sizeof(T) == 8 ? "False" : "True") + ")");
+    }
+    out = py::reinterpret_borrow<py::array_t<T>>(out_obj);
+    if (!out.writeable() || out.ndim() != 1 || out.shape(0) < n) {
+      throw py::value_error("kmer_encode_buffer: out must be a writable 1-D array with at least " +
+                            std::to_string(n) + " elements, got shape[0]=" +
+                            std::to_string(out.ndim() == 1 ? out.shape(0) : -1));
+    }
+  }
   gulm::KmerEncodeParams p;
   p.seq = v.data();
   p.len = v.size();
@@ -122,17 +139,20 @@ py::array encode_into(const ByteView& v, int k, int stride, gulm::KmerIsa isa) {
     py::gil_scoped_release nogil;
     at::parallel_for(0, n, kGrain, [&](int64_t b, int64_t e) { gulm::kmer_encode_cpu(p, b, e); });
   }
+  if (!out_obj.is_none() && out.shape(0) != n) {
+    return out[py::slice(0, static_cast<py::ssize_t>(n), 1)];
+  }
   return std::move(out);
 }
 
 py::array kmer_encode_buffer(const py::object& seq, int64_t k, int64_t stride, bool int32,
-                             const std::string& isa) {
+                             const std::string& isa, const py::object& out) {
   constexpr const char* fn = "kmer_encode_buffer";
   check_k_stride(fn, k, stride);
   const gulm::KmerIsa path = parse_isa(isa);
   ByteView v(seq, fn, "seq");
-  return int32 ? encode_into<int32_t>(v, static_cast<int>(k), static_cast<int>(stride), path)
-               : encode_into<int64_t>(v, static_cast<int>(k), static_cast<int>(stride), path);
+  return int32 ? encode_into<int32_t>(v, static_cast<int>(k), static_cast<int>(stride), path, out)
+               : encode_into<int64_t>(v, static_cast<int>(k), static_cast<int>(stride), path, out);
 }
 
 template <typename T>
@@ -202,10 +222,11 @@ py::array revcomp_buffer(const py::object& seq) {
 
 void register_buffer_api(py::module_& m) {
   m.def("kmer_encode_buffer", &kmer_encode_buffer, py::arg("seq"), py::arg("k"), py::arg("stride") = 1,
-        py::arg("int32") = false, py::arg("isa") = "auto",
+        py::arg("int32") = false, py::arg("isa") = "auto", py::arg("out") = py::none(),
         "Canonical k-mer ids of one sequence (str/bytes/bytearray/memoryview/uint8 numpy) as a new\n"
-        "numpy int64 (or int32) array [floor((L-k)/stride)+1]. `isa` ('auto', 'scalar', 'avx2',\n"
-        "'avx512') picks the CPU code path (for tests; all give the same ids).");
+        "numpy int64 (or int32) array [floor((L-k)/stride)+1], or written into out[:n] (a\n"
+        "C-contiguous int64/int32 array you reuse) and returned as that view. `isa` ('auto',\n"
+        "'scalar', 'avx2', 'avx512') picks the CPU code path (for tests; all give the same ids).");
   m.def("kmer_encode_batch_buffer", &kmer_encode_batch_buffer, py::arg("seqs"), py::arg("k"),
         py::arg("stride") = 1, py::arg("int32") = false, py::arg("pad_left") = false,
         py::arg("max_tokens") = 0, py::arg("isa") = "auto",

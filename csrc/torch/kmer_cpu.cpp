@@ -6,7 +6,12 @@
 #include <torch/library.h>
 
 #include <atomic>
+#include <cstdint>
 #include <optional>
+
+#if defined(__linux__)
+#include <sys/mman.h>
+#endif
 
 #include "gulm/kmer.h"
 #include "kmer_common.h"
@@ -18,6 +23,24 @@ namespace {
 // start-up are noise, small enough that 10^6-token inputs use every thread.
 constexpr int64_t kGrain = 1 << 15;
 
+// Large outputs are fresh mmap'ed memory that the kernel then faults in page by page; at 4 KiB
+// pages that costs more than the tokenization itself. Like numpy (alloc.c), ask for
+// transparent huge pages on allocations of 4 MiB and more, before the first touch.
+// Best effort: if THP is off ("never") or madvise fails, nothing changes.
+at::Tensor empty_output(at::IntArrayRef sizes, const at::TensorOptions& options) {
+  at::Tensor out = at::empty(sizes, options);
+#if defined(__linux__) && defined(MADV_HUGEPAGE)
+  const size_t bytes = out.nbytes();
+  if (bytes >= (size_t(4) << 20)) {
+    constexpr uintptr_t kPage = 4096;
+    const uintptr_t begin = (reinterpret_cast<uintptr_t>(out.data_ptr()) + kPage - 1) & ~(kPage - 1);
+    const uintptr_t end = (reinterpret_cast<uintptr_t>(out.data_ptr()) + bytes) & ~(kPage - 1);
+    if (end > begin) madvise(reinterpret_cast<void*>(begin), end - begin, MADV_HUGEPAGE);
+  }
+#endif
+  return out;
+}
+
 at::Tensor kmer_encode(const at::Tensor& seq, int64_t k, int64_t stride, c10::ScalarType dtype) {
   constexpr const char* op = "gulm::kmer_encode";
   check_bytes(op, "seq", seq);
@@ -25,7 +48,7 @@ at::Tensor kmer_encode(const at::Tensor& seq, int64_t k, int64_t stride, c10::Sc
   const gulm::KmerIdType out_type = id_type_of(op, "dtype", dtype);
   const at::Tensor s = seq.contiguous();
   const int64_t n = gulm::kmer_num_tokens(s.size(0), static_cast<int>(k), static_cast<int>(stride));
-  at::Tensor out = at::empty({n}, s.options().dtype(dtype));
+  at::Tensor out = empty_output({n}, s.options().dtype(dtype));
   gulm::KmerEncodeParams p;
   p.seq = s.data_ptr<uint8_t>();
   p.len = s.size(0);
@@ -57,7 +80,7 @@ std::tuple<at::Tensor, at::Tensor> kmer_encode_batch(const at::Tensor& seqs, con
   TORCH_CHECK(widest >= 0, op, ": offsets must be non-decreasing, but offsets[", -1 - widest + 1,
               "] < offsets[", -1 - widest, "]");
   const int64_t W = max_tokens > 0 ? max_tokens : widest;
-  at::Tensor out = at::empty({B, W}, s.options().dtype(dtype));
+  at::Tensor out = empty_output({B, W}, s.options().dtype(dtype));
   gulm::KmerBatchParams p;
   p.seqs = s.data_ptr<uint8_t>();
   p.offsets = off;

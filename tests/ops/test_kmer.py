@@ -1,5 +1,5 @@
 """Tests of the k-mer tokenizer ops: kernel vs *_ref vs hand-computed ids, properties, errors,
-opcheck, torch.compile, the buffer API, thread splits and (with a GPU) CUDA vs CPU."""
+opcheck, torch.compile, the buffer API and thread splits. CUDA tests: test_kmer_cuda.py."""
 import numpy as np
 import pytest
 import torch
@@ -317,6 +317,25 @@ def test_buffer_api_inputs(make_seq):
     np.testing.assert_array_equal(C.kmer_encode_buffer(arr.view(np.int8), 5, 2), want)
 
 
+def test_buffer_api_out_argument(make_seq):
+    seq = make_seq(1001)
+    want = K.kmer_encode_ref(seq, 5, 2).numpy()
+    out = np.full(600, -1, dtype=np.int64)
+    got = C.kmer_encode_buffer(seq, 5, 2, out=out)
+    assert np.shares_memory(got, out) and got.shape == want.shape
+    np.testing.assert_array_equal(got, want)
+    assert (out[want.size :] == -1).all()
+    out32 = np.empty(want.size, dtype=np.int32)
+    assert C.kmer_encode_buffer(seq, 5, 2, int32=True, out=out32) is not None
+    np.testing.assert_array_equal(out32, want)
+    with pytest.raises(ValueError, match="at least 499 elements"):
+        C.kmer_encode_buffer(seq, 5, 2, out=out[:10])
+    with pytest.raises(TypeError, match="C-contiguous numpy array of int64"):
+        C.kmer_encode_buffer(seq, 5, 2, out=out32)
+    with pytest.raises(TypeError, match="C-contiguous"):
+        C.kmer_encode_buffer(seq, 5, 2, out=out[::2])
+
+
 def test_buffer_api_non_ascii_str_and_bad_types():
     # each non-ASCII character is one unk byte, so positions are kept
     assert C.kmer_encode_buffer("ACGéACG", 3, 1).tolist() == [idx("ACG"), 1, 1, 1, idx("ACG")]
@@ -403,73 +422,3 @@ def test_torch_compile_inductor(make_seq):
     seq = u8(make_seq(1000))
     compiled = torch.compile(lambda x: K.kmer_encode(x, 5, 2) + 1, fullgraph=True)
     torch.testing.assert_close(compiled(seq), K.kmer_encode(seq, 5, 2) + 1)
-
-
-# ---- CUDA --------------------------------------------------------------------------------------
-
-cuda_only = [
-    pytest.mark.cuda,
-    pytest.mark.skipif(
-        not (torch.cuda.is_available() and _ext.HAS_CUDA_KERNELS), reason="needs a GPU and the CUDA build"
-    ),
-]
-
-
-def _mark(*marks):
-    def apply(fn):
-        for m in marks:
-            fn = m(fn)
-        return fn
-
-    return apply
-
-
-@_mark(*cuda_only)
-@pytest.mark.parametrize("k,stride", [(1, 1), (3, 1), (5, 2), (8, 3), (12, 12), (15, 1), (4, 50)])
-@pytest.mark.parametrize("dtype", [torch.int64, torch.int32])
-def test_cuda_encode_matches_cpu(make_seq, k, stride, dtype):
-    for length in (0, k - 1, k, 1000, 1 << 20):
-        seq = u8(make_seq(length, bad_rate=0.01))
-        cpu = K.kmer_encode(seq, k, stride, dtype)
-        gpu = K.kmer_encode(seq.cuda(), k, stride, dtype)
-        assert gpu.is_cuda
-        torch.testing.assert_close(gpu.cpu(), cpu)
-
-
-@_mark(*cuda_only)
-@pytest.mark.parametrize("pad_left", [False, True])
-@pytest.mark.parametrize("max_tokens", [0, 7])
-def test_cuda_batch_matches_cpu(make_seq, pad_left, max_tokens):
-    seqs = [u8(make_seq(n)) for n in (0, 3, 100, 5000, 17)]
-    cpu = K.kmer_encode_batch(seqs, 5, 2, torch.int32, pad_left, max_tokens)
-    gpu = K.kmer_encode_batch([s.cuda() for s in seqs], 5, 2, torch.int32, pad_left, max_tokens)
-    torch.testing.assert_close(gpu[0].cpu(), cpu[0])
-    torch.testing.assert_close(gpu[1].cpu(), cpu[1])
-    flat = torch.cat(seqs).cuda()
-    with pytest.raises(RuntimeError, match="offsets must be non-decreasing"):
-        ops.kmer_encode_batch(flat, torch.tensor([0, 9, 3], device="cuda"), 5, 2, torch.int64, False, 0)
-
-
-@_mark(*cuda_only)
-def test_cuda_decode_revcomp_match_cpu(make_seq):
-    seq = u8(make_seq(100000))
-    every_byte = torch.arange(256, dtype=torch.uint8)
-    torch.testing.assert_close(K.revcomp(every_byte.cuda()).cpu(), K.revcomp(every_byte))
-    torch.testing.assert_close(K.revcomp(seq.cuda()).cpu(), K.revcomp(seq))
-    ids = K.kmer_encode(seq, 5, 2)
-    torch.testing.assert_close(K.kmer_decode(ids.cuda(), 5, 2).cpu(), K.kmer_decode(ids, 5, 2))
-    batch, lengths = K.kmer_encode_batch([seq[:1000], seq[5:50], seq[:0]], 5, 2, pad_left=True)
-    for pad_left, lens in ((True, lengths), (False, None)):
-        torch.testing.assert_close(
-            K.kmer_revcomp(batch.cuda(), 5, None if lens is None else lens.cuda(), pad_left).cpu(),
-            K.kmer_revcomp(batch, 5, lens, pad_left),
-        )
-    with pytest.raises(RuntimeError, match="ids must lie in"):
-        K.kmer_revcomp(torch.tensor([5, 2000], device="cuda"), 5)
-
-
-@_mark(*cuda_only)
-def test_cuda_opcheck(make_seq):
-    for op, args in _opcheck_samples(make_seq):
-        args = tuple(a.cuda() if isinstance(a, torch.Tensor) else a for a in args)
-        torch.library.opcheck(op, args)
