@@ -7,8 +7,8 @@ Input: GULM_BENCH_BP (default 10^7) seeded random ACGT bytes. One group per figu
 group the gulm variants sit beside their baselines (extra_info["baseline"] = True):
   * gulm-op-{1,2}thread: torch.ops.gulm.kmer_encode on a uint8 tensor, allocating its output as a
     user's call does (threads via torch.set_num_threads).
-  * gulm-prealloc-1thread: the buffer API writing into a reused numpy array (out=): the kernel
-    without the page faults of a fresh output.
+  * gulm-prealloc-{1,2}thread: the buffer API writing into a reused numpy array (out=): the
+    kernel without the page faults of a fresh output (outputs >= 64 MiB use streaming stores).
   * seed-python (k5s2-int64 only): the seed's tokenizer + defaultdict stoi + np.array(int64) on the
     same input; few rounds (pedantic) because one round takes seconds.
   * numpy: the fastest vectorised numpy found (LUT, k strided shift-or passes, cache blocking).
@@ -86,15 +86,16 @@ def test_gulm_op(benchmark, genome, threads, case, n_threads):
     _record(benchmark, case, BP, threads=n_threads, isa=_ext._C.kmer_cpu_isa())
 
 
+@pytest.mark.parametrize("n_threads", [1, 2], ids=["1thread", "2threads"])
 @pytest.mark.parametrize("case", list(CASES))
-def test_gulm_prealloc(benchmark, genome, threads, case):
+def test_gulm_prealloc(benchmark, genome, threads, case, n_threads):
     k, stride, dtype = CASES[case]
     benchmark.group = case
-    benchmark.name = "gulm-prealloc-1thread"
-    threads(1)
+    benchmark.name = f"gulm-prealloc-{n_threads}thread{'s' if n_threads > 1 else ''}"
+    threads(n_threads)
     out = np.zeros(K.num_tokens(BP, k, stride), dtype=_NP[dtype])  # touched once, then reused
     benchmark(_ext._C.kmer_encode_buffer, genome["np"], k, stride, dtype == torch.int32, "auto", out)
-    _record(benchmark, case, BP, isa=_ext._C.kmer_cpu_isa())
+    _record(benchmark, case, BP, threads=n_threads, isa=_ext._C.kmer_cpu_isa())
 
 
 # ---- baselines --------------------------------------------------------------------------------

@@ -40,19 +40,24 @@ std::vector<int64_t> naive_encode(const std::string& seq, int k, int s) {
   return out;
 }
 
+// Encodes into a 64-byte aligned buffer (as torch allocates; the streaming stores need it),
+// splitting the token range at `cuts`.
 template <typename T>
 std::vector<int64_t> encode(const std::string& seq, int k, int s, KmerIsa isa,
-                            const std::vector<int64_t>& cuts = {}) {
+                            const std::vector<int64_t>& cuts = {}, bool streaming = false) {
   const int64_t n = gulm::kmer_num_tokens(static_cast<int64_t>(seq.size()), k, s);
-  std::vector<T> out(static_cast<size_t>(n) + 1, T(-7));  // one guard element
+  std::vector<T> storage(static_cast<size_t>(n) + 1 + 64 / sizeof(T), T(-7));  // guard after
+  T* out = storage.data();
+  while (reinterpret_cast<uintptr_t>(out) % 64) ++out;
   gulm::KmerEncodeParams p;
   p.seq = reinterpret_cast<const uint8_t*>(seq.data());
   p.len = static_cast<int64_t>(seq.size());
   p.k = k;
   p.stride = s;
-  p.out = out.data();
+  p.out = out;
   p.out_type = sizeof(T) == 8 ? KmerIdType::I64 : KmerIdType::I32;
   p.isa = isa;
+  p.streaming = streaming;
   int64_t begin = 0;
   for (int64_t c : cuts) {
     if (c > n) c = n;
@@ -60,8 +65,8 @@ std::vector<int64_t> encode(const std::string& seq, int k, int s, KmerIsa isa,
     begin = c;
   }
   gulm::kmer_encode_cpu(p, begin, n);
-  GULM_CHECK_EQ(static_cast<int64_t>(out[static_cast<size_t>(n)]), -7);  // guard untouched
-  return std::vector<int64_t>(out.begin(), out.begin() + n);
+  GULM_CHECK_EQ(static_cast<int64_t>(out[n]), -7);  // guard untouched
+  return std::vector<int64_t>(out, out + n);
 }
 
 std::string random_seq(std::mt19937_64& rng, size_t len, double bad_rate, bool lower) {
@@ -164,6 +169,17 @@ void test_simd_vs_scalar_long() {
       GULM_CHECK(same(encode<int32_t>(seq, k, s, KmerIsa::Auto, {1, 17, 4097, 70001}), want));
     }
   }
+}
+
+// Outputs of 64 MiB and more take the streaming-store path: same ids, any chunking.
+void test_streaming_outputs() {
+  std::mt19937_64 rng(3);
+  std::string seq = random_seq(rng, 17000000, 0.0, false);
+  for (int i = 0; i < 1000; ++i) seq[rng() % seq.size()] = 'N';
+  const auto want = encode<int64_t>(seq, 3, 1, KmerIsa::Scalar);
+  GULM_CHECK(same(encode<int64_t>(seq, 3, 1, KmerIsa::AVX512, {}, true), want));
+  GULM_CHECK(same(encode<int64_t>(seq, 3, 1, KmerIsa::Auto, {5, 1000003, 8000001}, true), want));
+  GULM_CHECK(same(encode<int32_t>(seq, 3, 1, KmerIsa::Auto, {7, 9000000}, true), want));
 }
 
 void test_batch() {
@@ -304,6 +320,7 @@ int main() {
   test_hand_examples();
   test_paths_vs_naive();
   test_simd_vs_scalar_long();
+  test_streaming_outputs();
   test_batch();
   test_decode_and_revcomp();
   GULM_TEST_MAIN_END();

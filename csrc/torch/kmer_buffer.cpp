@@ -135,6 +135,7 @@ py::array encode_into(const ByteView& v, int k, int stride, gulm::KmerIsa isa, c
   p.out = out.mutable_data();
   p.out_type = sizeof(T) == 8 ? gulm::KmerIdType::I64 : gulm::KmerIdType::I32;
   p.isa = isa;
+  p.streaming = !out_obj.is_none();  // a caller's reused buffer is already mapped
   {
     py::gil_scoped_release nogil;
     at::parallel_for(0, n, kGrain, [&](int64_t b, int64_t e) { gulm::kmer_encode_cpu(p, b, e); });

@@ -104,6 +104,11 @@ void encode_scalar(const uint8_t* GULM_RESTRICT seq, int k, int s, T* GULM_RESTR
 // Windows 1..n of a vector path must come from one 64-byte load: window j reads the 16 bytes
 // [j*s, j*s+16) (k <= 15 plus the lookahead of the 4-base gather), so j*s + 16 <= 64.
 constexpr int kAvx512MaxStride = 48;
+// With KmerEncodeParams::streaming, outputs at least this large are written with non-temporal
+// stores: far larger than the caches, written once and read later. Measured here (10 Mbp,
+// 1 thread, output already mapped): k3s1 int64 (80 MB) 2.3 -> 2.95 Gbp/s; k5s2 int64 (40 MB,
+// still cache friendly) 5.5 -> 5.4, so it stays off below 64 MiB.
+constexpr int64_t kStreamingMinBytes = int64_t(64) << 20;
 constexpr int kAvx2MaxStride = 64;
 
 #if defined(__clang__)
@@ -289,14 +294,38 @@ inline void avx512_store<int64_t>(int64_t* dst, __m512i ids, __mmask16 m) {
   }
 }
 
+// Full, 64-byte aligned vectors bypass the caches (the ids are written once and read much
+// later, and a regular store would first read each line in).
+template <typename T>
+inline void avx512_stream(T* dst, __m512i ids);
+
+template <>
+inline void avx512_stream<int32_t>(int32_t* dst, __m512i ids) {
+  _mm512_stream_si512(reinterpret_cast<__m512i*>(dst), ids);
+}
+
+template <>
+inline void avx512_stream<int64_t>(int64_t* dst, __m512i ids) {
+  _mm512_stream_si512(reinterpret_cast<__m512i*>(dst), _mm512_cvtepu32_epi64(_mm512_castsi512_si256(ids)));
+  _mm512_stream_si512(reinterpret_cast<__m512i*>(dst + 8), _mm512_cvtepu32_epi64(_mm512_extracti64x4_epi64(ids, 1)));
+}
+
 template <typename T>
 void encode_avx512(const uint8_t* GULM_RESTRICT seq, int64_t len, int k, int s,
-                   T* GULM_RESTRICT out, int64_t tb, int64_t te) {
+                   T* GULM_RESTRICT out, int64_t tb, int64_t te, bool streaming) {
   const Avx512Consts c = avx512_consts(k, s);
   const int per_vec = c.per_vec;
-  for (int64_t t0 = tb; t0 < te; t0 += per_vec) {
+  // Streaming needs 16 ids per vector, so that an aligned start stays aligned.
+  streaming = streaming && per_vec == 16;
+  int n = 0;
+  for (int64_t t0 = tb; t0 < te; t0 += n) {
     const int64_t left = te - t0;
-    const int n = left < per_vec ? static_cast<int>(left) : per_vec;
+    n = left < per_vec ? static_cast<int>(left) : per_vec;
+    if (streaming && t0 == tb) {
+      // a short first vector brings the stores of a chunk that starts mid-line to a line
+      const int head = static_cast<int>(((64 - (reinterpret_cast<uintptr_t>(out + t0) & 63)) & 63) / sizeof(T));
+      if (head > 0 && head < n) n = head;
+    }
     const int64_t p0 = t0 * s;
     const int64_t avail = len - p0;
     const __mmask64 load_mask = avail >= 64 ? ~__mmask64(0) : (__mmask64(1) << avail) - 1;
@@ -316,8 +345,13 @@ void encode_avx512(const uint8_t* GULM_RESTRICT seq, int64_t len, int k, int s,
       ids = _mm512_mask_mov_epi32(ids, unk, c.one);
     }
     const __mmask16 store_mask = n == 16 ? __mmask16(0xFFFF) : __mmask16((1u << n) - 1);
-    avx512_store<T>(out + t0, ids, store_mask);
+    if (streaming && n == 16 && (reinterpret_cast<uintptr_t>(out + t0) & 63) == 0) {
+      avx512_stream<T>(out + t0, ids);
+    } else {
+      avx512_store<T>(out + t0, ids, store_mask);
+    }
   }
+  if (streaming) _mm_sfence();  // order the streamed lines before whoever reads them next
 }
 
 #if defined(__clang__)
@@ -362,7 +396,8 @@ void encode_dispatch(const KmerEncodeParams& p, T* out, int64_t tb, int64_t te) 
   const KmerIsa isa = kmer_cpu_resolve_isa(p.isa);
 #if GULM_KMER_X86
   if (isa == KmerIsa::AVX512 && p.stride <= kAvx512MaxStride) {
-    encode_avx512<T>(p.seq, p.len, p.k, p.stride, out, tb, te);
+    const int64_t out_bytes = kmer_num_tokens(p.len, p.k, p.stride) * static_cast<int64_t>(sizeof(T));
+    encode_avx512<T>(p.seq, p.len, p.k, p.stride, out, tb, te, p.streaming && out_bytes >= kStreamingMinBytes);
     return;
   }
   if (isa >= KmerIsa::AVX2 && p.stride <= kAvx2MaxStride) {
