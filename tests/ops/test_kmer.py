@@ -381,6 +381,18 @@ def test_parallel_equals_single_thread(make_seq, threads, k, stride):
     torch.testing.assert_close(b1, b2)
 
 
+def test_streaming_into_reused_buffer(make_seq, threads):
+    # 9 Mbp at k=3 s=1 gives a 72 MB int64 output: the streaming-store path of out=
+    seq = np.frombuffer(make_seq(9_000_000, bad_rate=0.0005), dtype=np.uint8)
+    want = K.kmer_encode(torch.from_numpy(seq.copy()), 3, 1).numpy()
+    out = np.zeros(want.size + 3, dtype=np.int64)
+    for n in (1, 2):
+        threads(n)
+        out[:] = -1
+        np.testing.assert_array_equal(C.kmer_encode_buffer(seq, 3, 1, out=out[1:]), want)  # unaligned start
+        np.testing.assert_array_equal(C.kmer_encode_buffer(seq, 3, 1, out=out), want)
+
+
 # ---- torch.library integration -----------------------------------------------------------
 
 
