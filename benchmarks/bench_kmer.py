@@ -15,6 +15,8 @@ group the gulm variants sit beside their baselines (extra_info["baseline"] = Tru
   * mem-limit-prealloc: copy the input bytes and write the output bytes into reused buffers, the
     memory-bandwidth floor of gulm-prealloc; mem-limit-alloc: the same into fresh arrays (numpy
     asks for huge pages, as gulm does), the floor of gulm-op.
+  * threads-scalar-k5s2-int32: the scalar path (compute-bound) on 1 and 2 threads, the 1-thread
+    run flagged as the baseline so the ratio is the parallel speedup.
 Throughput is input base pairs per second: extra_info["throughput"] in extra_info["unit"].
 """
 from __future__ import annotations
@@ -96,6 +98,19 @@ def test_gulm_prealloc(benchmark, genome, threads, case, n_threads):
     out = np.zeros(K.num_tokens(BP, k, stride), dtype=_NP[dtype])  # touched once, then reused
     benchmark(_ext._C.kmer_encode_buffer, genome["np"], k, stride, dtype == torch.int32, "auto", out)
     _record(benchmark, case, BP, threads=n_threads, isa=_ext._C.kmer_cpu_isa())
+
+
+@pytest.mark.parametrize("n_threads", [1, 2], ids=["1thread", "2threads"])
+def test_thread_scaling_scalar(benchmark, genome, threads, n_threads):
+    """The portable scalar path is compute-bound, so it shows what the chunked parallel split
+    gives; the SIMD path already runs at the memory-bandwidth limit with one thread here."""
+    k, stride = 5, 2
+    benchmark.group = "threads-scalar-k5s2-int32"
+    benchmark.name = f"gulm-scalar-prealloc-{n_threads}thread{'s' if n_threads > 1 else ''}"
+    threads(n_threads)
+    out = np.zeros(K.num_tokens(BP, k, stride), dtype=np.int32)
+    benchmark(_ext._C.kmer_encode_buffer, genome["np"], k, stride, True, "scalar", out)
+    _record(benchmark, "k5s2-int32", BP, threads=n_threads, baseline=n_threads == 1, isa="scalar")
 
 
 # ---- baselines --------------------------------------------------------------------------------

@@ -18,13 +18,15 @@
 #include <vector>
 
 #include "gulm/kmer.h"
+#include "kmer_common.h"
 
 namespace py = pybind11;
 
 namespace gulm_py {
 namespace {
 
-constexpr int64_t kGrain = 1 << 15;
+constexpr int64_t kGrain = 1 << 17;  // see kmer_cpu.cpp
+using gulm_torch::parallel_chunks;
 
 // A read-only view of the bytes of a Python object, valid while the ByteView lives.
 class ByteView {
@@ -138,7 +140,7 @@ py::array encode_into(const ByteView& v, int k, int stride, gulm::KmerIsa isa, c
   p.streaming = !out_obj.is_none();  // a caller's reused buffer is already mapped
   {
     py::gil_scoped_release nogil;
-    at::parallel_for(0, n, kGrain, [&](int64_t b, int64_t e) { gulm::kmer_encode_cpu(p, b, e); });
+    parallel_chunks(n, kGrain, [&](int64_t b, int64_t e) { gulm::kmer_encode_cpu(p, b, e); });
   }
   if (!out_obj.is_none() && out.shape(0) != n) {
     return out[py::slice(0, static_cast<py::ssize_t>(n), 1)];
@@ -186,7 +188,7 @@ py::tuple encode_batch_into(const std::vector<std::unique_ptr<ByteView>>& views,
   p.isa = isa;
   {
     py::gil_scoped_release nogil;
-    at::parallel_for(0, B * W, kGrain, [&](int64_t b, int64_t e) { gulm::kmer_encode_batch_cpu(p, b, e); });
+    parallel_chunks(B * W, kGrain, [&](int64_t b, int64_t e) { gulm::kmer_encode_batch_cpu(p, b, e); });
   }
   return py::make_tuple(std::move(out), std::move(lengths));
 }
@@ -214,7 +216,7 @@ py::array revcomp_buffer(const py::object& seq) {
   uint8_t* o = out.mutable_data();
   {
     py::gil_scoped_release nogil;
-    at::parallel_for(0, L, kGrain * 8, [&](int64_t b, int64_t e) { gulm::revcomp_cpu(v.data(), L, o, b, e); });
+    parallel_chunks(L, kGrain * 8, [&](int64_t b, int64_t e) { gulm::revcomp_cpu(v.data(), L, o, b, e); });
   }
   return std::move(out);
 }

@@ -1,9 +1,15 @@
 // Argument checks shared by the CPU and CUDA bindings of the k-mer ops (kmer_cpu.cpp,
-// cuda/kmer_cuda.cpp). Checks only: no math, no allocation.
+// cuda/kmer_cuda.cpp, kmer_buffer.cpp), and the CPU bindings' chunked parallel loop.
 #pragma once
 #include <ATen/ATen.h>
+#include <ATen/Parallel.h>
 
+#include <algorithm>
+#include <exception>
+#include <mutex>
 #include <optional>
+#include <thread>
+#include <vector>
 
 #include "gulm/kmer.h"
 
@@ -53,6 +59,47 @@ inline void check_ids(const char* op, const at::Tensor& ids, const std::optional
     TORCH_CHECK(l.device() == ids.device(), op, ": lengths must be on the device of ids (",
                 ids.device(), "), got ", l.device());
   }
+}
+
+// Runs fn(begin, end) on consecutive chunks covering [0, n), at most at::get_num_threads()
+// of them and none smaller than `grain` (except the last), concurrently.
+//
+// With an OpenMP build of the extension this is at::parallel_for. Without -fopenmp (the
+// default of torch.utils.cpp_extension) at::parallel_for compiles to a serial loop, because
+// its OpenMP backend is inline code behind `#pragma omp parallel`; then the chunks run on
+// std::threads (the calling thread takes the first), sized by the same torch thread setting.
+template <typename F>
+void parallel_chunks(int64_t n, int64_t grain, const F& fn) {
+#ifdef _OPENMP
+  at::parallel_for(0, n, grain, fn);
+#else
+  if (n <= 0) return;
+  const int64_t by_grain = (n + grain - 1) / grain;
+  const int64_t threads = std::min<int64_t>(at::get_num_threads(), by_grain);
+  if (threads <= 1 || at::in_parallel_region()) {
+    fn(0, n);
+    return;
+  }
+  const int64_t chunk = (n + threads - 1) / threads;
+  std::exception_ptr error;
+  std::mutex error_mutex;
+  const auto run = [&](int64_t t) {
+    const int64_t begin = t * chunk, end = std::min(n, begin + chunk);
+    if (begin >= end) return;
+    try {
+      fn(begin, end);
+    } catch (...) {
+      std::lock_guard<std::mutex> lock(error_mutex);
+      if (!error) error = std::current_exception();
+    }
+  };
+  std::vector<std::thread> workers;
+  workers.reserve(static_cast<size_t>(threads - 1));
+  for (int64_t t = 1; t < threads; ++t) workers.emplace_back(run, t);
+  run(0);
+  for (auto& w : workers) w.join();
+  if (error) std::rethrow_exception(error);
+#endif
 }
 
 }  // namespace gulm_torch

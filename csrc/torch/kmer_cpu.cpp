@@ -1,5 +1,5 @@
 // CPU implementations of the k-mer ops (schemas in registration.cpp, contract in
-// gulm/kmer.h): argument checks, allocation, and at::parallel_for over chunks of the output,
+// gulm/kmer.h): argument checks, allocation, and parallel_chunks (kmer_common.h) over chunks of the output,
 // each chunk handed to the kernel as a [begin, end) range.
 #include <ATen/ATen.h>
 #include <ATen/Parallel.h>
@@ -19,9 +19,10 @@
 namespace gulm_torch {
 namespace {
 
-// Output elements per parallel chunk: large enough that a chunk's re-priming and thread
-// start-up are noise, small enough that 10^6-token inputs use every thread.
-constexpr int64_t kGrain = 1 << 15;
+// Output elements per parallel chunk, at least: large enough that starting a thread (tens of
+// microseconds) is noise next to the chunk's work, small enough that 10^6-byte inputs already
+// use two threads.
+constexpr int64_t kGrain = 1 << 17;
 
 // Large outputs are fresh mmap'ed memory that the kernel then faults in page by page; at 4 KiB
 // pages that costs more than the tokenization itself. Like numpy (alloc.c), ask for
@@ -56,7 +57,7 @@ at::Tensor kmer_encode(const at::Tensor& seq, int64_t k, int64_t stride, c10::Sc
   p.stride = static_cast<int>(stride);
   p.out = out.data_ptr();
   p.out_type = out_type;
-  at::parallel_for(0, n, kGrain, [&](int64_t b, int64_t e) { gulm::kmer_encode_cpu(p, b, e); });
+  parallel_chunks(n, kGrain, [&](int64_t b, int64_t e) { gulm::kmer_encode_cpu(p, b, e); });
   return out;
 }
 
@@ -93,7 +94,7 @@ std::tuple<at::Tensor, at::Tensor> kmer_encode_batch(const at::Tensor& seqs, con
   p.lengths = lengths.data_ptr<int64_t>();
   p.out = out.data_ptr();
   p.out_type = out_type;
-  at::parallel_for(0, B * W, kGrain, [&](int64_t b, int64_t e) { gulm::kmer_encode_batch_cpu(p, b, e); });
+  parallel_chunks(B * W, kGrain, [&](int64_t b, int64_t e) { gulm::kmer_encode_batch_cpu(p, b, e); });
   return {out, lengths};
 }
 
@@ -101,7 +102,7 @@ std::tuple<at::Tensor, at::Tensor> kmer_encode_batch(const at::Tensor& seqs, con
 void check_id_range(const char* op, const at::Tensor& ids, gulm::KmerIdType type, int64_t k) {
   const int64_t n = ids.numel();
   std::atomic<int64_t> first_bad{n};
-  at::parallel_for(0, n, kGrain * 4, [&](int64_t b, int64_t e) {
+  parallel_chunks(n, kGrain * 4, [&](int64_t b, int64_t e) {
     const int64_t i = gulm::kmer_find_bad_id_cpu(ids.data_ptr(), type, b, e, static_cast<int>(k));
     if (i >= 0) {
       int64_t cur = first_bad.load();
@@ -132,7 +133,7 @@ at::Tensor kmer_decode(const at::Tensor& ids, int64_t k, int64_t stride) {
   p.k = static_cast<int>(k);
   p.stride = static_cast<int>(stride);
   p.out = out.data_ptr<uint8_t>();
-  at::parallel_for(0, L, kGrain, [&](int64_t b, int64_t e) { gulm::kmer_decode_cpu(p, b, e); });
+  parallel_chunks(L, kGrain, [&](int64_t b, int64_t e) { gulm::kmer_decode_cpu(p, b, e); });
   return out;
 }
 
@@ -144,7 +145,7 @@ at::Tensor revcomp(const at::Tensor& seq) {
   at::Tensor out = at::empty({L}, s.options());
   const uint8_t* in = s.data_ptr<uint8_t>();
   uint8_t* o = out.data_ptr<uint8_t>();
-  at::parallel_for(0, L, kGrain * 8, [&](int64_t b, int64_t e) { gulm::revcomp_cpu(in, L, o, b, e); });
+  parallel_chunks(L, kGrain * 8, [&](int64_t b, int64_t e) { gulm::revcomp_cpu(in, L, o, b, e); });
   return out;
 }
 
@@ -168,7 +169,7 @@ at::Tensor kmer_revcomp(const at::Tensor& ids, int64_t k, const std::optional<at
   p.lengths = len.has_value() ? len->data_ptr<int64_t>() : nullptr;
   p.pad_left = pad_left;
   p.k = static_cast<int>(k);
-  at::parallel_for(0, x.numel(), kGrain, [&](int64_t b, int64_t e) { gulm::kmer_revcomp_cpu(p, b, e); });
+  parallel_chunks(x.numel(), kGrain, [&](int64_t b, int64_t e) { gulm::kmer_revcomp_cpu(p, b, e); });
   return out;
 }
 
