@@ -7,3 +7,4 @@ from gulm.data.genome import Genome, iter_fasta, reverse_complement  # noqa: F40
 from gulm.data.intervals import Interval, merge_intervals, parse_region, read_bed, read_gff_features, subtract_intervals, write_bed  # noqa: F401
 from gulm.data.labeled import LabeledSequences, kfold_indices, read_labeled_bed, read_labeled_csv, read_labeled_fasta, stratified_split, write_labeled_csv  # noqa: F401
 from gulm.data.synthetic import SyntheticGenome, promoter_dataset, synthetic_genome, write_demo_data  # noqa: F401
+from gulm.data.tokenizer import KmerTokenizer  # noqa: F401

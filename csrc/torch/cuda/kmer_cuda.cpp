@@ -1,0 +1,170 @@
+// CUDA implementations of the k-mer ops (schemas in registration.cpp, kernels in
+// csrc/kernels/cuda/kmer.cu): checks, allocation on the input's device, launch on the current
+// stream. Ops whose output shape or validity depends on the data (kmer_encode_batch without
+// max_tokens, the id range checks of kmer_decode / kmer_revcomp) read back a few bytes and so
+// synchronise the stream once.
+#include <ATen/ATen.h>
+#include <c10/cuda/CUDAStream.h>
+#include <c10/cuda/CUDAException.h>
+#include <c10/cuda/CUDAGuard.h>
+#include <torch/library.h>
+
+#include <optional>
+
+#include "../kmer_common.h"
+#include "gulm/kmer_cuda.h"
+
+namespace gulm_torch {
+namespace {
+
+void check_cuda(const char* op, const char* arg, const at::Tensor& t) {
+  TORCH_CHECK(t.is_cuda(), op, ": ", arg, " must be a CUDA tensor here, got ", t.device());
+}
+
+cudaStream_t current_stream() { return c10::cuda::getCurrentCUDAStream().stream(); }
+
+at::Tensor kmer_encode(const at::Tensor& seq, int64_t k, int64_t stride, c10::ScalarType dtype) {
+  constexpr const char* op = "gulm::kmer_encode";
+  check_bytes(op, "seq", seq);
+  check_cuda(op, "seq", seq);
+  check_k_stride(op, k, stride);
+  const gulm::KmerIdType out_type = id_type_of(op, "dtype", dtype);
+  const c10::cuda::CUDAGuard guard(seq.device());
+  const at::Tensor s = seq.contiguous();
+  const int64_t n = gulm::kmer_num_tokens(s.size(0), static_cast<int>(k), static_cast<int>(stride));
+  at::Tensor out = at::empty({n}, s.options().dtype(dtype));
+  gulm::KmerEncodeParams p;
+  p.seq = s.data_ptr<uint8_t>();
+  p.len = s.size(0);
+  p.k = static_cast<int>(k);
+  p.stride = static_cast<int>(stride);
+  p.out = out.data_ptr();
+  p.out_type = out_type;
+  C10_CUDA_CHECK(gulm::kmer_encode_cuda(p, current_stream()));
+  return out;
+}
+
+std::tuple<at::Tensor, at::Tensor> kmer_encode_batch(const at::Tensor& seqs, const at::Tensor& offsets,
+                                                     int64_t k, int64_t stride, c10::ScalarType dtype,
+                                                     bool pad_left, int64_t max_tokens) {
+  constexpr const char* op = "gulm::kmer_encode_batch";
+  check_bytes(op, "seqs", seqs);
+  check_cuda(op, "seqs", seqs);
+  check_offsets(op, offsets, seqs);
+  check_k_stride(op, k, stride);
+  const gulm::KmerIdType out_type = id_type_of(op, "dtype", dtype);
+  const c10::cuda::CUDAGuard guard(seqs.device());
+  const at::Tensor s = seqs.contiguous();
+  const at::Tensor o = offsets.contiguous();
+  const int64_t B = o.size(0) - 1;
+  at::Tensor lengths = at::empty({B}, o.options());
+  at::Tensor scratch = at::empty({2}, o.options());
+  C10_CUDA_CHECK(gulm::kmer_batch_lengths_cuda(o.data_ptr<int64_t>(), B, s.size(0), static_cast<int>(k),
+                                               static_cast<int>(stride), max_tokens, lengths.data_ptr<int64_t>(),
+                                               scratch.data_ptr<int64_t>(), current_stream()));
+  const at::Tensor host = scratch.cpu();  // synchronises: the width and the offsets check
+  const int64_t widest = host.data_ptr<int64_t>()[0];
+  const int64_t bad_row = host.data_ptr<int64_t>()[1] - 1;
+  TORCH_CHECK(bad_row < 0, op, ": offsets must be non-decreasing and lie in [0, len(seqs)=", s.size(0),
+              "], but row ", bad_row, " spans offsets[", bad_row, "]..offsets[", bad_row + 1, "]");
+  const int64_t W = max_tokens > 0 ? max_tokens : widest;
+  at::Tensor out = at::empty({B, W}, s.options().dtype(dtype));
+  gulm::KmerBatchParams p;
+  p.seqs = s.data_ptr<uint8_t>();
+  p.offsets = o.data_ptr<int64_t>();
+  p.batch = B;
+  p.k = static_cast<int>(k);
+  p.stride = static_cast<int>(stride);
+  p.max_tokens = max_tokens;
+  p.width = W;
+  p.pad_left = pad_left;
+  p.lengths = lengths.data_ptr<int64_t>();
+  p.out = out.data_ptr();
+  p.out_type = out_type;
+  C10_CUDA_CHECK(gulm::kmer_encode_batch_cuda(p, current_stream()));
+  return {out, lengths};
+}
+
+void check_id_range(const char* op, const at::Tensor& ids, gulm::KmerIdType type, int64_t k) {
+  const int64_t n = ids.numel();
+  at::Tensor flag = at::empty({1}, ids.options().dtype(at::kLong));
+  C10_CUDA_CHECK(gulm::kmer_find_bad_id_cuda(ids.data_ptr(), type, n, static_cast<int>(k),
+                                             flag.data_ptr<int64_t>(), current_stream()));
+  const int64_t found = flag.item<int64_t>();  // synchronises
+  if (found != 0) {
+    const int64_t bad = n - found;
+    TORCH_CHECK(false, op, ": ids must lie in [0, 4^k + 2) = [0, ", gulm::kmer_vocab_size(static_cast<int>(k)),
+                ") for k=", k, ", but flat element ", bad, " is ", ids.reshape(-1)[bad].item<int64_t>());
+  }
+}
+
+at::Tensor kmer_decode(const at::Tensor& ids, int64_t k, int64_t stride) {
+  constexpr const char* op = "gulm::kmer_decode";
+  TORCH_CHECK(ids.dim() == 1, op, ": ids must be a 1-D int64/int32 tensor [n], got shape ", ids.sizes());
+  check_cuda(op, "ids", ids);
+  const gulm::KmerIdType type = id_type_of(op, "ids", ids.scalar_type());
+  check_k_stride(op, k, stride);
+  const c10::cuda::CUDAGuard guard(ids.device());
+  const at::Tensor x = ids.contiguous();
+  check_id_range(op, x, type, k);
+  const int64_t L = gulm::kmer_decoded_length(x.size(0), static_cast<int>(k), static_cast<int>(stride));
+  at::Tensor out = at::empty({L}, x.options().dtype(at::kByte));
+  gulm::KmerDecodeParams p;
+  p.ids = x.data_ptr();
+  p.id_type = type;
+  p.n = x.size(0);
+  p.k = static_cast<int>(k);
+  p.stride = static_cast<int>(stride);
+  p.out = out.data_ptr<uint8_t>();
+  C10_CUDA_CHECK(gulm::kmer_decode_cuda(p, current_stream()));
+  return out;
+}
+
+at::Tensor revcomp(const at::Tensor& seq) {
+  constexpr const char* op = "gulm::revcomp";
+  check_bytes(op, "seq", seq);
+  check_cuda(op, "seq", seq);
+  const c10::cuda::CUDAGuard guard(seq.device());
+  const at::Tensor s = seq.contiguous();
+  at::Tensor out = at::empty({s.size(0)}, s.options());
+  C10_CUDA_CHECK(gulm::revcomp_cuda(s.data_ptr<uint8_t>(), s.size(0), out.data_ptr<uint8_t>(), current_stream()));
+  return out;
+}
+
+at::Tensor kmer_revcomp(const at::Tensor& ids, int64_t k, const std::optional<at::Tensor>& lengths,
+                        bool pad_left) {
+  constexpr const char* op = "gulm::kmer_revcomp";
+  check_ids(op, ids, lengths);
+  check_cuda(op, "ids", ids);
+  check_k_stride(op, k, 1);
+  const gulm::KmerIdType type = id_type_of(op, "ids", ids.scalar_type());
+  const c10::cuda::CUDAGuard guard(ids.device());
+  const at::Tensor x = ids.contiguous();
+  check_id_range(op, x, type, k);
+  std::optional<at::Tensor> len;
+  if (lengths.has_value()) len = lengths->contiguous();
+  at::Tensor out = at::empty_like(x);
+  gulm::KmerRevcompParams p;
+  p.ids = x.data_ptr();
+  p.out = out.data_ptr();
+  p.id_type = type;
+  p.width = x.size(-1);
+  p.rows = p.width == 0 ? 0 : x.numel() / p.width;
+  p.lengths = len.has_value() ? len->data_ptr<int64_t>() : nullptr;
+  p.pad_left = pad_left;
+  p.k = static_cast<int>(k);
+  C10_CUDA_CHECK(gulm::kmer_revcomp_cuda(p, current_stream()));
+  return out;
+}
+
+}  // namespace
+
+TORCH_LIBRARY_IMPL(gulm, CUDA, m) {
+  m.impl("kmer_encode", &kmer_encode);
+  m.impl("kmer_encode_batch", &kmer_encode_batch);
+  m.impl("kmer_decode", &kmer_decode);
+  m.impl("revcomp", &revcomp);
+  m.impl("kmer_revcomp", &kmer_revcomp);
+}
+
+}  // namespace gulm_torch
