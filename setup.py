@@ -50,7 +50,10 @@ def extensions():
     with_cuda, why = resolve_cuda()
     sources = _rel(glob.glob(os.path.join(HERE, "csrc/kernels/cpu/*.cpp")))
     sources += _rel(glob.glob(os.path.join(HERE, "csrc/torch/*.cpp")))
-    cxx = ["-O3", "-fvisibility=hidden", "-Wall", "-Wno-unknown-pragmas"]
+    # -fopenmp: at::parallel_for is inline code behind `#pragma omp parallel`; without the flag
+    # it runs on one thread inside the extension. The libgomp we link has the soname torch
+    # loads already, so the process keeps one OpenMP runtime.
+    cxx = ["-O3", "-fvisibility=hidden", "-Wall", "-Wno-unknown-pragmas", "-fopenmp"]
     nvcc = ["-O3", "--expt-relaxed-constexpr", "-lineinfo"]
     macros = []
     if with_cuda:
@@ -78,6 +81,7 @@ def extensions():
             include_dirs=[os.path.join(HERE, "csrc/include")],
             define_macros=macros,
             extra_compile_args=args,
+            extra_link_args=["-fopenmp"],
         )
     ]
 
