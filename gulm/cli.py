@@ -27,6 +27,14 @@ EXAMPLES = {
     "predict": """\
         gulm predict runs/clf --fasta queries.fa --out predictions.tsv
         gulm predict runs/clf ACGTTGACAATTAATCATCGGCTCGTATAATGTGTGGAATTGTGAGC""",
+    "scan": """\
+        gulm scan runs/clf genome.fna.gz --out scans/ecoli --strand both --stride 50
+        gulm scan runs/clf genome.fna.gz --regions NC_000913.3:1-40000 --plot NC_000913.3:1-40000 \\
+            --annotation genes.gff3 --dtype bf16
+        torchrun --nproc_per_node 2 --no-python gulm scan runs/clf genome.fna.gz --out scans/all""",
+    "interpret": """\
+        gulm interpret runs/clf --sequence TTGACAATTAATCATCGGCTCGTATAATGTGTGG... --mark 100
+        gulm interpret runs/clf --fasta promoter.fa --ks 1 5 9 --out interp/p1""",
     "demo": """\
         gulm demo                      # synthetic genome, all three phases, ~10 min on 2 cores
         gulm demo --out demo_out --quick""",
@@ -86,6 +94,21 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--bs", type=int, default=None)
     p.add_argument("--device", default=None)
     p.add_argument("--dtype", default=None, choices=["fp32", "bf16"])
+    from gulm.interpret import InterpretConfig
+    from gulm.scan import ScanConfig
+
+    p = _sub(sub, "scan", "score windows along a genome (bedGraph, BED, PNG)",
+             "Slide a window along a genome (both strands by default), score each window with a "
+             "classifier and write <out>.plus/minus.bedGraph, <out>.calls.bed, <out>.windows.tsv, "
+             "<out>.summary.json (and <out>.png with --plot).")
+    p.add_argument("checkpoint", nargs="?", default=None)
+    p.add_argument("fasta", nargs="?", default=None)
+    add_dataclass_args(p, ScanConfig, skip=("checkpoint", "fasta"))
+    p = _sub(sub, "interpret", "perturbation and mutagenesis of one sequence",
+             "Randomize k-bp stretches at every position (for each k) and mutate every base; "
+             "writes TSVs and PNGs under the --out prefix.")
+    p.add_argument("checkpoint", nargs="?", default=None)
+    add_dataclass_args(p, InterpretConfig, skip=("checkpoint",))
     p = _sub(sub, "demo", "all three phases on a synthetic genome (the embedded default)",
              "Generate a synthetic bacterial-like genome with planted sigma70-like promoters, "
              "pretrain a small LM on it, fine-tune, and compare a classifier trained from "
@@ -126,6 +149,35 @@ def _run(args, parser) -> int:
         print(format_table({f"{opts['split']} ({m['n']})": m}))
     elif cmd == "predict":
         _predict(args, values)
+    elif cmd == "scan":
+        import json as _json
+
+        from gulm.scan import ScanConfig, scan_genome
+
+        cfg = build_config(ScanConfig, values, args)
+        cfg.checkpoint = args.checkpoint or cfg.checkpoint
+        cfg.fasta = args.fasta or cfg.fasta
+        res = scan_genome(cfg)
+        from gulm.train import distributed as gdist
+
+        if gdist.is_main():
+            s = res.summary
+            print(f"scanned {s['bases_scanned']:,} bp ({', '.join(s['strands'])}): {s['windows_scored']:,} windows "
+                  f"in {s['seconds']:.1f} s ({s['windows_per_second']:.0f} windows/s), "
+                  f"{s['windows_skipped_non_acgt']:,} skipped (non-ACGT), {s['regions_called']} regions called")
+            print(_json.dumps(res.files, indent=1))
+    elif cmd == "interpret":
+        from gulm.interpret import InterpretConfig, interpret
+
+        cfg = build_config(InterpretConfig, values, args)
+        cfg.checkpoint = args.checkpoint or cfg.checkpoint
+        res = interpret(cfg)
+        print(f"P({res['target']}) of the sequence: {res['reference']:.4f}")
+        for k, v in res["perturbation"].items():
+            i = int(v.argmin())
+            print(f"  k={k:>2}: lowest P={v[i]:.4f} when randomizing [{i}, {i + k})")
+        for name, path in res["files"].items():
+            print(f"  {name}: {path}")
     elif cmd == "demo":
         from gulm.demo import run_demo
 

@@ -91,7 +91,8 @@ def add_dataclass_args(parser: argparse.ArgumentParser, cls, skip=(), prefix_hel
             parser.add_argument(flag, type=parse_stages, metavar="E:LR:G,...", default=None,
                                 help=f"gradual unfreezing stages epochs:lr:groups (groups 0 = all) {help_}")
         elif origin is list or tp is list:
-            parser.add_argument(flag, nargs="+", default=None, metavar="X", help=help_)
+            elem = args[0] if args and args[0] in (int, float, str) else str
+            parser.add_argument(flag, nargs="+", type=elem, default=None, metavar="X", help=help_)
         else:
             base = [a for a in args if a is not type(None)][0] if args else tp
             if base not in (int, float, str):
