@@ -158,6 +158,7 @@ class Learner:
         out_dir: str | os.PathLike | None = None,
         progress: bool = True,
         desc: str = "",
+        keep_best: str | None = None,
     ):
         self.device = torch.device(device)
         self.model = model.to(self.device)
@@ -177,6 +178,10 @@ class Learner:
         self.history: list[dict] = []
         self.epoch_counter = 0  # epochs finished over the whole run (all stages)
         self._ddp = None
+        # keep_best="valid_mcc" (say): remember the weights of the epoch with the highest value
+        self.keep_best = keep_best
+        self.best_score: float | None = None
+        self.best_state: dict | None = None
 
     # ---- freezing ------------------------------------------------------------------------
     def freeze_to(self, n: int | None) -> None:
@@ -266,6 +271,7 @@ class Learner:
                     if not isinstance(v, (list, dict)):
                         row[f"valid_{k}"] = v
             row["seconds"] = time.perf_counter() - t0
+            self._track_best(row)
             self.epoch_counter += 1
             self.history.append(row)
             self._log(row)
@@ -273,6 +279,24 @@ class Learner:
                 self.save_resume_state(stage, epoch + 1)
             if stop_after is not None and self.epoch_counter >= stop_after:
                 return False
+        return True
+
+    def _track_best(self, row: dict) -> None:
+        if not self.keep_best:
+            return
+        if self.keep_best not in row:
+            raise ValueError(f"keep_best={self.keep_best!r} is not a logged value (have {sorted(row)})")
+        v = float(row[self.keep_best])
+        if self.best_score is None or v > self.best_score:
+            self.best_score = v
+            self.best_state = {k: t.detach().to("cpu", copy=True) for k, t in self.model.state_dict().items()}
+            row["best"] = True
+
+    def restore_best(self) -> bool:
+        """Load the weights of the best epoch (see ``keep_best``); False if none was kept."""
+        if self.best_state is None:
+            return False
+        self.model.load_state_dict(self.best_state)
         return True
 
     @torch.no_grad()
@@ -342,6 +366,9 @@ class Learner:
             "epoch_counter": self.epoch_counter,
             "history": json.dumps(self.history),
         }
+        if self.best_state is not None:
+            state["best_state"] = self.best_state
+            state["best_score"] = self.best_score
         path = os.path.join(self.out_dir, "resume.pt")
         torch.save(state, path + ".tmp")
         os.replace(path + ".tmp", path)
@@ -352,6 +379,8 @@ class Learner:
         torch.set_rng_state(state["torch_rng"])
         self.epoch_counter = int(state["epoch_counter"])
         self.history = json.loads(state["history"])
+        if "best_state" in state:
+            self.best_state, self.best_score = state["best_state"], float(state["best_score"])
         return int(state["stage"]), int(state["epoch"])
 
     @staticmethod

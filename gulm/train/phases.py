@@ -105,14 +105,16 @@ class ClassifierConfig(_Common):
     lm: str = ""
     k: int | None = None  # default 5 from scratch; with an LM, must match it if given
     stride: int | None = None  # default 2 from scratch; with an LM, must match it if given
-    emb_size: int = 400
-    hidden_size: int = 1150
-    n_layers: int = 3
+    emb_size: int | None = None  # from scratch: default 400; with an LM: must match it if given
+    hidden_size: int | None = None  # default 1150
+    n_layers: int | None = None  # default 3
     drop_mult: float = 0.5
     stages: list = field(default_factory=lambda: [list(s) for s in SEED_STAGES])
     max_len: int = 1400
     rc_augment: bool = False
     rc_average: bool = False
+    select: str = "last"  # "last" epoch, or "best" epoch by select_metric on the valid split
+    select_metric: str = "mcc"
     out: str = "runs/classifier"
 
 
@@ -204,11 +206,22 @@ def pretrain_lm(cfg: PretrainConfig | None = None, *, corpus: LMCorpus | None = 
         corpus = LMCorpus.from_fasta(cfg.fasta, tok, valid_frac=cfg.valid_frac,
                                      both_strands=cfg.both_strands, exclude_bed=cfg.exclude_bed)
     tok = corpus.tokenizer
-    train = corpus.train[: cfg.max_tokens] if cfg.max_tokens else corpus.train
+    train = _cap_tokens(corpus.train, cfg.max_tokens)
     mcfg = AWDConfig(vocab_size=tok.vocab_size, emb_size=cfg.emb_size, hidden_size=cfg.hidden_size,
                      n_layers=cfg.n_layers, drop_mult=cfg.drop_mult, bptt=cfg.bptt, **LM_DROPOUTS)
     model = language_model(mcfg)
     return _fit_lm(cfg, model, mcfg, tok, train, corpus.valid, corpus.stats, stop_after, desc="pretrain")
+
+
+def _cap_tokens(tokens: np.ndarray, max_tokens: int, block: int = 10_000) -> np.ndarray:
+    """At most ``max_tokens`` tokens as evenly spaced blocks of the stream, so a capped genome
+    ensemble still samples every genome (0: no cap)."""
+    if not max_tokens or tokens.size <= max_tokens:
+        return tokens
+    n_blocks = max(1, max_tokens // block)
+    size = max_tokens // n_blocks
+    starts = np.linspace(0, tokens.size - size, n_blocks).astype(np.int64)
+    return np.concatenate([tokens[s:s + size] for s in starts])
 
 
 def _fit_lm(cfg, model, mcfg, tok, train_tokens, valid_tokens, corpus_stats, stop_after, desc):
@@ -284,8 +297,19 @@ def train_classifier(cfg: ClassifierConfig | None = None, *, stop_after=None, **
                 f"{cfg.lm}: the language model was trained with {tok!r}, but this run asks for "
                 f"k={asked.k}, stride={asked.stride}; drop k/stride or use a matching LM")
         sizes = {k: lm_cfg["model"][k] for k in ("emb_size", "hidden_size", "n_layers", "vocab_size")}
+        clash = {k: (getattr(cfg, k), sizes[k]) for k in ("emb_size", "hidden_size", "n_layers")
+                 if getattr(cfg, k) is not None and getattr(cfg, k) != sizes[k]}
+        if clash:
+            raise ValueError(
+                f"{cfg.lm}: the language model's sizes differ from the requested ones ("
+                + ", ".join(f"{k} {want} != LM {have}" for k, (want, have) in clash.items())
+                + "); drop them to use the LM's")
+        cfg = dataclasses.replace(cfg, **{k: sizes[k] for k in ("emb_size", "hidden_size", "n_layers")},
+                                  k=tok.k, stride=tok.stride)
     else:
         tok = KmerTokenizer(cfg.k or 5, cfg.stride or 2)
+        cfg = dataclasses.replace(cfg, k=tok.k, stride=tok.stride, emb_size=cfg.emb_size or 400,
+                                  hidden_size=cfg.hidden_size or 1150, n_layers=cfg.n_layers or 3)
         check_memory(tok.vocab_size, cfg.emb_size, f"k={tok.k}: ")
         sizes = dict(emb_size=cfg.emb_size, hidden_size=cfg.hidden_size, n_layers=cfg.n_layers,
                      vocab_size=tok.vocab_size)
@@ -313,12 +337,19 @@ def train_classifier(cfg: ClassifierConfig | None = None, *, stop_after=None, **
     task = ClassifierTask(cfg.alpha, cfg.beta, classes)
     learner = Learner(model, task, train, valid, layer_groups=model.layer_groups(), wd=cfg.wd,
                       clip=cfg.clip, device=device, dtype=cfg.dtype, out_dir=cfg.out,
-                      progress=cfg.progress, desc="classifier")
+                      progress=cfg.progress, desc="classifier",
+                      keep_best=f"valid_{cfg.select_metric}" if cfg.select == "best" and valid else None)
+    if cfg.select not in ("last", "best"):
+        raise ValueError(f"select must be 'last' or 'best', got {cfg.select!r}")
     t0 = time.perf_counter()
     done = learner.fit_stages(cfg.stages, resume_state=_resume_state(cfg, cfg.out), stop_after=stop_after)
     train_seconds = time.perf_counter() - t0
+    if done and learner.restore_best():
+        metrics_note = {"selected_epoch": "best", "best_valid": learner.best_score}
+    else:
+        metrics_note = {"selected_epoch": "last"}
     eval_split = "test" if "test" in sets else "valid"
-    metrics = {"split": eval_split, "train_seconds": train_seconds, "complete": bool(done)}
+    metrics = {"split": eval_split, "train_seconds": train_seconds, "complete": bool(done), **metrics_note}
     if eval_split in sets:
         probs, labels = _predict_set(model, sets[eval_split], bs, device, cfg.dtype, cfg.rc_average,
                                      progress=cfg.progress)

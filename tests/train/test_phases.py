@@ -151,3 +151,29 @@ def test_lm_corpus_splits_at_n_runs_and_validates_by_position(tmp_path):
     assert c.valid.size == (len(seq) - cut) - 3 + 1 + 1
     with pytest.raises(ValueError, match="no training tokens"):
         LMCorpus.from_sequences([("r", "N" * 100)], tok)
+
+
+def test_classifier_sizes_must_match_the_lm_and_best_epoch_selection(demo_files, tmp_path):
+    _pretrain(demo_files, tmp_path / "lm")
+    data = DataConfig(csv=str(demo_files["promoters"]))
+    with pytest.raises(ValueError, match="hidden_size 64 != LM 32"):
+        train_classifier(ClassifierConfig(lm=str(tmp_path / "lm"), data=data, out=str(tmp_path / "c"),
+                                          **{**TINY, "hidden_size": 64}))
+    m = train_classifier(ClassifierConfig(lm=str(tmp_path / "lm"), data=data, out=str(tmp_path / "c"),
+                                          stages=[[1, 1e-2, 1], [2, 5e-3, 0]], select="best",
+                                          select_metric="accuracy", bs=8, progress=False))
+    assert m["selected_epoch"] == "best"
+    log = (tmp_path / "c" / "log.csv").read_text().splitlines()
+    best = max(float(r.split(",")[log[0].split(",").index("valid_accuracy")]) for r in log[1:])
+    assert m["best_valid"] == pytest.approx(best)
+    saved = json.loads((tmp_path / "c" / "config.json").read_text())
+    assert saved["training"]["hidden_size"] == 32  # the sizes that were really used
+
+
+def test_max_tokens_samples_the_whole_stream():
+    from gulm.train.phases import _cap_tokens
+
+    t = np.arange(1_000_000)
+    c = _cap_tokens(t, 50_000)
+    assert c.size == 50_000 and c[0] == 0 and c[-1] == t[-1]
+    assert _cap_tokens(t, 0) is t
