@@ -191,12 +191,13 @@ def _wd_lstm_fake(x, w_ih, w_hh, b_ih, b_hh, h0, c0, mask, save_workspace):
     y = x.new_empty((T, B, H))
     hT = h0.new_empty((B, H))
     cT = c0.new_empty((B, H))
+    acc = torch.float64 if x.dtype == torch.float64 else torch.float32
     if save_workspace:
         gates = x.new_empty((T, B, 4 * H))
-        cell = x.new_empty((T, B, H), dtype=torch.float32)
+        cell = x.new_empty((T, B, H), dtype=acc)
     else:
         gates = x.new_empty((0,))
-        cell = x.new_empty((0,), dtype=torch.float32)
+        cell = x.new_empty((0,), dtype=acc)
     return y, hT, cT, gates, cell
 
 
