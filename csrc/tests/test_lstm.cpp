@@ -280,7 +280,7 @@ void check_forward(const Problem& pr, const char* isa) {
     DType dt, sdt;
     double tol;
   } cases[] = {{DType::F64, DType::F64, 1e-12},
-               {DType::F32, DType::F32, 2e-5},
+               {DType::F32, DType::F32, 2e-6},
                {DType::BF16, DType::F32, 1e-2},
                {DType::BF16, DType::BF16, 1e-2}};
   for (const auto& c : cases) {
@@ -331,7 +331,7 @@ void check_backward(const Problem& pr, const char* isa) {
   struct Case {
     DType dt, sdt;
     double tol;
-  } cases[] = {{DType::F32, DType::F32, 5e-5}, {DType::BF16, DType::F32, 0.03}};
+  } cases[] = {{DType::F32, DType::F32, 2e-6}, {DType::BF16, DType::F32, 0.03}};
   for (const auto& c : cases) {
     std::fprintf(stderr, "backward %s dtype=%d vs float64\n", isa, int(c.dt));
     const Run r = run_kernel(pr, c.dt, c.sdt, true, &l);
