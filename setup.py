@@ -52,6 +52,12 @@ def extensions():
     sources += _rel(glob.glob(os.path.join(HERE, "csrc/torch/*.cpp")))
     cxx = ["-O3", "-fvisibility=hidden", "-Wall", "-Wno-unknown-pragmas"]
     nvcc = ["-O3", "--expt-relaxed-constexpr", "-lineinfo"]
+    link = []
+    # at::parallel_for is inline: without -fopenmp it runs serially in the extension. With it,
+    # the bindings share torch's OpenMP pool (the loaded libgomp.so.1 is reused by soname).
+    if torch.backends.openmp.is_available() and sys.platform.startswith("linux"):
+        cxx.append("-fopenmp")
+        link.append("-fopenmp")
     macros = []
     if with_cuda:
         sources += _rel(glob.glob(os.path.join(HERE, "csrc/kernels/cuda/*.cu")))
@@ -78,6 +84,7 @@ def extensions():
             include_dirs=[os.path.join(HERE, "csrc/include")],
             define_macros=macros,
             extra_compile_args=args,
+            extra_link_args=link,
         )
     ]
 

@@ -9,7 +9,9 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <string>
 #include <random>
+#include <thread>
 #include <vector>
 
 #include "check.h"
@@ -88,6 +90,19 @@ void naive_gemm(void*, const gulm::GemmArgs& g) {
 }
 
 const gulm::Gemm kGemm{&naive_gemm, nullptr};
+
+// A ParallelFor that ignores the grain and cuts [0, n) into 3 uneven ranges, each on its own
+// std::thread: the kernels must give the same results for any partition.
+void thread_parallel_for(void*, int64_t n, int64_t, gulm::ParallelFor::Body body, void* ctx) {
+  const int64_t cuts[4] = {0, n / 5, n / 5 + (n - n / 5) / 2, n};
+  std::vector<std::thread> threads;
+  for (int k = 0; k < 3; ++k) {
+    if (cuts[k] < cuts[k + 1]) threads.emplace_back(body, ctx, cuts[k], cuts[k + 1]);
+  }
+  for (auto& t : threads) t.join();
+}
+
+gulm::ParallelFor g_par;  // the partitioning under test: empty (serial) or thread_parallel_for
 
 // ---- problem and scalar reference ------------------------------------------------------------
 
@@ -212,7 +227,7 @@ Run run_kernel(const Problem& pr, DType dt, DType sdt, bool save, const LossWeig
   p.gates = save ? gates.data() : nullptr;
   p.cell = save ? cell.data() : nullptr;
   p.workspace = ws.data();
-  gulm::wd_lstm_fwd_cpu(p, kGemm);
+  gulm::wd_lstm_fwd_cpu(p, kGemm, g_par);
   Run r;
   r.fwd = {y.values(T * B * H), hT.values(B * H), cT.values(B * H)};
   if (!l) return r;
@@ -248,7 +263,7 @@ Run run_kernel(const Problem& pr, DType dt, DType sdt, bool save, const LossWeig
   q.dh0 = dh0.data();
   q.dc0 = dc0.data();
   q.workspace = wsb.data();
-  gulm::wd_lstm_bwd_cpu(q, kGemm);
+  gulm::wd_lstm_bwd_cpu(q, kGemm, g_par);
   r.dx = dx.values(T * B * I);
   r.dw_ih = dw_ih.values(4 * H * I);
   r.dw_hh = dw_hh.values(4 * H * H);
@@ -379,19 +394,22 @@ void check_gemm_count() {
 int main() {
   const gulm::CpuIsa isas[] = {gulm::CpuIsa::Baseline, gulm::CpuIsa::Avx2, gulm::CpuIsa::Avx512};
   const char* names[] = {"baseline", "avx2", "avx512"};
-  for (int k = 0; k < 3; ++k) {
-    gulm::set_cpu_isa(isas[k]);
-    if (gulm::cpu_isa() != isas[k]) {
-      std::fprintf(stderr, "skipping %s: not supported by this CPU\n", names[k]);
+  for (int k = 0; k < 6; ++k) {
+    gulm::set_cpu_isa(isas[k % 3]);
+    if (gulm::cpu_isa() != isas[k % 3]) {
+      std::fprintf(stderr, "skipping %s: not supported by this CPU\n", names[k % 3]);
       continue;
     }
+    // First serially, then with the passes split over threads.
+    g_par = k < 3 ? gulm::ParallelFor{} : gulm::ParallelFor{&thread_parallel_for, nullptr};
+    const std::string label = std::string(names[k % 3]) + (k < 3 ? "" : "+threads");
     // H not a multiple of the vector width, I != H, T = 1 and B = 1 included.
-    check_forward(make_problem(4, 3, 5, 7, false, 1), names[k]);
-    check_forward(make_problem(3, 2, 6, 33, true, 2), names[k]);
-    check_forward(make_problem(1, 1, 3, 17, true, 3), names[k]);
-    check_backward(make_problem(3, 2, 3, 5, true, 4), names[k]);
-    check_backward(make_problem(2, 3, 4, 19, false, 5), names[k]);
-    check_backward(make_problem(1, 1, 2, 3, true, 6), names[k]);
+    check_forward(make_problem(4, 3, 5, 7, false, 1), label.c_str());
+    check_forward(make_problem(3, 2, 6, 33, true, 2), label.c_str());
+    check_forward(make_problem(1, 1, 3, 17, true, 3), label.c_str());
+    check_backward(make_problem(3, 2, 3, 5, true, 4), label.c_str());
+    check_backward(make_problem(2, 3, 4, 19, false, 5), label.c_str());
+    check_backward(make_problem(1, 1, 2, 3, true, 6), label.c_str());
   }
   gulm::set_cpu_isa(gulm::CpuIsa::Auto);
   check_empty_sequence();

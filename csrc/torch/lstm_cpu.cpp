@@ -2,6 +2,7 @@
 // contiguity, allocation, dtype mapping and the ATen-backed Gemm the kernels call. The math
 // lives in csrc/kernels/cpu/lstm.cpp.
 #include <ATen/ATen.h>
+#include <ATen/Parallel.h>
 #include <ATen/ops/addmm_cpu_dispatch.h>
 #include <ATen/ops/mm_cpu_dispatch.h>
 #include <torch/library.h>
@@ -34,6 +35,21 @@ void aten_cpu_gemm(void* /*ctx*/, const gulm::GemmArgs& g) {
   }
 }
 
+// ParallelFor -> at::parallel_for: the intra-op pool MKL/oneDNN use (torch.set_num_threads).
+void aten_parallel_for(void* /*ctx*/, int64_t n, int64_t grain, gulm::ParallelFor::Body body,
+                       void* body_ctx) {
+  at::parallel_for(0, n, grain, [&](int64_t b, int64_t e) { body(body_ctx, b, e); });
+}
+
+// GULM_CPU_SERIAL=1 runs the pointwise passes on the calling thread only (for A/B timing).
+gulm::ParallelFor parallel() {
+  static const bool serial = [] {
+    const char* s = std::getenv("GULM_CPU_SERIAL");
+    return s && s[0] == '1';
+  }();
+  return serial ? gulm::ParallelFor{} : gulm::ParallelFor{&aten_parallel_for, nullptr};
+}
+
 void apply_isa_env() {
   static const bool done = [] {
     if (const char* s = std::getenv("GULM_CPU_ISA")) {
@@ -60,7 +76,7 @@ std::tuple<Tensor, Tensor, Tensor, Tensor, Tensor> wd_lstm_cpu(
   const auto ws = gulm::wd_lstm_fwd_workspace(a.T, a.B, a.H, p.dtype, save_workspace);
   Tensor workspace = at::empty({int64_t(ws.bytes)}, a.x.options().dtype(at::kByte));
   p.workspace = workspace.data_ptr();
-  gulm::wd_lstm_fwd_cpu(p, gulm::Gemm{&aten_cpu_gemm, nullptr});
+  gulm::wd_lstm_fwd_cpu(p, gulm::Gemm{&aten_cpu_gemm, nullptr}, parallel());
   return {out.y, out.hT, out.cT, out.gates, out.cell};
 }
 
@@ -77,7 +93,7 @@ std::tuple<Tensor, Tensor, Tensor, Tensor, Tensor, Tensor> wd_lstm_backward_cpu(
   const auto ws = gulm::wd_lstm_bwd_workspace(a.T, a.B, a.H, p.dtype);
   Tensor workspace = at::empty({int64_t(ws.bytes)}, a.x.options().dtype(at::kByte));
   p.workspace = workspace.data_ptr();
-  gulm::wd_lstm_bwd_cpu(p, gulm::Gemm{&aten_cpu_gemm, nullptr});
+  gulm::wd_lstm_bwd_cpu(p, gulm::Gemm{&aten_cpu_gemm, nullptr}, parallel());
   return {out.dx, out.dw_ih, out.dw_hh, out.db, out.dh0, out.dc0};
 }
 

@@ -42,8 +42,11 @@ def dropconnect_mask(w_hh: Tensor, p: float, generator: torch.Generator | None =
     if p == 1.0:
         return torch.zeros(w_hh.shape, dtype=w_hh.dtype, device=w_hh.device)
     keep = 1.0 - p
-    mask = torch.empty(w_hh.shape, dtype=w_hh.dtype, device=w_hh.device)
-    return mask.bernoulli_(keep, generator=generator).div_(keep)
+    # Bernoulli(keep) as U < keep with U ~ U[0,1) in float32 (whatever w_hh's dtype, so that
+    # keep is not rounded): the same law as bernoulli_, about twice as fast on CPU, where
+    # bernoulli_ is a serial loop over the 4H*H entries.
+    u = torch.rand(w_hh.shape, dtype=torch.float32, device=w_hh.device, generator=generator)
+    return (u < keep).to(w_hh.dtype).div_(keep)
 
 
 def _check_shapes(x, w_ih, w_hh, b_ih, b_hh, h0, c0):

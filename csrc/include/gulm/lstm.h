@@ -27,6 +27,7 @@
 #include <cstdint>
 
 #include "gulm/gemm.h"
+#include "gulm/parallel.h"
 
 struct CUstream_st;  // cudaStream_t is CUstream_st*; declared here so CPU code needs no CUDA
 
@@ -166,11 +167,11 @@ inline WdLstmBwdWorkspace wd_lstm_bwd_workspace(int64_t T, int64_t B, int64_t H,
   return w;
 }
 
-// CPU kernels (csrc/kernels/cpu/lstm.cpp): F32, BF16 and F64. Single-threaded pointwise code
-// vectorised for AVX-512 / AVX2 / baseline x86-64 (chosen at run time); GEMM threading is
-// the injected Gemm's business.
-void wd_lstm_fwd_cpu(const WdLstmFwdParams& p, const Gemm& gemm);
-void wd_lstm_bwd_cpu(const WdLstmBwdParams& p, const Gemm& gemm);
+// CPU kernels (csrc/kernels/cpu/lstm.cpp): F32, BF16 and F64. The pointwise passes are
+// vectorised for AVX-512 / AVX2 / baseline x86-64 (chosen at run time) and split over hidden
+// units with `par` (serial when empty); GEMM threading is the injected Gemm's business.
+void wd_lstm_fwd_cpu(const WdLstmFwdParams& p, const Gemm& gemm, const ParallelFor& par = {});
+void wd_lstm_bwd_cpu(const WdLstmBwdParams& p, const Gemm& gemm, const ParallelFor& par = {});
 
 // CUDA kernels (csrc/kernels/cuda/lstm_{fwd,bwd}.cu): F32, BF16 and F16 (and F64).
 // Everything is enqueued on p.stream; pointers are device pointers.

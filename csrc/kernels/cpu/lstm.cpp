@@ -87,6 +87,7 @@ GULM_AI double tanh_(double x) { return std::tanh(x); }
 template <class T>
 struct FwdStep {
   int64_t B, H;
+  int64_t j0, j1;         // the hidden units [j0, j1) of every row (a thread's share)
   T* G;                   // [B,4H] input projection (pre-activation); activated gates out
   const T* R;             // [B,4H] h_{t-1} @ w_rec^T
   const acc_t<T>* bias;   // [4H]
@@ -109,7 +110,7 @@ GULM_AI void fwd_step_impl(const FwdStep<T>& s) {
     T* GULM_RESTRICT h = s.h + b * H;
     // Restrict on locals is not reliably honoured after inlining; the arrays never overlap.
 #pragma GCC ivdep
-    for (int64_t j = 0; j < H; ++j) {
+    for (int64_t j = s.j0; j < s.j1; ++j) {
       const A i = sigmoid(A(ld(g + j)) + A(ld(r + j)) + bias[j]);
       const A f = sigmoid(A(ld(g + H + j)) + A(ld(r + H + j)) + bias[H + j]);
       const A z = tanh_(A(ld(g + 2 * H + j)) + A(ld(r + 2 * H + j)) + bias[2 * H + j]);
@@ -130,6 +131,7 @@ GULM_AI void fwd_step_impl(const FwdStep<T>& s) {
 template <class T>
 struct BwdStep {
   int64_t B, H;
+  int64_t j0, j1;          // the hidden units [j0, j1) of every row (a thread's share)
   const T* gates;          // [B,4H] activated i, f, g, o of step t
   const acc_t<T>* c;       // [B,H] c_t
   const acc_t<T>* c_prev;  // [B,H] c_{t-1}
@@ -137,7 +139,7 @@ struct BwdStep {
   const T* dh_rec;         // [B,H] dG_{t+1} @ w_rec (or grad_hT at the last step)
   acc_t<T>* dc;            // [B,H] in: dL/dc_t from step t+1; out: the same for c_{t-1}
   T* dG;                   // [B,4H] pre-activation gate gradients of step t
-  acc_t<T>* db;            // [4H] += column sums of dG
+  acc_t<T>* db;            // [4H] += column sums of dG (columns split by j: no race)
 };
 
 template <class T>
@@ -155,7 +157,7 @@ GULM_AI void bwd_step_impl(const BwdStep<T>& s) {
     A* GULM_RESTRICT db = s.db;
     // Restrict on locals is not reliably honoured after inlining; the arrays never overlap.
 #pragma GCC ivdep
-    for (int64_t j = 0; j < H; ++j) {
+    for (int64_t j = s.j0; j < s.j1; ++j) {
       const A i = ld(a + j), f = ld(a + H + j), z = ld(a + 2 * H + j), o = ld(a + 3 * H + j);
       const A tc = tanh_(c[j]);
       const A dh = A(ld(gy + j)) + A(ld(dhr + j));
@@ -177,15 +179,17 @@ GULM_AI void bwd_step_impl(const BwdStep<T>& s) {
   }
 }
 
-// out[j, r] = w[r, j] * mask[r, j]: w [R,C] -> out [C,R], in tiles that stay in L1.
+// out[j, r] = w[r, j] * mask[r, j] for the columns j in [cb, ce): w [R,C] -> out [C,R], in
+// tiles that stay in L1.
 template <class T>
-GULM_AI void transpose_mask_impl(int64_t R, int64_t C, const T* GULM_RESTRICT w,
-                                 const T* GULM_RESTRICT mask, T* GULM_RESTRICT out) {
+GULM_AI void transpose_mask_impl(int64_t R, int64_t C, int64_t cb, int64_t ce,
+                                 const T* GULM_RESTRICT w, const T* GULM_RESTRICT mask,
+                                 T* GULM_RESTRICT out) {
   constexpr int64_t kTile = 32;
   for (int64_t r0 = 0; r0 < R; r0 += kTile) {
     const int64_t r1 = std::min(R, r0 + kTile);
-    for (int64_t c0 = 0; c0 < C; c0 += kTile) {
-      const int64_t c1 = std::min(C, c0 + kTile);
+    for (int64_t c0 = cb; c0 < ce; c0 += kTile) {
+      const int64_t c1 = std::min(ce, c0 + kTile);
       for (int64_t c = c0; c < c1; ++c) {
         for (int64_t r = r0; r < r1; ++r) {
           if (mask) {
@@ -273,7 +277,9 @@ GULM_MULTIVERSION(fwd_step, class T GULM_COMMA bool kSave, T GULM_COMMA kSave,
                   (const FwdStep<T>& s), (s))
 GULM_MULTIVERSION(bwd_step, class T, T, (const BwdStep<T>& s), (s))
 GULM_MULTIVERSION(transpose_mask, class T, T,
-                  (int64_t R, int64_t C, const T* w, const T* mask, T* out), (R, C, w, mask, out))
+                  (int64_t R, int64_t C, int64_t cb, int64_t ce, const T* w, const T* mask,
+                   T* out),
+                  (R, C, cb, ce, w, mask, out))
 GULM_MULTIVERSION(mul_mask, class T, T, (int64_t n, const T* w, const T* mask, T* out),
                   (n, w, mask, out))
 GULM_MULTIVERSION(add_mul_inplace, class T, T, (int64_t n, T* acc, const T* y, const T* mask),
@@ -339,6 +345,28 @@ GemmArgs gemm_args(DType dt, bool ta, bool tb, int64_t m, int64_t n, int64_t k, 
   return g;
 }
 
+// Column ranges per task in the step passes: ~4K elements per task at least (so that the
+// fork/join of a small model's step is worth it), a multiple of a cache line of floats.
+int64_t column_grain(int64_t B) {
+  const int64_t g = (4096 / std::max<int64_t>(B, 1) + 15) / 16 * 16;
+  return std::max<int64_t>(g, 32);
+}
+
+constexpr int64_t kElementwiseGrain = int64_t(1) << 16;
+
+template <class T>
+void mul_mask_par(const ParallelFor& par, int64_t n, const T* w, const T* mask, T* out) {
+  par(n, kElementwiseGrain,
+      [&](int64_t b, int64_t e) { mul_mask<T>(e - b, w + b, mask + b, out + b); });
+}
+
+template <class T>
+void add_mul_inplace_par(const ParallelFor& par, int64_t n, T* acc, const T* y, const T* mask) {
+  par(n, kElementwiseGrain, [&](int64_t b, int64_t e) {
+    add_mul_inplace<T>(e - b, acc + b, y ? y + b : nullptr, mask ? mask + b : nullptr);
+  });
+}
+
 template <class T>
 T* ws_at(void* base, size_t off) {
   return reinterpret_cast<T*>(static_cast<char*>(base) + off);
@@ -347,7 +375,7 @@ T* ws_at(void* base, size_t off) {
 // ---- forward --------------------------------------------------------------------------------
 
 template <class T>
-void fwd(const WdLstmFwdParams& p, const Gemm& gemm) {
+void fwd(const WdLstmFwdParams& p, const Gemm& gemm, const ParallelFor& par) {
   using A = acc_t<T>;
   const int64_t T_ = p.T, B = p.B, I = p.I, H = p.H, G4 = 4 * H;
   const bool save = p.gates != nullptr;
@@ -367,12 +395,16 @@ void fwd(const WdLstmFwdParams& p, const Gemm& gemm) {
 
   // The dropped recurrent weight, once per call, transposed to [H,4H]: h @ w_rec^T is then a
   // plain no-transpose GEMM, the fastest layout for MKL at these shapes.
-  transpose_mask<T>(G4, H, static_cast<const T*>(p.w_hh), static_cast<const T*>(p.mask), w_rec);
+  par(H, 32, [&](int64_t cb, int64_t ce) {
+    transpose_mask<T>(G4, H, cb, ce, static_cast<const T*>(p.w_hh), static_cast<const T*>(p.mask),
+                      w_rec);
+  });
   for (int64_t k = 0; k < G4; ++k) bias[k] = A(ld(b_ih + k)) + A(ld(b_hh + k));
   load_state<A>(p.c0, p.state_dtype, B * H, c_a);
 
   const T* h_prev = static_cast<const T*>(p.h0);
   const A* c_prev = c_a;
+  const int64_t grain = column_grain(B);
   for (int64_t t0 = 0; t0 < T_; t0 += ws.chunk) {
     const int64_t n = std::min(ws.chunk, T_ - t0);
     T* G = save ? gates + t0 * B * G4 : ws_at<T>(p.workspace, ws.gx);
@@ -383,12 +415,14 @@ void fwd(const WdLstmFwdParams& p, const Gemm& gemm) {
       gemm(gemm_args<T>(p.dtype, false, false, B, G4, H, h_prev, H, w_rec, G4, rec, G4));
       A* c_out = save ? cell + t * B * H : (c_prev == c_a ? c_b : c_a);
       T* y_t = y + t * B * H;
-      const FwdStep<T> step{B, H, G + s * B * G4, rec, bias, c_prev, c_out, y_t};
-      if (save) {
-        fwd_step<T, true>(step);
-      } else {
-        fwd_step<T, false>(step);
-      }
+      par(H, grain, [&](int64_t j0, int64_t j1) {
+        const FwdStep<T> step{B, H, j0, j1, G + s * B * G4, rec, bias, c_prev, c_out, y_t};
+        if (save) {
+          fwd_step<T, true>(step);
+        } else {
+          fwd_step<T, false>(step);
+        }
+      });
       h_prev = y_t;
       c_prev = c_out;
     }
@@ -400,7 +434,7 @@ void fwd(const WdLstmFwdParams& p, const Gemm& gemm) {
 // ---- backward -------------------------------------------------------------------------------
 
 template <class T>
-void bwd(const WdLstmBwdParams& p, const Gemm& gemm) {
+void bwd(const WdLstmBwdParams& p, const Gemm& gemm, const ParallelFor& par) {
   using A = acc_t<T>;
   const int64_t T_ = p.T, B = p.B, I = p.I, H = p.H, G4 = 4 * H;
   const WdLstmBwdWorkspace ws = wd_lstm_bwd_workspace(T_, B, H, p.dtype);
@@ -420,7 +454,7 @@ void bwd(const WdLstmBwdParams& p, const Gemm& gemm) {
   // The dropped weight in its natural [4H,H] layout: dG @ w_rec is then a no-transpose GEMM.
   const T* w_rec = w_hh;
   if (mask) {
-    mul_mask<T>(G4 * H, w_hh, mask, wbuf);
+    mul_mask_par<T>(par, G4 * H, w_hh, mask, wbuf);
     w_rec = wbuf;
   }
   if (p.grad_hT) {
@@ -432,18 +466,23 @@ void bwd(const WdLstmBwdParams& p, const Gemm& gemm) {
   load_state<A>(p.c0, p.state_dtype, B * H, c0);
   std::fill(db, db + G4, A(0));
 
+  const int64_t grain = column_grain(B);
   for (int64_t t = T_ - 1; t >= 0; --t) {
-    const BwdStep<T> step{B,
-                          H,
-                          gates + t * B * G4,
-                          cell + t * B * H,
-                          t > 0 ? cell + (t - 1) * B * H : c0,
-                          gy + t * B * H,
-                          dh,
-                          dc,
-                          dG + t * B * G4,
-                          db};
-    bwd_step<T>(step);
+    par(H, grain, [&](int64_t j0, int64_t j1) {
+      const BwdStep<T> step{B,
+                            H,
+                            j0,
+                            j1,
+                            gates + t * B * G4,
+                            cell + t * B * H,
+                            t > 0 ? cell + (t - 1) * B * H : c0,
+                            gy + t * B * H,
+                            dh,
+                            dc,
+                            dG + t * B * G4,
+                            db};
+      bwd_step<T>(step);
+    });
     // dh_{t-1} = dG_t @ w_rec; at t == 0 that is dh0 itself.
     T* dst = t > 0 ? dh : static_cast<T*>(p.dh0);
     gemm(gemm_args<T>(p.dtype, false, false, B, H, G4, dG + t * B * G4, G4, w_rec, H, dst, H));
@@ -470,10 +509,10 @@ void bwd(const WdLstmBwdParams& p, const Gemm& gemm) {
   if (T_ > 1) {
     gemm(gemm_args<T>(p.dtype, true, false, G4, H, (T_ - 1) * B, dG + B * G4, G4, y, H, dw_hh,
                       H));
-    add_mul_inplace<T>(G4 * H, dw_hh, wbuf, mask);
+    add_mul_inplace_par<T>(par, G4 * H, dw_hh, wbuf, mask);
   } else {
     std::memcpy(static_cast<void*>(dw_hh), wbuf, size_t(G4 * H) * sizeof(T));
-    add_mul_inplace<T>(G4 * H, dw_hh, nullptr, mask);
+    add_mul_inplace_par<T>(par, G4 * H, dw_hh, nullptr, mask);
   }
 }
 
@@ -489,12 +528,13 @@ void dispatch(DType dt, const char* what, Fn&& fn) {
 
 }  // namespace
 
-void wd_lstm_fwd_cpu(const WdLstmFwdParams& p, const Gemm& gemm) {
-  dispatch(p.dtype, "gulm::wd_lstm", [&](auto tag) { fwd<decltype(tag)>(p, gemm); });
+void wd_lstm_fwd_cpu(const WdLstmFwdParams& p, const Gemm& gemm, const ParallelFor& par) {
+  dispatch(p.dtype, "gulm::wd_lstm", [&](auto tag) { fwd<decltype(tag)>(p, gemm, par); });
 }
 
-void wd_lstm_bwd_cpu(const WdLstmBwdParams& p, const Gemm& gemm) {
-  dispatch(p.dtype, "gulm::wd_lstm_backward", [&](auto tag) { bwd<decltype(tag)>(p, gemm); });
+void wd_lstm_bwd_cpu(const WdLstmBwdParams& p, const Gemm& gemm, const ParallelFor& par) {
+  dispatch(p.dtype, "gulm::wd_lstm_backward",
+           [&](auto tag) { bwd<decltype(tag)>(p, gemm, par); });
 }
 
 void set_cpu_isa(CpuIsa isa) {
