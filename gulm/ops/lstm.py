@@ -82,8 +82,14 @@ def _resolve_mask(w_hh, drop_p, mask, training, generator):
     return None
 
 
-def _autocast_dtype(device_type: str):
-    if device_type in ("cpu", "cuda") and torch.is_autocast_enabled(device_type):
+def _autocast_dtype(x: Tensor):
+    """The autocast dtype for x's device, or None. Like autocast itself, float64 is left alone."""
+    device_type = x.device.type
+    if (
+        device_type in ("cpu", "cuda")
+        and x.dtype != torch.float64
+        and torch.is_autocast_enabled(device_type)
+    ):
         return torch.get_autocast_dtype(device_type)
     return None
 
@@ -93,9 +99,10 @@ def _prepare(x, w_ih, w_hh, b_ih, b_hh, h0, c0, mask):
 
     Shared by the op and the reference so both see identical inputs.
     """
-    dtype = _autocast_dtype(x.device.type) or x.dtype
+    autocast = _autocast_dtype(x)
+    dtype = autocast or x.dtype
     if dtype != x.dtype or any(t.dtype != dtype for t in (w_ih, w_hh, b_ih, b_hh)):
-        if _autocast_dtype(x.device.type) is None:
+        if autocast is None:
             raise TypeError(
                 "wd_lstm: x, w_ih, w_hh, b_ih and b_hh must share a dtype outside autocast, got "
                 f"{x.dtype}, {w_ih.dtype}, {w_hh.dtype}, {b_ih.dtype}, {b_hh.dtype}"
@@ -132,7 +139,11 @@ def wd_lstm(
     """Weight-dropped LSTM over a whole sequence with the fused gulm op.
 
     x [T,B,I], w_ih [4H,I], w_hh [4H,H], b_ih/b_hh [4H], h0/c0 [B,H] or None (zeros).
-    Returns y [T,B,H], hT [B,H], cT [B,H]. See the module docstring for DropConnect and dtypes.
+    Returns y [T,B,H], hT [B,H], cT [B,H].
+
+    DropConnect applies only when ``training``: ``mask`` [4H,H] if given (already scaled by
+    1/(1-p)), else a mask drawn with probability ``drop_p`` from ``generator``. In eval both
+    are ignored and the raw w_hh is used. See the module docstring for dtypes.
     """
     _check_shapes(x, w_ih, w_hh, b_ih, b_hh, h0, c0)
     mask = _resolve_mask(w_hh, drop_p, mask, training, generator)
