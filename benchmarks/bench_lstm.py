@@ -16,6 +16,7 @@ One pytest-benchmark group per figure; the baselines are sibling benchmarks of t
 On CPU torch.set_num_threads(2). Run with
 
     pytest benchmarks/bench_lstm.py --benchmark-only [--benchmark-json out.json]
+        (GULM_BENCH_DEVICE=cuda for the GPU figures, GULM_BENCH_ROUNDS=n to override rounds)
     python benchmarks/bench_lstm.py [--device cuda] [--groups awd-train-fp32,...] [--rounds 5]
 
 (the script prints the table with ratios to the first baseline; ``--device cuda`` runs the
@@ -29,6 +30,7 @@ import os
 import statistics
 import sys
 import time
+import warnings
 from dataclasses import dataclass, field
 from typing import Callable
 
@@ -74,7 +76,10 @@ class WeightDropoutLSTM(torch.nn.Module):
         else:
             w = self.weight_hh_l0_raw.clone()
         setattr(self.module, "weight_hh_l0", w)
-        return self.module(x, state)
+        with warnings.catch_warnings():
+            # cuDNN warns that the weights are not one contiguous chunk (fastai silences it too).
+            warnings.simplefilter("ignore", category=UserWarning)
+            return self.module(x, state)
 
 
 def make_params(sizes, device, dtype=torch.float32, seed=0):
@@ -299,7 +304,8 @@ if pytest is not None:
             pytest.skip("no CUDA device")
         step = case.make()
         benchmark.group = case.group
-        benchmark.pedantic(step, rounds=case.rounds, iterations=1, warmup_rounds=1)
+        rounds = int(os.environ.get("GULM_BENCH_ROUNDS", 0)) or case.rounds
+        benchmark.pedantic(step, rounds=rounds, iterations=1, warmup_rounds=1)
         med = benchmark.stats.stats.median
         benchmark.extra_info.update(
             label=case.name,

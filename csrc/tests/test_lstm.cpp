@@ -280,13 +280,24 @@ double max_abs_diff(const std::vector<double>& a, const std::vector<double>& b) 
   return m;
 }
 
-// Prints every comparison when GULM_TEST_VERBOSE is set (to calibrate tolerances).
+// The case being checked, printed with a failure (and always when GULM_TEST_VERBOSE is set,
+// with every comparison, to calibrate tolerances).
+char g_case[256];
+
+template <class... A>
+void set_case(const char* fmt, A... args) {
+  std::snprintf(g_case, sizeof(g_case), fmt, args...);
+  if (std::getenv("GULM_TEST_VERBOSE")) std::fprintf(stderr, "%s\n", g_case);
+}
+
 #define EXPECT_NEAR_VEC(a, b, tol, what)                                                  \
   do {                                                                                    \
     const double err_ = max_abs_diff((a), (b));                                           \
-    if (std::getenv("GULM_TEST_VERBOSE") || !(err_ <= (tol)))                             \
+    const bool ok_ = err_ <= (tol);                                                       \
+    if (!ok_ && !std::getenv("GULM_TEST_VERBOSE")) std::fprintf(stderr, "%s\n", g_case);  \
+    if (std::getenv("GULM_TEST_VERBOSE") || !ok_)                                         \
       std::fprintf(stderr, "  %s: max |diff| %.3g (tol %.3g)\n", what, err_, double(tol)); \
-    GULM_CHECK(err_ <= (tol));                                                            \
+    GULM_CHECK(ok_);                                                                      \
   } while (0)
 
 void check_forward(const Problem& pr, const char* isa) {
@@ -301,7 +312,7 @@ void check_forward(const Problem& pr, const char* isa) {
   for (const auto& c : cases) {
     for (bool save : {true, false}) {
       const Run r = run_kernel(pr, c.dt, c.sdt, save, nullptr);
-      std::fprintf(stderr, "forward %s dtype=%d state=%d save=%d T=%lld B=%lld I=%lld H=%lld mask=%d\n",
+      set_case("forward %s dtype=%d state=%d save=%d T=%lld B=%lld I=%lld H=%lld mask=%d",
                    isa, int(c.dt), int(c.sdt), int(save), (long long)pr.T, (long long)pr.B,
                    (long long)pr.I, (long long)pr.H, int(!pr.mask.empty()));
       EXPECT_NEAR_VEC(r.fwd.y, ref.y, c.tol, "y");
@@ -330,7 +341,7 @@ void check_backward(const Problem& pr, const char* isa) {
     }
     return g;
   };
-  std::fprintf(stderr, "backward %s float64 vs finite differences T=%lld B=%lld I=%lld H=%lld mask=%d\n",
+  set_case("backward %s float64 vs finite differences T=%lld B=%lld I=%lld H=%lld mask=%d",
                isa, (long long)pr.T, (long long)pr.B, (long long)pr.I, (long long)pr.H,
                int(!pr.mask.empty()));
   const double tol = 1e-6;
@@ -348,7 +359,8 @@ void check_backward(const Problem& pr, const char* isa) {
     double tol;
   } cases[] = {{DType::F32, DType::F32, 2e-6}, {DType::BF16, DType::F32, 0.03}};
   for (const auto& c : cases) {
-    std::fprintf(stderr, "backward %s dtype=%d vs float64\n", isa, int(c.dt));
+    set_case("backward %s dtype=%d vs float64 T=%lld B=%lld I=%lld H=%lld", isa, int(c.dt),
+             (long long)pr.T, (long long)pr.B, (long long)pr.I, (long long)pr.H);
     const Run r = run_kernel(pr, c.dt, c.sdt, true, &l);
     // Relative to the largest gradient entry: bfloat16 stores dG rounded to 8 bits.
     auto scaled = [&](const std::vector<double>& a, const std::vector<double>& b, const char* w) {
@@ -366,6 +378,7 @@ void check_backward(const Problem& pr, const char* isa) {
 }
 
 void check_empty_sequence() {
+  set_case("T = 0");
   const Problem pr = make_problem(0, 3, 4, 5, true, 7);
   const LossWeights l = make_loss(pr, 8);
   const Run r = run_kernel(pr, DType::F32, DType::F32, true, &l);
@@ -379,6 +392,7 @@ void check_empty_sequence() {
 
 // The GEMM count of the plan: forward 1 + T, backward T + 4.
 void check_gemm_count() {
+  set_case("GEMM count");
   const Problem pr = make_problem(5, 2, 3, 4, true, 3);
   const LossWeights l = make_loss(pr, 4);
   g_gemm_calls = 0;
