@@ -50,11 +50,14 @@ def extensions():
     with_cuda, why = resolve_cuda()
     sources = _rel(glob.glob(os.path.join(HERE, "csrc/kernels/cpu/*.cpp")))
     sources += _rel(glob.glob(os.path.join(HERE, "csrc/torch/*.cpp")))
-    # -fopenmp: at::parallel_for is inline code behind `#pragma omp parallel`; without the flag
-    # it runs on one thread inside the extension. The libgomp we link has the soname torch
-    # loads already, so the process keeps one OpenMP runtime.
-    cxx = ["-O3", "-fvisibility=hidden", "-Wall", "-Wno-unknown-pragmas", "-fopenmp"]
+    cxx = ["-O3", "-fvisibility=hidden", "-Wall", "-Wno-unknown-pragmas"]
     nvcc = ["-O3", "--expt-relaxed-constexpr", "-lineinfo"]
+    link = []
+    # at::parallel_for is inline: without -fopenmp it runs serially in the extension. With it,
+    # the bindings share torch's OpenMP pool (the loaded libgomp.so.1 is reused by soname).
+    if torch.backends.openmp.is_available() and sys.platform.startswith("linux"):
+        cxx.append("-fopenmp")
+        link.append("-fopenmp")
     macros = []
     if with_cuda:
         sources += _rel(glob.glob(os.path.join(HERE, "csrc/kernels/cuda/*.cu")))
@@ -81,7 +84,7 @@ def extensions():
             include_dirs=[os.path.join(HERE, "csrc/include")],
             define_macros=macros,
             extra_compile_args=args,
-            extra_link_args=["-fopenmp"],
+            extra_link_args=link,
         )
     ]
 

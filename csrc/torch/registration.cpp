@@ -34,7 +34,8 @@ TORCH_LIBRARY(gulm, m) {
   // mask: None (no DropConnect) or [4H,H] already scaled by 1/(1-p); the recurrence uses
   // w_hh * mask. Returns y [T,B,H], hT [B,H], cT [B,H] and, when save_workspace, what the
   // backward needs: gates [T,B,4H] (activated i,f,g,o, dtype of x) and cell [T,B,H] (c_t,
-  // float32); otherwise those two are empty.
+  // float32; float64 when x is float64, so that gradcheck sees double precision); otherwise
+  // those two are empty. c0 has the dtype of x or float32, and cT the dtype of c0.
   m.def(
       "wd_lstm(Tensor x, Tensor w_ih, Tensor w_hh, Tensor b_ih, Tensor b_hh, Tensor h0, "
       "Tensor c0, Tensor? mask, bool save_workspace) -> (Tensor, Tensor, Tensor, Tensor, Tensor)");

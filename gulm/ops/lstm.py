@@ -1,0 +1,255 @@
+"""The weight-dropped LSTM (AWD-LSTM's DropConnect on ``w_hh``) as one fused operator.
+
+``wd_lstm`` runs a single-layer, unidirectional LSTM over a whole sequence with
+``torch.ops.gulm.wd_lstm`` (C++ on CPU, CUDA kernels on GPU) and differentiates it with
+``torch.ops.gulm.wd_lstm_backward``. ``wd_lstm_ref`` computes the same thing as a readable
+per-time-step PyTorch loop and is the oracle of the tests; ``torch.nn.LSTM`` is a second one.
+
+Conventions (the same as ``torch.nn.LSTM`` with one layer, so state dicts move between them):
+
+* ``x`` [T,B,I] (time major), ``w_ih`` [4H,I], ``w_hh`` [4H,H], ``b_ih``/``b_hh`` [4H],
+  ``h0``/``c0`` [B,H]; gate order (i, f, g, o).
+* DropConnect: when training with ``drop_p > 0`` a mask [4H,H] of Bernoulli(1-p)/(1-p) is drawn
+  once per call (:func:`dropconnect_mask`) and the recurrence uses ``w_hh * mask``. The
+  gradient is the one w.r.t. the raw ``w_hh`` (so it is multiplied by the mask). Pass ``mask``
+  to reuse one (tests give the op and the reference the identical mask).
+* Precision: the op runs in the dtype of ``x`` (float32, bfloat16, float16 on CUDA, float64
+  for gradcheck); under autocast, in the autocast dtype (x, weights, biases, h0 and the mask
+  are cast once). Gate math and the cell state are float32 inside the op. ``cT`` has the
+  dtype of ``c0``; a missing ``c0`` is zeros in float32 for reduced-precision compute and in
+  the compute dtype otherwise.
+"""
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+
+from gulm import _ext
+
+__all__ = ["wd_lstm", "wd_lstm_ref", "dropconnect_mask"]
+
+_REDUCED = (torch.bfloat16, torch.float16)
+
+
+def dropconnect_mask(w_hh: Tensor, p: float, generator: torch.Generator | None = None) -> Tensor:
+    """DropConnect mask for ``w_hh`` [4H,H]: Bernoulli(1-p) scaled by 1/(1-p).
+
+    Same shape, dtype and device as ``w_hh``; never requires grad. ``p == 1`` gives zeros.
+    """
+    p = float(p)
+    if not 0.0 <= p <= 1.0:
+        raise ValueError(f"dropconnect_mask: drop probability p must be in [0, 1], got {p}")
+    if p == 1.0:
+        return torch.zeros(w_hh.shape, dtype=w_hh.dtype, device=w_hh.device)
+    keep = 1.0 - p
+    # Bernoulli(keep) as U < keep with U ~ U[0,1) in float32 (whatever w_hh's dtype, so that
+    # keep is not rounded): the same law as bernoulli_, about twice as fast on CPU, where
+    # bernoulli_ is a serial loop over the 4H*H entries.
+    u = torch.rand(w_hh.shape, dtype=torch.float32, device=w_hh.device, generator=generator)
+    return (u < keep).to(w_hh.dtype).div_(keep)
+
+
+def _check_shapes(x, w_ih, w_hh, b_ih, b_hh, h0, c0):
+    if x.dim() != 3:
+        raise ValueError(f"wd_lstm: x must be [T,B,I], got shape {tuple(x.shape)}")
+    T, B, I = x.shape
+    if w_hh.dim() != 2 or w_hh.shape[0] != 4 * w_hh.shape[1]:
+        raise ValueError(f"wd_lstm: w_hh must be [4H,H], got shape {tuple(w_hh.shape)}")
+    H = w_hh.shape[1]
+    expected = {"w_ih": (w_ih, (4 * H, I)), "b_ih": (b_ih, (4 * H,)), "b_hh": (b_hh, (4 * H,))}
+    if h0 is not None:
+        expected["h0"] = (h0, (B, H))
+    if c0 is not None:
+        expected["c0"] = (c0, (B, H))
+    for name, (t, shape) in expected.items():
+        if tuple(t.shape) != shape:
+            raise ValueError(f"wd_lstm: {name} must be {list(shape)}, got {list(t.shape)}")
+
+
+def _resolve_mask(w_hh, drop_p, mask, training, generator):
+    """The mask the recurrence uses: None in eval or without dropout."""
+    if not training:
+        return None
+    if mask is not None:
+        if tuple(mask.shape) != tuple(w_hh.shape):
+            raise ValueError(
+                f"wd_lstm: mask must have the shape of w_hh {list(w_hh.shape)}, "
+                f"got {list(mask.shape)}"
+            )
+        return mask
+    if drop_p > 0.0:
+        return dropconnect_mask(w_hh, drop_p, generator)
+    return None
+
+
+def _autocast_dtype(x: Tensor):
+    """The autocast dtype for x's device, or None. Like autocast itself, float64 is left alone."""
+    device_type = x.device.type
+    if (
+        device_type in ("cpu", "cuda")
+        and x.dtype != torch.float64
+        and torch.is_autocast_enabled(device_type)
+    ):
+        return torch.get_autocast_dtype(device_type)
+    return None
+
+
+def _prepare(x, w_ih, w_hh, b_ih, b_hh, h0, c0, mask):
+    """Casts to the compute dtype (autocast) and fills in missing states.
+
+    Shared by the op and the reference so both see identical inputs.
+    """
+    autocast = _autocast_dtype(x)
+    dtype = autocast or x.dtype
+    if dtype != x.dtype or any(t.dtype != dtype for t in (w_ih, w_hh, b_ih, b_hh)):
+        if autocast is None:
+            raise TypeError(
+                "wd_lstm: x, w_ih, w_hh, b_ih and b_hh must share a dtype outside autocast, got "
+                f"{x.dtype}, {w_ih.dtype}, {w_hh.dtype}, {b_ih.dtype}, {b_hh.dtype}"
+            )
+        x, w_ih, w_hh, b_ih, b_hh = (t.to(dtype) for t in (x, w_ih, w_hh, b_ih, b_hh))
+    if mask is not None and mask.dtype != dtype:
+        mask = mask.to(dtype)
+    B, H = x.shape[1], w_hh.shape[1]
+    if h0 is None:
+        h0 = x.new_zeros((B, H))
+    elif h0.dtype != dtype:
+        h0 = h0.to(dtype)
+    if c0 is None:
+        c0 = x.new_zeros((B, H), dtype=torch.float32 if dtype in _REDUCED else dtype)
+    elif c0.dtype not in (dtype, torch.float32):
+        c0 = c0.to(dtype)
+    return x, w_ih, w_hh, b_ih, b_hh, h0, c0, mask
+
+
+def wd_lstm(
+    x: Tensor,
+    w_ih: Tensor,
+    w_hh: Tensor,
+    b_ih: Tensor,
+    b_hh: Tensor,
+    h0: Tensor | None = None,
+    c0: Tensor | None = None,
+    *,
+    drop_p: float = 0.0,
+    mask: Tensor | None = None,
+    training: bool = True,
+    generator: torch.Generator | None = None,
+) -> tuple[Tensor, Tensor, Tensor]:
+    """Weight-dropped LSTM over a whole sequence with the fused gulm op.
+
+    x [T,B,I], w_ih [4H,I], w_hh [4H,H], b_ih/b_hh [4H], h0/c0 [B,H] or None (zeros).
+    Returns y [T,B,H], hT [B,H], cT [B,H].
+
+    DropConnect applies only when ``training``: ``mask`` [4H,H] if given (already scaled by
+    1/(1-p)), else a mask drawn with probability ``drop_p`` from ``generator``. In eval both
+    are ignored and the raw w_hh is used. See the module docstring for dtypes.
+    """
+    _check_shapes(x, w_ih, w_hh, b_ih, b_hh, h0, c0)
+    mask = _resolve_mask(w_hh, drop_p, mask, training, generator)
+    args = _prepare(x, w_ih, w_hh, b_ih, b_hh, h0, c0, mask)
+    save = torch.is_grad_enabled() and any(
+        t is not None and t.requires_grad for t in args
+    )
+    y, hT, cT, _, _ = _ext.ops().wd_lstm(*args, save)
+    return y, hT, cT
+
+
+def wd_lstm_ref(
+    x: Tensor,
+    w_ih: Tensor,
+    w_hh: Tensor,
+    b_ih: Tensor,
+    b_hh: Tensor,
+    h0: Tensor | None = None,
+    c0: Tensor | None = None,
+    *,
+    drop_p: float = 0.0,
+    mask: Tensor | None = None,
+    training: bool = True,
+    generator: torch.Generator | None = None,
+) -> tuple[Tensor, Tensor, Tensor]:
+    """Plain-PyTorch reference of :func:`wd_lstm`: one Python iteration per time step.
+
+    Same arguments, results and precision rules (gate math and the cell state in float32,
+    h rounded to the compute dtype each step); differentiable by autograd.
+    """
+    _check_shapes(x, w_ih, w_hh, b_ih, b_hh, h0, c0)
+    mask = _resolve_mask(w_hh, drop_p, mask, training, generator)
+    x, w_ih, w_hh, b_ih, b_hh, h0, c0, mask = _prepare(x, w_ih, w_hh, b_ih, b_hh, h0, c0, mask)
+    with torch.autocast(x.device.type, enabled=False):
+        dtype = x.dtype
+        acc = torch.float64 if dtype == torch.float64 else torch.float32
+        w_rec = w_hh * mask if mask is not None else w_hh
+        bias = b_ih.to(acc) + b_hh.to(acc)
+        # The input projection of all time steps does not depend on h: one matmul.
+        gx = (x @ w_ih.t()).to(acc)  # [T,B,4H]
+        h, c = h0, c0.to(acc)
+        ys = []
+        for t in range(x.shape[0]):
+            gates = gx[t] + (h @ w_rec.t()).to(acc) + bias
+            i, f, g, o = gates.chunk(4, dim=1)
+            i, f, g, o = i.sigmoid(), f.sigmoid(), g.tanh(), o.sigmoid()
+            c = f * c + i * g
+            h = (o * c.tanh()).to(dtype)
+            ys.append(h)
+        return torch.stack(ys), h, c.to(c0.dtype)
+
+
+# ---- torch.library registration: fake (meta) kernels and autograd -------------------------
+
+
+def _wd_lstm_fake(x, w_ih, w_hh, b_ih, b_hh, h0, c0, mask, save_workspace):
+    T, B, _ = x.shape
+    H = w_hh.shape[1]
+    y = x.new_empty((T, B, H))
+    hT = h0.new_empty((B, H))
+    cT = c0.new_empty((B, H))
+    acc = torch.float64 if x.dtype == torch.float64 else torch.float32
+    if save_workspace:
+        gates = x.new_empty((T, B, 4 * H))
+        cell = x.new_empty((T, B, H), dtype=acc)
+    else:
+        gates = x.new_empty((0,))
+        cell = x.new_empty((0,), dtype=acc)
+    return y, hT, cT, gates, cell
+
+
+def _wd_lstm_backward_fake(
+    grad_y, grad_hT, grad_cT, x, w_ih, w_hh, mask, h0, c0, y, gates, cell
+):
+    return (
+        torch.empty_like(x, memory_format=torch.contiguous_format),
+        torch.empty_like(w_ih, memory_format=torch.contiguous_format),
+        torch.empty_like(w_hh, memory_format=torch.contiguous_format),
+        w_ih.new_empty((w_ih.shape[0],)),
+        torch.empty_like(h0, memory_format=torch.contiguous_format),
+        torch.empty_like(c0, memory_format=torch.contiguous_format),
+    )
+
+
+def _setup_context(ctx, inputs, output):
+    x, w_ih, w_hh, b_ih, b_hh, h0, c0, mask, save_workspace = inputs
+    y, hT, cT, gates, cell = output
+    ctx.save_for_backward(x, w_ih, w_hh, mask, h0, c0, y, gates, cell)
+    # Gradients of unused outputs (the workspace, often hT/cT) arrive as None instead of
+    # materialized zeros of [T,B,4H].
+    ctx.set_materialize_grads(False)
+
+
+def _backward(ctx, grad_y, grad_hT, grad_cT, _grad_gates, _grad_cell):
+    x, w_ih, w_hh, mask, h0, c0, y, gates, cell = ctx.saved_tensors
+    if grad_y is None:
+        grad_y = torch.zeros_like(y)
+    dx, dw_ih, dw_hh, db, dh0, dc0 = _ext.ops().wd_lstm_backward(
+        grad_y, grad_hT, grad_cT, x, w_ih, w_hh, mask, h0, c0, y, gates, cell
+    )
+    return dx, dw_ih, dw_hh, db, db, dh0, dc0, None, None
+
+
+if _ext.HAS_EXTENSION:
+    torch.library.register_fake("gulm::wd_lstm")(_wd_lstm_fake)
+    torch.library.register_fake("gulm::wd_lstm_backward")(_wd_lstm_backward_fake)
+    torch.library.register_autograd(
+        "gulm::wd_lstm", _backward, setup_context=_setup_context
+    )
