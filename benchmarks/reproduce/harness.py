@@ -1,0 +1,462 @@
+"""The experiment harness behind ``run.py``: configs -> data -> baselines -> LMs -> classifiers -> JSON.
+
+Configs live in ``configs/``:
+
+- ``defaults.yaml``: tokenizer, model size and options shared by every phase (so naive and
+  pretrained rows have the same architecture);
+- ``lm/<name>.yaml``: one shared language model each (``pretrain:`` = ``gulm pretrain`` options),
+  pretrained once into ``<out>/lm/<name>`` and reused by every task and row that names it;
+- ``<task>/<row>.yaml``: one table row: which datasets and splits, which LM (a name, ``null`` for
+  the naive row, or ``task`` for an LM pretrained on the split's own train+valid sequences), and
+  the ``finetune:`` / ``classifier:`` options (``gulm finetune`` / ``gulm train-classifier``);
+- ``smoke.yaml``: overrides for a seconds-long smoke run of the same code path (tests).
+
+Strings may use ``{data}`` (the data root) and ``{dataset:NAME}`` (a built dataset's folder).
+Everything goes through the public API: ``gulm.config.build_config`` and
+``gulm.train.phases.{pretrain_lm, finetune_lm, train_classifier}``. Every phase's resolved config
+is also written as YAML next to its checkpoint, so any step can be re-run with the ``gulm`` CLI.
+"""
+from __future__ import annotations
+
+import copy
+import csv
+import dataclasses
+import hashlib
+import json
+import os
+import re
+import subprocess
+import time
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from . import baseline as bl
+from . import datasets as dsets
+from .common import machine_info, summarize_folds, write_json
+
+__all__ = ["CONFIG_DIR", "Runner", "load_config", "row_names", "lm_config", "row_config"]
+
+CONFIG_DIR = Path(__file__).resolve().parent / "configs"
+TASKS = tuple(dsets.TASK_DATASETS)
+
+
+# ---- configs -------------------------------------------------------------------------------
+def load_config(path: str | os.PathLike) -> dict:
+    from gulm.config import load_yaml
+
+    return load_yaml(path)
+
+
+def deep_merge(base: dict, over: dict) -> dict:
+    out = copy.deepcopy(base)
+    for k, v in (over or {}).items():
+        if isinstance(v, dict) and isinstance(out.get(k), dict):
+            out[k] = deep_merge(out[k], v)
+        else:
+            out[k] = copy.deepcopy(v)
+    return out
+
+
+def row_names(task: str, include_optional: bool = False) -> list[str]:
+    folder = CONFIG_DIR / task
+    if not folder.is_dir():
+        raise KeyError(f"no configs for {task!r} (expected {folder})")
+    names = []
+    for path in sorted(folder.glob("*.yaml")):
+        cfg = load_config(path)
+        if include_optional or not cfg.get("optional", False):
+            names.append(path.stem)
+    return names
+
+
+def _smoke() -> dict:
+    return load_config(CONFIG_DIR / "smoke.yaml")
+
+
+def lm_config(name: str, smoke: bool = False) -> dict:
+    path = CONFIG_DIR / "lm" / f"{name}.yaml"
+    if not path.exists():
+        raise KeyError(f"unknown language model {name!r} (expected {path})")
+    defaults = load_config(CONFIG_DIR / "defaults.yaml")
+    cfg = load_config(path)
+    pre = deep_merge(deep_merge(defaults.get("common", {}), {**defaults.get("tokenizer", {}),
+                                                              **defaults.get("model", {})}), cfg.get("pretrain", {}))
+    if smoke:
+        s = _smoke()
+        pre = deep_merge(pre, {**s.get("common", {}), **s.get("model", {}), **s.get("pretrain", {})})
+    return {**cfg, "pretrain": pre}
+
+
+def row_config(task: str, row: str, smoke: bool = False) -> dict:
+    path = CONFIG_DIR / task / f"{row}.yaml"
+    if not path.exists():
+        raise KeyError(f"unknown row {row!r} for {task} (expected {path})")
+    defaults = load_config(CONFIG_DIR / "defaults.yaml")
+    cfg = load_config(path)
+    common = defaults.get("common", {})
+    clf = deep_merge(common, cfg.get("classifier", {}))
+    if cfg.get("lm") in (None, "task"):  # the architecture comes from defaults (an LM brings its own)
+        clf = deep_merge(deep_merge(clf, {**defaults.get("tokenizer", {}), **defaults.get("model", {})}),
+                         cfg.get("classifier", {}))
+    ft = deep_merge(common, cfg["finetune"]) if cfg.get("finetune") else None
+    task_lm = None
+    if cfg.get("lm") == "task":
+        task_lm = deep_merge(deep_merge(common, {**defaults.get("tokenizer", {}), **defaults.get("model", {})}),
+                             cfg.get("task_lm", {}))
+    if smoke:
+        s = _smoke()
+        tiny = {**s.get("common", {})}
+        clf = deep_merge(clf, {**tiny, **s.get("classifier", {})})
+        if cfg.get("lm") in (None, "task"):
+            clf = deep_merge(clf, s.get("model", {}))
+        if ft is not None:
+            ft = deep_merge(ft, {**tiny, **s.get("finetune", {})})
+        if task_lm is not None:
+            task_lm = deep_merge(task_lm, {**tiny, **s.get("model", {}), **s.get("pretrain", {})})
+    return {**cfg, "classifier": clf, "finetune": ft, "task_lm": task_lm}
+
+
+def _expand(obj, ctx: dict):
+    if isinstance(obj, str):
+        def sub(m):
+            key = m.group(1)
+            if key not in ctx:
+                raise KeyError(f"unknown placeholder {{{key}}} in a config")
+            return str(ctx[key])
+
+        return re.sub(r"\{([a-z_]+(?::[a-z0-9_]+)?)\}", sub, obj)
+    if isinstance(obj, list):
+        return [_expand(x, ctx) for x in obj]
+    if isinstance(obj, dict):
+        return {k: _expand(v, ctx) for k, v in obj.items()}
+    return obj
+
+
+def _hash(obj) -> str:
+    return hashlib.sha256(json.dumps(obj, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+def _write_yaml(path: Path, values: dict) -> None:
+    import yaml
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(yaml.safe_dump(values, sort_keys=False))
+
+
+def _dataclass_values(obj) -> dict:
+    """A phase config as plain YAML-able values (nested dataclasses flattened like the CLI)."""
+    out = {}
+    for f in dataclasses.fields(obj):
+        v = getattr(obj, f.name)
+        if dataclasses.is_dataclass(v):
+            out[f.name] = {g.name: getattr(v, g.name) for g in dataclasses.fields(v)}
+        else:
+            out[f.name] = v
+    return out
+
+
+def _log_stats(folder: Path) -> dict:
+    """Mean training tokens/s and epoch count from a phase's log.csv."""
+    path = folder / "log.csv"
+    if not path.exists():
+        return {}
+    rows = list(csv.DictReader(path.open()))
+    tps = [float(r["train_tokens_per_s"]) for r in rows if r.get("train_tokens_per_s")]
+    secs = [float(r["seconds"]) for r in rows if r.get("seconds")]
+    return {"epochs": len(rows), "train_tokens_per_s": float(np.mean(tps)) if tps else None,
+            "epoch_seconds": secs}
+
+
+def _model_size(folder: Path) -> dict:
+    from safetensors import safe_open
+
+    path = folder / "model.safetensors"
+    n = 0
+    with safe_open(str(path), framework="pt") as fh:
+        for key in fh.keys():
+            n += int(np.prod(fh.get_slice(key).get_shape()))
+    cfg = json.loads((folder / "config.json").read_text())
+    m = cfg["model"]
+    return {"parameters": n, "file_bytes": path.stat().st_size, "emb_size": m["emb_size"],
+            "hidden_size": m["hidden_size"], "n_layers": m["n_layers"], "vocab_size": m["vocab_size"],
+            "k": cfg["tokenizer"]["k"], "stride": cfg["tokenizer"]["stride"]}
+
+
+def _git_commit() -> str | None:
+    try:
+        return subprocess.run(["git", "rev-parse", "HEAD"], cwd=CONFIG_DIR, capture_output=True, text=True,
+                              timeout=10).stdout.strip() or None
+    except (OSError, subprocess.SubprocessError):
+        return None
+
+
+# ---- runner --------------------------------------------------------------------------------
+class Runner:
+    """Runs the rows of a task. ``out`` holds data, LMs and checkpoints (cached by config hash);
+    ``results`` the JSON results (default ``<out>/results``)."""
+
+    def __init__(self, data: str | os.PathLike | None, out: str | os.PathLike, *, results: str | None = None,
+                 smoke: bool = False, folds: list[int] | None = None, force: bool = False,
+                 log: Callable[[str], None] = print):
+        self.root = dsets.data_root(data)
+        self.out = Path(out)
+        self.results = Path(results) if results else self.out / "results"
+        self.smoke = smoke
+        self.folds = folds
+        self.force = force
+        self.log = log
+        self.manifests: dict[str, dict] = {}
+        self._machine = machine_info()
+        self._commit = _git_commit()
+
+    # ---- data --------------------------------------------------------------------------
+    def dataset(self, name: str) -> dict:
+        if name not in self.manifests:
+            params = _smoke().get("datasets", {}).get(name, {}) if self.smoke else {}
+            self.manifests[name] = dsets.build(name, self.root, self.out / "data", force=self.force,
+                                               verbose=True, **params)
+        return self.manifests[name]
+
+    def _ctx(self) -> dict:
+        ctx = {"data": str(self.root)}
+        for name in dsets.BUILDERS:
+            folder = self.out / "data" / name
+            ctx[f"dataset:{name}"] = str(folder)
+        return ctx
+
+    def _splits(self, manifest: dict, wanted: list[str] | None) -> list[dict]:
+        splits = manifest["splits"]
+        if wanted:
+            by_name = {sp["name"]: sp for sp in splits}
+            missing = [w for w in wanted if w not in by_name]
+            if missing:
+                raise KeyError(f"{manifest['settings']['name']}: no split(s) {missing}; have {sorted(by_name)}")
+            splits = [by_name[w] for w in wanted]
+        if self.folds is not None:
+            folds = [sp for sp in splits if sp["name"].startswith("fold")]
+            keep = {f"fold{i}" for i in self.folds}
+            splits = [sp for sp in splits if not sp["name"].startswith("fold") or sp["name"] in keep] if folds else splits
+        elif self.smoke:
+            splits = splits[:1]
+        return splits
+
+    # ---- baselines ---------------------------------------------------------------------
+    def baseline(self, task: str) -> dict:
+        """k-mer logistic regression on every split of every dataset of ``task`` (plus the
+        length-only baseline where ``configs/baseline.yaml`` asks for it). Returns the summary."""
+        spec = load_config(CONFIG_DIR / "baseline.yaml")
+        smoke = _smoke().get("baseline", {}) if self.smoke else {}
+        summary = {}
+        for name in dsets.TASK_DATASETS[task]:
+            manifest = self.dataset(name)
+            opts = deep_merge(spec.get("default", {}), spec.get(name, {}))
+            opts = deep_merge(opts, smoke)
+            kinds = opts.pop("kinds", ["kmer"])
+            splits = opts.pop("splits", None)
+            per_row: dict[str, list] = {}
+            for sp in self._splits(manifest, splits):
+                for features in kinds:
+                    row = "kmer_logreg" if features == "kmer" else f"{features}_logreg"
+                    path = self.results / task / name / sp["name"] / f"baseline_{row}.json"
+                    if path.exists() and not self.force and json.loads(path.read_text()).get("data_key") == manifest["key"]:
+                        res = json.loads(path.read_text())
+                    else:
+                        self.log(f"[baseline] {task} {name} {sp['name']} {row} ...")
+                        res = bl.run_baseline(sp["path"], features=features, **opts)
+                        res.update(task=task, dataset=name, split=sp["name"], data_key=manifest["key"],
+                                   csv=sp["path"], machine=self._machine, git_commit=self._commit)
+                        write_json(path, res)
+                    m = res["metrics"]
+                    self.log(f"[baseline] {task} {name} {sp['name']} {row}: acc {m['accuracy']:.4f} "
+                             f"mcc {m['mcc']:.4f} auc {m['roc_auc'] if m['roc_auc'] is not None else float('nan'):.4f} "
+                             f"({res['wall_seconds']:.1f} s)")
+                    per_row.setdefault(row, []).append(res)
+            for row, results in per_row.items():
+                summary.setdefault(name, {})[row] = self._summary_entry(results)
+        write_json(self.results / task / "baseline_summary.json",
+                   {"task": task, "rows": summary, "machine": self._machine, "git_commit": self._commit})
+        return summary
+
+    @staticmethod
+    def _summary_entry(results: list[dict]) -> dict:
+        folds = [r for r in results if r["split"].startswith("fold")]
+        entry = {"splits": {r["split"]: {k: r["metrics"].get(k) for k in
+                                         ("n", "accuracy", "precision", "recall", "f1", "mcc", "specificity", "roc_auc")}
+                            for r in results},
+                 "wall_seconds": round(sum(r.get("wall_seconds", 0) for r in results), 1)}
+        if len(folds) > 1:
+            entry["cv"] = summarize_folds([r["metrics"] for r in folds])
+        return entry
+
+    # ---- language models ---------------------------------------------------------------
+    def lm(self, name: str) -> Path:
+        """Pretrain the shared LM ``name`` (cached by its resolved config)."""
+        from gulm.config import build_config
+        from gulm.train.phases import PretrainConfig, pretrain_lm
+
+        cfg = lm_config(name, self.smoke)
+        for dep in cfg.get("requires", []):
+            self.dataset(dep)
+        values = _expand(cfg["pretrain"], self._ctx())
+        folder = self.out / ("lm_smoke" if self.smoke else "lm") / name
+        key = _hash(values)
+        done = folder / "repro_key.json"
+        if (not self.force and done.exists() and json.loads(done.read_text()).get("key") == key
+                and (folder / "model.safetensors").exists()):
+            return folder
+        values = {**values, "out": str(folder)}
+        pcfg = build_config(PretrainConfig, values, None)
+        _write_yaml(folder.parent / f"{name}.resolved.yaml", _dataclass_values(pcfg))
+        self.log(f"[lm] pretraining {name} -> {folder}")
+        t0 = time.perf_counter()
+        metrics = pretrain_lm(pcfg)
+        write_json(done, {"key": key, "config": values, "metrics": metrics,
+                          "wall_seconds": time.perf_counter() - t0, "machine": self._machine})
+        return folder
+
+    def _lm_info(self, folder: Path) -> dict:
+        done = json.loads((folder / "repro_key.json").read_text()) if (folder / "repro_key.json").exists() else {}
+        cfg = json.loads((folder / "config.json").read_text())
+        metrics = json.loads((folder / "metrics.json").read_text())
+        return {"path": str(folder), "metrics": metrics, "corpus": cfg.get("corpus"),
+                "wall_seconds": done.get("wall_seconds"), **{f"log_{k}": v for k, v in _log_stats(folder).items()}}
+
+    def _task_lm(self, spec: dict, split: dict, folder: Path) -> Path:
+        """An LM pretrained on the split's own train (stream) and valid (validation) sequences."""
+        from gulm.config import build_config
+        from gulm.data import read_labeled_csv
+        from gulm.data.corpus import LMCorpus
+        from gulm.data.tokenizer import KmerTokenizer
+        from gulm.train.phases import PretrainConfig, pretrain_lm
+
+        key = _hash({"spec": spec, "csv": split["path"], "data_key": self._data_key(split)})
+        done = folder / "repro_key.json"
+        if not self.force and done.exists() and json.loads(done.read_text()).get("key") == key:
+            return folder
+        ds = read_labeled_csv(split["path"])
+        tok = KmerTokenizer(spec.get("k", 5), spec.get("stride", 2))
+        both = spec.get("both_strands", True)
+        seqs = {s: [(f"{s}{i}", q) for i, (q, t) in enumerate(zip(ds.sequences, ds.split)) if t == s]
+                for s in ("train", "valid")}
+        train = LMCorpus.from_sequences(seqs["train"], tok, valid_frac=0.0, both_strands=both, source="task train split")
+        valid = LMCorpus.from_sequences(seqs["valid"], tok, valid_frac=0.0, both_strands=both, source="task valid split")
+        corpus = LMCorpus(train.train, valid.train, tok, {**train.stats, "valid_tokens": int(valid.train.size)})
+        values = {k: v for k, v in spec.items() if k not in ("fasta",)}
+        pcfg = build_config(PretrainConfig, {**values, "out": str(folder)}, None)
+        _write_yaml(folder.parent / "task_lm.resolved.yaml", _dataclass_values(pcfg))
+        t0 = time.perf_counter()
+        metrics = pretrain_lm(pcfg, corpus=corpus)
+        write_json(done, {"key": key, "metrics": metrics, "wall_seconds": time.perf_counter() - t0})
+        return folder
+
+    def _data_key(self, split: dict) -> str:
+        for m in self.manifests.values():
+            if any(sp["path"] == split["path"] for sp in m["splits"]):
+                return m["key"]
+        return ""
+
+    # ---- rows --------------------------------------------------------------------------
+    def run_row(self, task: str, row: str) -> list[dict]:
+        """Fine-tune (if configured) and train the classifier of ``row`` on each of its splits;
+        writes one result JSON per split and returns them."""
+        from gulm.config import build_config
+        from gulm.train.phases import ClassifierConfig, FinetuneConfig, finetune_lm, train_classifier
+
+        cfg = row_config(task, row, self.smoke)
+        ctx = self._ctx()
+        shared_lm = None
+        if cfg.get("lm") not in (None, "task"):
+            shared_lm = self.lm(cfg["lm"])
+        results = []
+        datasets = cfg.get("datasets") or dsets.TASK_DATASETS[task]
+        for name in datasets:
+            manifest = self.dataset(name)
+            for sp in self._splits(manifest, cfg.get("splits")):
+                path = self.results / task / name / sp["name"] / f"{row}.json"
+                if path.exists() and not self.force:
+                    old = json.loads(path.read_text())
+                    if old.get("data_key") == manifest["key"] and old.get("config_key") == _hash(cfg) and old.get("complete"):
+                        self.log(f"[{task}] {name} {sp['name']} {row}: cached ({path})")
+                        results.append(old)
+                        continue
+                run_dir = self.out / ("runs_smoke" if self.smoke else "runs") / task / name / sp["name"] / row
+                timing, lm_info, throughput = {}, None, {}
+                lm_path = shared_lm
+                if shared_lm is not None:
+                    lm_info = {"name": cfg["lm"], **self._lm_info(shared_lm)}
+                    timing["pretrain_seconds_shared"] = lm_info.get("wall_seconds")
+                if cfg.get("lm") == "task":
+                    t0 = time.perf_counter()
+                    lm_path = self._task_lm(_expand(cfg["task_lm"], ctx), sp, run_dir / "task_lm")
+                    timing["task_lm_seconds"] = time.perf_counter() - t0
+                    lm_info = {"name": "task", **self._lm_info(lm_path)}
+                    throughput["task_lm_tokens_per_s"] = _log_stats(lm_path).get("train_tokens_per_s")
+                data_cfg = {"csv": sp["path"], "split_col": "set"}
+                if cfg.get("finetune") and lm_path is not None:
+                    ft_values = {**_expand(cfg["finetune"], ctx), "lm": str(lm_path), "data": data_cfg,
+                                 "out": str(run_dir / "finetuned")}
+                    fcfg = build_config(FinetuneConfig, ft_values, None)
+                    _write_yaml(run_dir / "finetune.yaml", _dataclass_values(fcfg))
+                    self.log(f"[{task}] {name} {sp['name']} {row}: fine-tuning {cfg['lm']} ...")
+                    t0 = time.perf_counter()
+                    ft_metrics = finetune_lm(fcfg)
+                    timing["finetune_seconds"] = time.perf_counter() - t0
+                    throughput["finetune_tokens_per_s"] = _log_stats(run_dir / "finetuned").get("train_tokens_per_s")
+                    lm_path = run_dir / "finetuned"
+                    if lm_info is not None:
+                        lm_info["finetune_metrics"] = ft_metrics
+                clf_values = {**_expand(cfg["classifier"], ctx), "data": data_cfg, "out": str(run_dir / "classifier"),
+                              "lm": str(lm_path) if lm_path is not None else ""}
+                if lm_path is not None:  # architecture and tokenizer come from the LM checkpoint; shown as such
+                    lm_model = json.loads((Path(lm_path) / "config.json").read_text())["model"]
+                    clf_values.update({key: lm_model[key] for key in ("emb_size", "hidden_size", "n_layers")})
+                ccfg = build_config(ClassifierConfig, clf_values, None)
+                _write_yaml(run_dir / "classifier.yaml", _dataclass_values(ccfg))
+                self.log(f"[{task}] {name} {sp['name']} {row}: training the classifier ...")
+                t0 = time.perf_counter()
+                metrics = train_classifier(ccfg)
+                timing["classifier_seconds"] = time.perf_counter() - t0
+                throughput["classifier_tokens_per_s"] = _log_stats(run_dir / "classifier").get("train_tokens_per_s")
+                timing["task_seconds"] = sum(v for k, v in timing.items() if k != "pretrain_seconds_shared" and v)
+                res = {
+                    "task": task, "dataset": name, "split": sp["name"], "row": row,
+                    "description": cfg.get("description", ""), "protocol": cfg.get("protocol", ""),
+                    "metrics": metrics, "complete": bool(metrics.get("complete", True)),
+                    "timing": timing, "throughput": throughput,
+                    "model": _model_size(run_dir / "classifier"), "lm": lm_info,
+                    "configs": {"classifier": _dataclass_values(ccfg)},
+                    "data_key": manifest["key"], "config_key": _hash(cfg), "csv": sp["path"],
+                    "smoke": self.smoke, "machine": self._machine, "git_commit": self._commit,
+                }
+                write_json(path, res)
+                self.log(f"[{task}] {name} {sp['name']} {row}: acc {metrics.get('accuracy', float('nan')):.4f} "
+                         f"mcc {metrics.get('mcc', float('nan')):.4f} in {timing['task_seconds']:.0f} s "
+                         f"(classifier {throughput.get('classifier_tokens_per_s') or 0:.0f} tok/s)")
+                results.append(res)
+        return results
+
+    def run(self, task: str, rows: list[str] | None = None, *, baseline: bool = True, models: bool = True) -> dict:
+        if task not in TASKS:
+            raise KeyError(f"unknown task {task!r}; choose from {TASKS}")
+        for name in dsets.TASK_DATASETS[task]:
+            self.dataset(name)
+        out = {"task": task}
+        if baseline:
+            out["baseline"] = self.baseline(task)
+        if models:
+            if rows is None:
+                rows = (_smoke().get("rows", {}).get(task) if self.smoke else None) or row_names(task)
+            summary = {}
+            for row in rows:
+                for res in self.run_row(task, row):
+                    summary.setdefault(res["dataset"], {}).setdefault(row, []).append(res)
+            out["models"] = {
+                name: {row: {**self._summary_entry(rs),
+                             "task_seconds": round(sum(r["timing"]["task_seconds"] for r in rs), 1),
+                             "model": rs[0]["model"]} for row, rs in by_row.items()}
+                for name, by_row in summary.items()}
+            write_json(self.results / task / ("models_summary_smoke.json" if self.smoke else "models_summary.json"),
+                       {"task": task, "rows": out["models"], "machine": self._machine, "git_commit": self._commit})
+        return out

@@ -1,0 +1,78 @@
+"""Reproduce one or more Genomic-ULMFiT tables on real data.
+
+    python benchmarks/reproduce/run.py task1 --data $GULM_DATA --out runs/repro
+    python benchmarks/reproduce/run.py task2 --rows naive,ensemble_lm --folds 0
+    python benchmarks/reproduce/run.py all --baseline-only --results benchmarks/reproduce/results
+    python benchmarks/reproduce/run.py --lm ecoli --lm ensemble          # pretrain shared LMs only
+    python benchmarks/reproduce/run.py task1 --smoke --out /tmp/smoke    # seconds, tiny models
+
+Steps per task: build the datasets (cached), the k-mer logistic-regression baseline(s), then
+every row in configs/<task>/ (shared LMs are pretrained once into <out>/lm and reused). Results:
+one JSON per dataset/split/row under <results>/<task>/, plus summaries. See README.md here.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # benchmarks/ -> import reproduce
+
+from reproduce import datasets as dsets  # noqa: E402
+from reproduce.harness import TASKS, Runner, row_names  # noqa: E402
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("tasks", nargs="*", help=f"tasks to run: {', '.join(TASKS)} or all")
+    p.add_argument("--data", default=None, help="real-data folder (default: $GULM_DATA)")
+    p.add_argument("--out", default="runs/repro", help="data, LM and checkpoint folder (default: runs/repro)")
+    p.add_argument("--results", default=None, help="result JSON folder (default: <out>/results)")
+    p.add_argument("--rows", default=None, help="comma-separated rows (default: every non-optional row)")
+    p.add_argument("--folds", default=None, help="comma-separated fold numbers for CV tasks (default: all)")
+    p.add_argument("--lm", action="append", default=[], metavar="NAME", help="pretrain this shared LM (repeatable)")
+    p.add_argument("--data-only", action="store_true", help="only build the datasets")
+    p.add_argument("--baseline-only", action="store_true", help="datasets and baselines, no gulm training")
+    p.add_argument("--models-only", action="store_true", help="skip the baselines")
+    p.add_argument("--smoke", action="store_true", help="tiny data and models (configs/smoke.yaml)")
+    p.add_argument("--force", action="store_true", help="rebuild and retrain even when cached")
+    p.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's choice)")
+    p.add_argument("--list", action="store_true", help="list tasks, datasets and rows, then exit")
+    args = p.parse_args(argv)
+
+    if args.list:
+        for task in TASKS:
+            print(f"{task}: datasets {', '.join(dsets.TASK_DATASETS[task])}; rows {', '.join(row_names(task, True))}")
+        return 0
+    tasks = list(TASKS) if args.tasks == ["all"] else args.tasks
+    unknown = [t for t in tasks if t not in TASKS]
+    if unknown:
+        p.error(f"unknown task(s) {unknown}; choose from {', '.join(TASKS)} or all")
+    if not tasks and not args.lm:
+        p.error("nothing to do: give a task, all, or --lm NAME")
+    if args.threads:
+        import torch
+
+        torch.set_num_threads(args.threads)
+    try:
+        runner = Runner(args.data, args.out, results=args.results, smoke=args.smoke, force=args.force,
+                        folds=[int(x) for x in args.folds.split(",")] if args.folds else None)
+    except dsets.DataMissing as err:
+        print(f"run.py: {err}", file=sys.stderr)
+        return 2
+    for name in args.lm:
+        print(f"[lm] {name}: {runner.lm(name)}")
+    rows = args.rows.split(",") if args.rows else None
+    for task in tasks:
+        if args.data_only:
+            for name in dsets.TASK_DATASETS[task]:
+                runner.dataset(name)
+            continue
+        runner.run(task, rows, baseline=not args.models_only, models=not args.baseline_only)
+    return 0
+
+
+if __name__ == "__main__":
+    os.environ.setdefault("PYTHONUNBUFFERED", "1")
+    sys.exit(main())

@@ -1,0 +1,336 @@
+"""Tests of benchmarks/reproduce: homology filter, read simulator, split protocol, baseline and
+configs on synthetic inputs (always run), plus a smoke run of every task on the real data
+(builder -> baseline -> gulm training -> metrics; skipped unless GULM_DATA is set)."""
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+
+from reproduce import baseline, homology, reads  # noqa: E402
+from reproduce import datasets as dsets  # noqa: E402
+
+RNG = np.random.default_rng(1234)
+
+
+def _random_seq(n: int, rng=RNG) -> str:
+    return "".join(rng.choice(list("ACGT"), n))
+
+
+def _mutate(seq: str, n: int, rng=RNG) -> str:
+    s = list(seq)
+    for i in rng.choice(len(s), n, replace=False):
+        s[i] = "ACGT"[("ACGT".index(s[i]) + 1) % 4]
+    return "".join(s)
+
+
+# ---- homology ------------------------------------------------------------------------------
+def test_canonical_kmers_are_strand_symmetric_and_skip_non_acgt():
+    s = _random_seq(200)
+    assert np.array_equal(homology.canonical_kmers(s, 15), homology.canonical_kmers(reads.reverse_complement(s), 15))
+    with_n = s[:100] + "N" + s[101:]
+    expected = set(homology.canonical_kmers(s[:100], 15).tolist()) | set(homology.canonical_kmers(s[101:], 15).tolist())
+    assert set(homology.canonical_kmers(with_n, 15).tolist()) == expected
+    assert homology.canonical_kmers("ACGT", 15).size == 0
+
+
+def _family_set(n_families=60, members=3, rng=None):
+    """Families of near-duplicates (a few substitutions, reverse complement, shifted overlap)
+    plus singletons; returns sequences, labels and family ids."""
+    rng = rng or np.random.default_rng(7)
+    seqs, labels, fam = [], [], []
+    for f in range(n_families):
+        base = _random_seq(150, rng)
+        variants = [base, _mutate(base, 4, rng), reads.reverse_complement(_mutate(base, 2, rng)),
+                    base[40:] + _random_seq(40, rng)][:members]
+        for v in variants:
+            seqs.append(v)
+            labels.append("a" if f % 2 else "b")
+            fam.append(f)
+    for i in range(400):
+        seqs.append(_random_seq(150, rng))
+        labels.append("a" if i % 2 else "b")
+        fam.append(1000 + i)
+    return seqs, labels, np.array(fam)
+
+
+def test_kmer_graph_links_near_duplicates_on_both_strands():
+    seqs, _, fam = _family_set()
+    g = homology.kmer_graph(seqs, 15)
+    linked = {(int(a), int(b)) for a, b in g.edges}
+    for f in range(60):
+        idx = np.flatnonzero(fam == f)
+        comps = g.components()[idx]
+        assert len(set(comps.tolist())) == 1, f"family {f} not connected"
+        assert (int(idx[0]), int(idx[2])) in linked  # the reverse-complement copy
+    # random 150-mers almost never share a 15-mer
+    singles = np.flatnonzero(fam >= 1000)
+    assert (g.degrees()[singles] == 0).mean() > 0.95
+
+
+@pytest.mark.parametrize("mode", ["isolated", "mis"])
+def test_homology_split_never_splits_near_duplicates_in_isolated_mode(mode):
+    seqs, labels, fam = _family_set()
+    g = homology.kmer_graph(seqs, 15)
+    sizes = {"test": {"a": 40, "b": 40}, "valid": {"a": 30, "b": 30}}
+    split, report = homology.homology_split(labels, g, sizes, mode=mode, seed=3)
+    split = np.array(split)
+    assert (split == "test").sum() == 80 and (split == "valid").sum() == 60
+    for name, per in sizes.items():
+        for lab, n in per.items():
+            assert ((split == name) & (np.array(labels) == lab)).sum() == n
+    crossing = [(a, b) for a, b in g.edges if (split[a] == "train") != (split[b] == "train")
+                or (split[a] != split[b])]
+    if mode == "isolated":
+        assert not crossing and report["test_with_homolog_outside"] == 0
+        for f in range(60):  # whole families stay in train
+            assert set(split[fam == f]) == {"train"}
+    else:  # a maximal independent set: no edge inside held-out splits, but train homologs allowed
+        held = np.flatnonzero(split != "train")
+        assert not any(a in held and b in held for a, b in g.edges)
+        assert report["test_with_homolog_outside"] == sum(
+            1 for i in np.flatnonzero(split == "test") if any((a == i or b == i) for a, b in g.edges))
+
+
+def test_greedy_mis_is_independent_and_maximal():
+    seqs, _, _ = _family_set(30)
+    g = homology.kmer_graph(seqs, 15)
+    mis = set(homology.greedy_mis(g, seed=1).tolist())
+    nbrs = g.neighbours()
+    assert not any(a in mis and b in mis for a, b in g.edges)
+    assert all(v in mis or any(u in mis for u in nbrs[v]) for v in range(g.n))
+
+
+def test_kmer_hit_regions_find_planted_copies():
+    rng = np.random.default_rng(5)
+    query = _random_seq(150, rng)
+    genome = _random_seq(5000, rng) + reads.reverse_complement(_mutate(query, 3, rng)) + _random_seq(5000, rng)
+    regions = homology.kmer_hit_regions([("chr", genome)], [query], 21, pad=10)
+    assert regions and all(c == "chr" for c, _, _ in regions)
+    assert min(s for _, s, _ in regions) <= 5000 and max(e for _, _, e in regions) >= 5150 - 21
+    assert sum(e - s for _, s, e in regions) < 400
+
+
+# ---- read simulator -----------------------------------------------------------------------
+def _edit_distance(a: str, b: str) -> int:
+    prev = list(range(len(b) + 1))
+    for i, ca in enumerate(a, 1):
+        cur = [i]
+        for j, cb in enumerate(b, 1):
+            cur.append(min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (ca != cb)))
+        prev = cur
+    return prev[-1]
+
+
+def _template(rng):
+    # forward primer with an IUPAC-compatible base, reverse site with one mismatch
+    fwd = reads.FORWARD_PRIMER
+    rev_site = reads.reverse_complement(reads.REVERSE_PRIMER.replace("M", "A").replace("R", "G"))
+    rev_site = rev_site[:5] + ("A" if rev_site[5] != "A" else "C") + rev_site[6:]
+    insert = _random_seq(450, rng)
+    return _random_seq(300, rng) + fwd + insert + rev_site + _random_seq(300, rng), insert
+
+
+def test_primer_matching_is_iupac_aware_and_amplicon_is_between_primers():
+    rng = np.random.default_rng(11)
+    template, insert = _template(rng)
+    assert reads.find_primer("AAAACCC", "MMMM", 0) == (0, 0)  # M = A or C
+    assert reads.find_primer("GGGG", "MMMM", 2) is None
+    start, end = reads.find_amplicon(template)
+    assert template[start:end] == insert
+    s2, e2 = reads.find_amplicon(template, keep_primers=True)
+    assert template[s2:e2].startswith(reads.FORWARD_PRIMER) and e2 - s2 == len(insert) + 17 + 18
+    assert reads.find_amplicon(template, max_mismatches=0) is None  # the reverse site has a mismatch
+    rs, st = reads.amplicon_reads(template, 30, np.random.default_rng(0), errors=reads.ErrorModel(0, 0, 0))
+    assert all(insert.startswith(r) for r in rs) and all(len(r) >= 0.8 * len(insert) for r in rs)
+    assert st["amplicon"] == (start, end)
+
+
+def test_read_simulator_is_deterministic():
+    rng_t = np.random.default_rng(3)
+    template, _ = _template(rng_t)
+    a = reads.shotgun_reads(template, 20, np.random.default_rng(42))[0]
+    b = reads.shotgun_reads(template, 20, np.random.default_rng(42))[0]
+    c = reads.shotgun_reads(template, 20, np.random.default_rng(43))[0]
+    assert a == b and a != c
+    assert reads.amplicon_reads(template, 5, np.random.default_rng(1))[0] == reads.amplicon_reads(
+        template, 5, np.random.default_rng(1))[0]
+
+
+def test_read_error_rate_matches_the_model():
+    rng = np.random.default_rng(9)
+    template = _random_seq(1500, rng)
+    model = reads.ErrorModel(substitution=0.008, insertion=0.001, deletion=0.001)
+    rs, st = reads.shotgun_reads(template, 400, np.random.default_rng(2), errors=model, min_len=150, max_len=250)
+    realised = (st["substitution"] + st["insertion"] + st["deletion"]) / st["template_bases"]
+    assert realised == pytest.approx(model.total, rel=0.15)
+    assert 0.35 < st["minus_strand"] / 400 < 0.65
+    assert all(140 <= len(r) <= 260 for r in rs)
+    # independent check: edit distance of error-free vs erroneous copies of the same fragments
+    exact, _ = reads.shotgun_reads(template, 40, np.random.default_rng(5), errors=reads.ErrorModel(0, 0, 0))
+    err_rng = np.random.default_rng(6)
+    noisy = [reads.apply_errors(x, model, err_rng)[0] for x in exact]
+    assert all(r in template or reads.reverse_complement(r) in template for r in exact)
+    dist = sum(_edit_distance(x, y) for x, y in zip(exact, noisy))
+    bases = sum(len(x) for x in exact)
+    assert 0.004 < dist / bases < 0.016
+
+
+# ---- split protocol and dedupe --------------------------------------------------------------
+def test_folds_are_disjoint_stratified_and_valid_is_carved_from_train(tmp_path):
+    from gulm.data import read_labeled_csv
+
+    seqs = [_random_seq(60) for _ in range(230)]
+    labels = ["pos"] * 70 + ["neg"] * 160
+    data, _ = dsets._dedupe(seqs, labels, [f"s{i}" for i in range(230)])
+    splits = dsets._folds(data, tmp_path, 5, 0.1, seed=0)
+    tests = []
+    for sp in splits:
+        ds = read_labeled_csv(tmp_path / sp["csv"])
+        assert ds.sequences == data.sequences  # every fold file holds every item once
+        s, lab = np.array(ds.split), np.array(ds.labels)
+        assert set(s) == {"train", "valid", "test"}
+        tests.append(set(np.flatnonzero(s == "test")))
+        for c, n in (("pos", 70), ("neg", 160)):
+            assert abs(((s == "test") & (lab == c)).sum() - n / 5) <= 1
+            assert abs(((s == "valid") & (lab == c)).sum() - 0.1 * n * 4 / 5) <= 1
+    assert set().union(*tests) == set(range(230))
+    assert sum(len(t) for t in tests) == 230  # disjoint test folds
+    (tmp_path / "again").mkdir()
+    again = dsets._folds(data, tmp_path / "again", 5, 0.1, seed=0)
+    assert [sp["counts"] for sp in again] == [sp["counts"] for sp in splits]
+
+
+def test_dedupe_drops_copies_and_conflicts():
+    data, rep = dsets._dedupe(["AAA", "CCC", "AAA", "GGG", "GGG"], ["x", "x", "x", "x", "y"], list("abcde"))
+    assert data.sequences == ["AAA", "CCC"] and rep["dropped_duplicates"] == 1 and rep["dropped_in_both_classes"] == 2
+
+
+# ---- baseline ----------------------------------------------------------------------------
+def test_kmer_features_are_normalised_counts():
+    x = baseline.kmer_features(["ACGTNAC", "AAAA"], ks=(1, 2))
+    assert x.shape == (2, 4 + 16)
+    assert np.allclose(x[:, :4].sum(1), 1) and np.allclose(x[:, 4:].sum(1), 1)
+    assert np.allclose(x[0, :4], [2 / 6, 2 / 6, 1 / 6, 1 / 6])  # A C G T A C (N skipped)
+    assert x[1, 4 + 0] == 1.0  # AA only
+    sym = baseline.kmer_features(["AAAC"], ks=(1,), both_strands=True)
+    assert np.allclose(sym[0], [3 / 8, 1 / 8, 1 / 8, 3 / 8])
+
+
+def test_baseline_learns_a_planted_motif(tmp_path):
+    from gulm.data import LabeledSequences, write_labeled_csv
+
+    rng = np.random.default_rng(0)
+    seqs, labels = [], []
+    for i in range(300):
+        s = _random_seq(80, rng)
+        if i % 2:
+            s = s[:30] + "TATAAT" * 3 + s[48:]
+        seqs.append(s)
+        labels.append("pos" if i % 2 else "neg")
+    split = (["train"] * 200) + (["valid"] * 50) + (["test"] * 50)
+    write_labeled_csv(tmp_path / "t.csv", LabeledSequences(seqs, labels, [str(i) for i in range(300)], split))
+    res = baseline.run_baseline(str(tmp_path / "t.csv"), ks=(1, 2, 3), Cs=(0.1, 1.0))
+    assert res["metrics"]["accuracy"] > 0.95 and res["metrics"]["classes"] == ["neg", "pos"]
+    res_len = baseline.run_baseline(str(tmp_path / "t.csv"), features="length")
+    assert res_len["n_features"] == 1
+
+
+# ---- configs ------------------------------------------------------------------------------
+def test_every_config_resolves_to_gulm_configs():
+    from gulm.config import build_config
+    from gulm.train.phases import ClassifierConfig, FinetuneConfig, PretrainConfig
+    from reproduce import harness
+
+    ctx = {"data": "/data", **{f"dataset:{n}": f"/out/{n}" for n in dsets.BUILDERS}}
+    for lm in sorted(p.stem for p in (harness.CONFIG_DIR / "lm").glob("*.yaml")):
+        for smoke in (False, True):
+            values = harness._expand(harness.lm_config(lm, smoke)["pretrain"], ctx)
+            cfg = build_config(PretrainConfig, values, None)
+            assert cfg.fasta and all(f.startswith("/data/") for f in cfg.fasta)
+    defaults = harness.load_config(harness.CONFIG_DIR / "defaults.yaml")["model"]
+    for task in harness.TASKS:
+        for row in harness.row_names(task, include_optional=True):
+            for smoke in (False, True):
+                cfg = harness.row_config(task, row, smoke)
+                clf = build_config(ClassifierConfig, {**harness._expand(cfg["classifier"], ctx), "csv": "x.csv"}, None)
+                assert clf.stages
+                if cfg.get("lm") is None and not smoke:  # naive rows: the LMs' architecture
+                    assert (clf.emb_size, clf.hidden_size, clf.n_layers) == (
+                        defaults["emb_size"], defaults["hidden_size"], defaults["n_layers"])
+                if cfg.get("finetune"):
+                    build_config(FinetuneConfig, {**cfg["finetune"], "lm": "x", "csv": "x.csv"}, None)
+                if cfg.get("lm") not in (None, "task"):
+                    assert (harness.CONFIG_DIR / "lm" / f"{cfg['lm']}.yaml").exists()
+                for name in cfg.get("datasets") or []:
+                    assert name in dsets.TASK_DATASETS[task]
+
+
+def test_missing_data_is_reported(tmp_path, monkeypatch):
+    monkeypatch.delenv("GULM_DATA", raising=False)
+    with pytest.raises(dsets.DataMissing):
+        dsets.data_root(None)
+    with pytest.raises(dsets.DataMissing):
+        dsets.data_root(tmp_path / "nope")
+
+
+# ---- smoke runs on the real data (GULM_DATA) ------------------------------------------------
+DATA = os.environ.get("GULM_DATA")
+needs_data = pytest.mark.skipif(not DATA or not Path(DATA).is_dir(), reason="GULM_DATA is not set (real data sets)")
+
+
+@pytest.fixture(scope="module")
+def smoke_runner(tmp_path_factory):
+    pytest.importorskip("gulm._C", reason="compiled extension not built")
+    import torch
+
+    from reproduce.harness import Runner
+
+    torch.set_num_threads(1)
+    out = tmp_path_factory.mktemp("repro_smoke")
+    os.environ.setdefault("GULM_CACHE", str(out / "cache"))
+    return Runner(DATA, out, smoke=True, log=lambda s: None)
+
+
+@needs_data
+@pytest.mark.data
+@pytest.mark.parametrize("task", ["task1", "task2", "task3", "task4", "task5", "task6"])
+def test_smoke_task(smoke_runner, task):
+    res = smoke_runner.run(task)
+    assert res["baseline"], "no baseline result"
+    for name, rows in res["baseline"].items():
+        for entry in rows.values():
+            for m in entry["splits"].values():
+                assert 0.0 <= m["accuracy"] <= 1.0
+    assert res["models"], "no model result"
+    for name, rows in res["models"].items():
+        for row, entry in rows.items():
+            for split, m in entry["splits"].items():
+                assert m["n"] > 0 and 0.0 <= m["accuracy"] <= 1.0, (name, row, split)
+            assert entry["model"]["parameters"] > 0
+    files = list((smoke_runner.results / task).rglob("*.json"))
+    for f in files:
+        assert "sequence" not in json.loads(f.read_text()), f  # results hold numbers, never data
+
+
+@needs_data
+@pytest.mark.data
+def test_real_task1_split_has_no_homolog_across_train_and_heldout(smoke_runner):
+    from gulm.data import read_bed, read_labeled_csv
+
+    m = smoke_runner.dataset("ecoli_promoters")
+    ds = read_labeled_csv(m["splits"][0]["path"])
+    g = homology.kmer_graph(ds.sequences, 15)
+    split = np.array(ds.split)
+    assert all(split[a] == "train" and split[b] == "train" for a, b in g.edges)
+    test_bed = read_bed(m["paths"]["test_bed"])
+    assert len(test_bed) == (split == "test").sum()
+    leak = read_bed(m["paths"]["leak_exclude_bed"])
+    for iv in test_bed:  # every held-out locus is inside the leak-safe exclusion
+        assert any(x.chrom == iv.chrom and x.start <= iv.start and iv.end <= x.end for x in leak)
