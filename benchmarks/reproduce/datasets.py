@@ -284,101 +284,106 @@ def _read_16s(root: Path) -> list[dict]:
     return out
 
 
-def _build_reads(kind: str) -> Callable:
-    def builder(root: Path, out: Path, seed: int = 0, *, reads_per_genus: int = 280, genera: int | None = None,
-                substitution: float | None = None, insertion: float = 0.001, deletion: float = 0.001,
-                ramp: float = 0.5, min_len: int = 150, max_len: int = 250, trim_sd: float = 20.0,
-                max_mismatches: int = 2, drop_non_acgt: bool = True) -> dict:
-        sources = _read_16s(root)
-        rng = np.random.default_rng([seed, 3 if kind == "amplicon" else 4])
-        by_genus: dict[str, list[int]] = {}
-        for i, s in enumerate(sources):
-            by_genus.setdefault(s["genus"], []).append(i)
-        names = sorted(by_genus)
-        if genera:
-            names = sorted(np.asarray(names, dtype=object)[np.argsort(rng.random(len(names)))[:genera]].tolist())
-        sub = substitution if substitution is not None else (0.006 if kind == "amplicon" else 0.008)
-        errors = reads.ErrorModel(sub, insertion, deletion, ramp)
-        seqs, labels, ids, src_of = [], [], [], []
-        stats = {"substitution": 0, "insertion": 0, "deletion": 0, "template_bases": 0, "reads": 0,
-                 "dropped_non_acgt": 0, "sources_without_amplicon": [], "genera_without_reads": []}
-        for genus in names:
-            members = by_genus[genus]
-            if kind == "amplicon":
-                spans = {i: reads.find_amplicon(sources[i]["sequence"], max_mismatches=max_mismatches) for i in members}
-                stats["sources_without_amplicon"] += [sources[i]["id"] for i in members if spans[i] is None]
-                members = [i for i in members if spans[i] is not None]
-            if not members:
-                stats["genera_without_reads"].append(genus)
-                continue
-            per = np.full(len(members), reads_per_genus // len(members))
-            per[rng.permutation(len(members))[: reads_per_genus % len(members)]] += 1
-            for i, n in zip(members, per):
-                src = sources[i]
-                if kind == "amplicon":
-                    rs, st = reads.amplicon_reads(src["sequence"], int(n), rng, errors=errors, trim_sd=trim_sd,
-                                                  amplicon=spans[i])
-                else:
-                    rs, st = reads.shotgun_reads(src["sequence"], int(n), rng, errors=errors, min_len=min_len,
-                                                 max_len=max_len)
-                for key in ("substitution", "insertion", "deletion", "template_bases"):
-                    stats[key] += st[key]
-                for j, r in enumerate(rs):
-                    stats["reads"] += 1
-                    if drop_non_acgt and set(r) - set("ACGT"):
-                        stats["dropped_non_acgt"] += 1
-                        continue
-                    seqs.append(r)
-                    labels.append(genus)
-                    ids.append(f"{src['id']}|{j}")
-                    src_of.append(src["sequence"])
-        stats["error_rate_realised"] = (stats["substitution"] + stats["insertion"] + stats["deletion"]) / max(
-            1, stats["template_bases"])
-        data = LabeledSequences(seqs, labels, ids)
-        # (a) the seed's protocol: reads split at random per genus, so a source sequence feeds all splits
-        rand = data.random_split(READ_SPLIT, seed=seed)
-        write_labeled_csv(out / "random.csv", rand)
-        # (b) held out by source sequence: identical 16S copies form one group; per genus one group
-        # goes to test and one to valid (genera with fewer than 3 groups keep theirs in train)
-        split = np.array(["train"] * len(data), dtype=object)
-        groups_by_genus: dict[str, list[str]] = {}
-        for lab, s in zip(labels, src_of):
-            groups = groups_by_genus.setdefault(lab, [])
-            if s not in groups:
-                groups.append(s)
-        held_genera = {"test": 0, "valid": 0}
-        assign: dict[str, str] = {}
-        for genus in sorted(groups_by_genus):
-            groups = groups_by_genus[genus]
-            order = rng.permutation(len(groups))
-            if len(groups) >= 3:
-                assign[groups[order[0]]] = "test"
-                assign[groups[order[1]]] = "valid"
-                held_genera["test"] += 1
-                held_genera["valid"] += 1
-        for i, s in enumerate(src_of):
-            split[i] = assign.get(s, "train")
-        held = data.with_split(split.tolist())
-        write_labeled_csv(out / "heldout.csv", held)
-        return {
-            "splits": [
-                {"name": "random", "csv": "random.csv", "counts": _counts(rand),
-                 "note": "read-level random split per genus (Genomic-ULMFiT protocol): reads of one 16S "
-                         "sequence appear in train and test"},
-                {"name": "heldout", "csv": "heldout.csv", "counts": _counts(held), "held_out_genera": held_genera,
-                 "note": "test/valid reads come from 16S sequences (exact-identity groups) never used for "
-                         "training; other sequences of the same genus are in train"},
-            ],
-            "simulator": {"kind": kind, "errors": errors.to_dict(), "reads_per_genus": reads_per_genus,
-                          "min_len": min_len, "max_len": max_len, "trim_sd": trim_sd,
-                          "primers": [reads.FORWARD_PRIMER, reads.REVERSE_PRIMER],
-                          "max_mismatches": max_mismatches},
-            "stats": stats,
-        }
+def _build_reads(kind: str, **fixed) -> Callable:
+    def builder(root: Path, out: Path, seed: int = 0, **params) -> dict:
+        return _reads_dataset(kind, root, out, seed, **{**fixed, **params})
 
     builder.__name__ = f"build_metagenomics_{kind}"
-    builder.__doc__ = f"Simulated 16S {kind} reads (see reads.py), labelled by genus."
+    builder.__doc__ = f"Simulated 16S {kind} reads (see reads.py), labelled by genus; fixed options {fixed}."
     return builder
+
+
+def _reads_dataset(kind: str, root: Path, out: Path, seed: int = 0, *, reads_per_genus: int = 280,
+                   genera: int | None = None, substitution: float | None = None, insertion: float = 0.001,
+                   deletion: float = 0.001, ramp: float = 0.5, min_len: int = 150, max_len: int = 250,
+                   trim_sd: float = 20.0, read_length: int | None = None, max_mismatches: int = 2,
+                   drop_non_acgt: bool = True) -> dict:
+    sources = _read_16s(root)
+    rng = np.random.default_rng([seed, 3 if kind == "amplicon" else 4])
+    by_genus: dict[str, list[int]] = {}
+    for i, s in enumerate(sources):
+        by_genus.setdefault(s["genus"], []).append(i)
+    names = sorted(by_genus)
+    if genera:
+        names = sorted(np.asarray(names, dtype=object)[np.argsort(rng.random(len(names)))[:genera]].tolist())
+    sub = substitution if substitution is not None else (0.006 if kind == "amplicon" else 0.008)
+    errors = reads.ErrorModel(sub, insertion, deletion, ramp)
+    seqs, labels, ids, src_of = [], [], [], []
+    stats = {"substitution": 0, "insertion": 0, "deletion": 0, "template_bases": 0, "reads": 0,
+             "dropped_non_acgt": 0, "sources_without_amplicon": [], "genera_without_reads": []}
+    for genus in names:
+        members = by_genus[genus]
+        if kind == "amplicon":
+            spans = {i: reads.find_amplicon(sources[i]["sequence"], max_mismatches=max_mismatches) for i in members}
+            stats["sources_without_amplicon"] += [sources[i]["id"] for i in members if spans[i] is None]
+            members = [i for i in members if spans[i] is not None]
+        if not members:
+            stats["genera_without_reads"].append(genus)
+            continue
+        per = np.full(len(members), reads_per_genus // len(members))
+        per[rng.permutation(len(members))[: reads_per_genus % len(members)]] += 1
+        for i, n in zip(members, per):
+            src = sources[i]
+            if kind == "amplicon":
+                rs, st = reads.amplicon_reads(src["sequence"], int(n), rng, errors=errors, trim_sd=trim_sd,
+                                              read_length=read_length, amplicon=spans[i])
+            else:
+                rs, st = reads.shotgun_reads(src["sequence"], int(n), rng, errors=errors, min_len=min_len,
+                                             max_len=max_len)
+            for key in ("substitution", "insertion", "deletion", "template_bases"):
+                stats[key] += st[key]
+            for j, r in enumerate(rs):
+                stats["reads"] += 1
+                if drop_non_acgt and set(r) - set("ACGT"):
+                    stats["dropped_non_acgt"] += 1
+                    continue
+                seqs.append(r)
+                labels.append(genus)
+                ids.append(f"{src['id']}|{j}")
+                src_of.append(src["sequence"])
+    stats["error_rate_realised"] = (stats["substitution"] + stats["insertion"] + stats["deletion"]) / max(
+        1, stats["template_bases"])
+    data = LabeledSequences(seqs, labels, ids)
+    # (a) the seed's protocol: reads split at random per genus, so a source sequence feeds all splits
+    rand = data.random_split(READ_SPLIT, seed=seed)
+    write_labeled_csv(out / "random.csv", rand)
+    # (b) held out by source sequence: identical 16S copies form one group; per genus one group
+    # goes to test and one to valid (genera with fewer than 3 groups keep theirs in train)
+    split = np.array(["train"] * len(data), dtype=object)
+    groups_by_genus: dict[str, list[str]] = {}
+    for lab, s in zip(labels, src_of):
+        groups = groups_by_genus.setdefault(lab, [])
+        if s not in groups:
+            groups.append(s)
+    held_genera = {"test": 0, "valid": 0}
+    assign: dict[str, str] = {}
+    for genus in sorted(groups_by_genus):
+        groups = groups_by_genus[genus]
+        order = rng.permutation(len(groups))
+        if len(groups) >= 3:
+            assign[groups[order[0]]] = "test"
+            assign[groups[order[1]]] = "valid"
+            held_genera["test"] += 1
+            held_genera["valid"] += 1
+    for i, s in enumerate(src_of):
+        split[i] = assign.get(s, "train")
+    held = data.with_split(split.tolist())
+    write_labeled_csv(out / "heldout.csv", held)
+    return {
+        "splits": [
+            {"name": "random", "csv": "random.csv", "counts": _counts(rand),
+             "note": "read-level random split per genus (Genomic-ULMFiT protocol): reads of one 16S "
+                     "sequence appear in train and test"},
+            {"name": "heldout", "csv": "heldout.csv", "counts": _counts(held), "held_out_genera": held_genera,
+             "note": "test/valid reads come from 16S sequences (exact-identity groups) never used for "
+                     "training; other sequences of the same genus are in train"},
+        ],
+        "simulator": {"kind": kind, "errors": errors.to_dict(), "reads_per_genus": reads_per_genus,
+                      "min_len": min_len, "max_len": max_len, "trim_sd": trim_sd, "read_length": read_length,
+                      "primers": [reads.FORWARD_PRIMER, reads.REVERSE_PRIMER],
+                      "max_mismatches": max_mismatches},
+        "stats": stats,
+    }
 
 
 # ---- task 4: Cohn enhancers -----------------------------------------------------------------
@@ -428,6 +433,9 @@ BUILDERS: dict[str, Callable] = {
     "umarov_ecoli": _build_umarov("umarov_ecoli"),
     "metagenomics_amplicon": _build_reads("amplicon"),
     "metagenomics_shotgun": _build_reads("shotgun"),
+    # Grinder's default read length (100 bp): a harder variant, for the baselines' read-length sensitivity
+    "metagenomics_amplicon_r100": _build_reads("amplicon", read_length=100, trim_sd=5.0),
+    "metagenomics_shotgun_r100": _build_reads("shotgun", min_len=100, max_len=100),
     "cohn_enhancers": build_cohn_enhancers,
     "mouse_lncrna": build_mouse_lncrna,
     "umarov_arabidopsis_tata": _build_umarov("umarov_arabidopsis_tata"),
@@ -437,7 +445,8 @@ BUILDERS: dict[str, Callable] = {
 TASK_DATASETS = {
     "task1": ["ecoli_promoters"],
     "task2": ["umarov_ecoli"],
-    "task3": ["metagenomics_amplicon", "metagenomics_shotgun"],
+    "task3": ["metagenomics_amplicon", "metagenomics_shotgun", "metagenomics_amplicon_r100",
+              "metagenomics_shotgun_r100"],
     "task4": ["cohn_enhancers"],
     "task5": ["mouse_lncrna"],
     "task6": ["umarov_arabidopsis_tata", "umarov_arabidopsis_nontata", "umarov_mouse_tata"],

@@ -120,11 +120,13 @@ def apply_errors(seq: str, model: ErrorModel, rng: np.random.Generator) -> tuple
 
 
 def amplicon_reads(template: str, n: int, rng: np.random.Generator, *, errors: ErrorModel | None = None,
-                   trim_sd: float = 20.0, min_frac: float = 0.8, amplicon: tuple[int, int] | None = None,
-                   **primer_kw) -> tuple[list[str], dict]:
+                   trim_sd: float = 20.0, min_frac: float = 0.8, read_length: int | None = None,
+                   amplicon: tuple[int, int] | None = None, **primer_kw) -> tuple[list[str], dict]:
     """``n`` reads of the amplicon insert of ``template`` (see module doc). Each read starts at
-    the first insert base; its length is the insert length minus |Normal(0, trim_sd)|, at least
-    ``min_frac`` of the insert. Returns (reads, stats) - no reads when there is no amplicon."""
+    the first insert base. Without ``read_length`` its length is the insert length minus
+    |Normal(0, trim_sd)|, at least ``min_frac`` of the insert (whole-amplicon reads); with it,
+    Normal(read_length, trim_sd) capped at the insert length (single reads into the amplicon).
+    Returns (reads, stats) - no reads when there is no amplicon."""
     errors = errors or ErrorModel(substitution=0.006, insertion=0.001, deletion=0.001)
     span = amplicon if amplicon is not None else find_amplicon(template, **primer_kw)
     stats = {"substitution": 0, "insertion": 0, "deletion": 0, "template_bases": 0, "amplicon": span}
@@ -133,8 +135,12 @@ def amplicon_reads(template: str, n: int, rng: np.random.Generator, *, errors: E
     insert = template[span[0]:span[1]].upper()
     reads = []
     for _ in range(n):
-        cut = int(round(abs(rng.normal(0.0, trim_sd)))) if trim_sd > 0 else 0
-        length = max(int(np.ceil(min_frac * len(insert))), len(insert) - cut)
+        if read_length is None:
+            cut = int(round(abs(rng.normal(0.0, trim_sd)))) if trim_sd > 0 else 0
+            length = max(int(np.ceil(min_frac * len(insert))), len(insert) - cut)
+        else:
+            jitter = rng.normal(0.0, trim_sd) if trim_sd > 0 else 0.0
+            length = int(min(len(insert), max(20, round(read_length + jitter))))
         read, ev = apply_errors(insert[:length], errors, rng)
         reads.append(read)
         for key in ("substitution", "insertion", "deletion"):

@@ -1,0 +1,96 @@
+"""Markdown rows for REPRODUCTION.md from the result JSONs that run.py wrote.
+
+    python benchmarks/reproduce/report.py --results runs/repro/results [task1 task2 ...]
+
+One row per dataset/split-group/row: metrics (mean ± sd over folds for CV tasks), model size,
+training time of the task (fine-tuning + classifier, plus a task LM; shared pretraining is listed
+separately) and the machine.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+KEYS = ("accuracy", "precision", "recall", "f1", "mcc", "specificity", "roc_auc")
+
+
+def _fmt(entry: dict, key: str) -> str:
+    cv = entry.get("cv")
+    if cv and key in cv:
+        return f"{cv[key]['mean']:.3f} ± {cv[key]['sd']:.3f}"
+    vals = [m.get(key) for m in entry["splits"].values()]
+    vals = [v for v in vals if v is not None]
+    return f"{vals[0]:.3f}" if len(vals) == 1 else ("-" if not vals else " / ".join(f"{v:.3f}" for v in vals))
+
+
+def _machine(m: dict) -> str:
+    return f"{m.get('cpu', '?')}, {m.get('cores', '?')} cores, torch {m.get('torch', '?')}"
+
+
+def rows(results: Path, task: str) -> list[str]:
+    out = []
+    base = results / task / "baseline_summary.json"
+    if base.exists():
+        b = json.loads(base.read_text())
+        for name, by_row in b["rows"].items():
+            for row, entry in by_row.items():
+                for group, sub in _groups(entry):
+                    out.append(f"| {row} (ours, measured) | {name} {group} | "
+                               + " | ".join(_fmt(sub, k) for k in KEYS)
+                               + f" | {_features(results, task, name, row)} | {entry['wall_seconds']:.0f} s (all splits) | "
+                               + f"{_machine(b['machine'])} |")
+    for fname in ("models_summary.json",):
+        path = results / task / fname
+        if not path.exists():
+            continue
+        s = json.loads(path.read_text())
+        for name, by_row in s["rows"].items():
+            for row, entry in by_row.items():
+                m = entry["model"]
+                size = f"{m['emb_size']}/{m['hidden_size']}/{m['n_layers']}, {m['k']}-mer s{m['stride']}, {m['parameters'] / 1e6:.2f} M"
+                for group, sub in _groups(entry):
+                    out.append(f"| {row} (ours, measured) | {name} {group} | "
+                               + " | ".join(_fmt(sub, k) for k in KEYS)
+                               + f" | {size} | {entry['task_seconds']:.0f} s | {_machine(s['machine'])} |")
+    return out
+
+
+def _groups(entry: dict):
+    """Split a summary entry into fold-CV (one group) and named single splits."""
+    folds = {k: v for k, v in entry["splits"].items() if k.startswith("fold")}
+    others = {k: v for k, v in entry["splits"].items() if not k.startswith("fold")}
+    if folds:
+        yield f"{len(folds)}-fold CV", {"splits": folds, "cv": entry.get("cv") if len(folds) > 1 else None}
+    for k, v in others.items():
+        yield k, {"splits": {k: v}}
+
+
+def _features(results: Path, task: str, name: str, row: str) -> str:
+    for f in sorted((results / task / name).glob(f"*/baseline_{row}.json")):
+        r = json.loads(f.read_text())
+        if r.get("features") == "kmer":
+            return f"LR on {r['n_features']:,} k-mer freqs (k={min(r['ks'])}..{max(r['ks'])})"
+        return "LR on log10 length"
+    return "-"
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("tasks", nargs="*", default=None)
+    p.add_argument("--results", default="runs/repro/results")
+    args = p.parse_args(argv)
+    results = Path(args.results)
+    tasks = args.tasks or sorted(d.name for d in results.iterdir() if d.is_dir())
+    head = ("| row | data / split | " + " | ".join(KEYS) + " | model | train time | machine |\n|"
+            + "---|" * (len(KEYS) + 5))
+    for task in tasks:
+        print(f"\n### {task}\n\n{head}")
+        for line in rows(results, task):
+            print(line)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
