@@ -250,18 +250,18 @@ def test_every_config_resolves_to_gulm_configs():
 
     ctx = {"data": "/data", **{f"dataset:{n}": f"/out/{n}" for n in dsets.BUILDERS}}
     for lm in sorted(p.stem for p in (harness.CONFIG_DIR / "lm").glob("*.yaml")):
-        for smoke in (False, True):
-            values = harness._expand(harness.lm_config(lm, smoke)["pretrain"], ctx)
+        for profile in (None, "smoke", "quick"):
+            values = harness._expand(harness.lm_config(lm, profile)["pretrain"], ctx)
             cfg = build_config(PretrainConfig, values, None)
             assert cfg.fasta and all(f.startswith("/data/") for f in cfg.fasta)
     defaults = harness.load_config(harness.CONFIG_DIR / "defaults.yaml")["model"]
     for task in harness.TASKS:
         for row in harness.row_names(task, include_optional=True):
-            for smoke in (False, True):
-                cfg = harness.row_config(task, row, smoke)
+            for profile in (None, "smoke", "quick"):
+                cfg = harness.row_config(task, row, profile)
                 clf = build_config(ClassifierConfig, {**harness._expand(cfg["classifier"], ctx), "csv": "x.csv"}, None)
                 assert clf.stages
-                if cfg.get("lm") is None and not smoke:  # naive rows: the LMs' architecture
+                if cfg.get("lm") is None and profile is None:  # naive rows: the LMs' architecture
                     assert (clf.emb_size, clf.hidden_size, clf.n_layers) == (
                         defaults["emb_size"], defaults["hidden_size"], defaults["n_layers"])
                 if cfg.get("finetune"):
@@ -295,7 +295,7 @@ def smoke_runner(tmp_path_factory):
     torch.set_num_threads(1)
     out = tmp_path_factory.mktemp("repro_smoke")
     os.environ.setdefault("GULM_CACHE", str(out / "cache"))
-    return Runner(DATA, out, smoke=True, log=lambda s: None)
+    return Runner(DATA, out, profile="smoke", log=lambda s: None)
 
 
 @needs_data

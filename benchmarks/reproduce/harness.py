@@ -9,7 +9,10 @@ Configs live in ``configs/``:
 - ``<task>/<row>.yaml``: one table row: which datasets and splits, which LM (a name, ``null`` for
   the naive row, or ``task`` for an LM pretrained on the split's own train+valid sequences), and
   the ``finetune:`` / ``classifier:`` options (``gulm finetune`` / ``gulm train-classifier``);
-- ``smoke.yaml``: overrides for a seconds-long smoke run of the same code path (tests).
+- profiles (``--profile NAME`` = ``NAME.yaml``): overrides of the same code path, e.g.
+  ``smoke.yaml`` (seconds, tiny data and models: tests) and ``quick.yaml`` (minutes: one fold,
+  real data, a short LM) - their checkpoints go to ``lm_NAME``/``runs_NAME`` and their results
+  to ``*.NAME.json``, never mixed with full runs.
 
 Strings may use ``{data}`` (the data root) and ``{dataset:NAME}`` (a built dataset's folder).
 Everything goes through the public API: ``gulm.config.build_config`` and
@@ -71,11 +74,16 @@ def row_names(task: str, include_optional: bool = False) -> list[str]:
     return names
 
 
-def _smoke() -> dict:
-    return load_config(CONFIG_DIR / "smoke.yaml")
+def _profile(profile: str | None) -> dict:
+    if not profile:
+        return {}
+    path = CONFIG_DIR / f"{profile}.yaml"
+    if not path.exists() or profile in ("defaults", "baseline"):
+        raise KeyError(f"unknown profile {profile!r} (expected {path})")
+    return load_config(path)
 
 
-def lm_config(name: str, smoke: bool = False) -> dict:
+def lm_config(name: str, profile: str | None = None) -> dict:
     path = CONFIG_DIR / "lm" / f"{name}.yaml"
     if not path.exists():
         raise KeyError(f"unknown language model {name!r} (expected {path})")
@@ -83,13 +91,13 @@ def lm_config(name: str, smoke: bool = False) -> dict:
     cfg = load_config(path)
     pre = deep_merge(deep_merge(defaults.get("common", {}), {**defaults.get("tokenizer", {}),
                                                               **defaults.get("model", {})}), cfg.get("pretrain", {}))
-    if smoke:
-        s = _smoke()
+    if profile:
+        s = _profile(profile)
         pre = deep_merge(pre, {**s.get("common", {}), **s.get("model", {}), **s.get("pretrain", {})})
     return {**cfg, "pretrain": pre}
 
 
-def row_config(task: str, row: str, smoke: bool = False) -> dict:
+def row_config(task: str, row: str, profile: str | None = None) -> dict:
     path = CONFIG_DIR / task / f"{row}.yaml"
     if not path.exists():
         raise KeyError(f"unknown row {row!r} for {task} (expected {path})")
@@ -105,8 +113,8 @@ def row_config(task: str, row: str, smoke: bool = False) -> dict:
     if cfg.get("lm") == "task":
         task_lm = deep_merge(deep_merge(common, {**defaults.get("tokenizer", {}), **defaults.get("model", {})}),
                              cfg.get("task_lm", {}))
-    if smoke:
-        s = _smoke()
+    if profile:
+        s = _profile(profile)
         tiny = {**s.get("common", {})}
         clf = deep_merge(clf, {**tiny, **s.get("classifier", {})})
         if cfg.get("lm") in (None, "task"):
@@ -198,12 +206,14 @@ class Runner:
     ``results`` the JSON results (default ``<out>/results``)."""
 
     def __init__(self, data: str | os.PathLike | None, out: str | os.PathLike, *, results: str | None = None,
-                 smoke: bool = False, folds: list[int] | None = None, force: bool = False,
+                 profile: str | None = None, folds: list[int] | None = None, force: bool = False,
                  log: Callable[[str], None] = print):
         self.root = dsets.data_root(data)
         self.out = Path(out)
         self.results = Path(results) if results else self.out / "results"
-        self.smoke = smoke
+        self.profile = profile or None
+        self.settings = _profile(self.profile)
+        self.suffix = f".{self.profile}" if self.profile else ""
         self.folds = folds
         self.force = force
         self.log = log
@@ -214,7 +224,7 @@ class Runner:
     # ---- data --------------------------------------------------------------------------
     def dataset(self, name: str) -> dict:
         if name not in self.manifests:
-            params = _smoke().get("datasets", {}).get(name, {}) if self.smoke else {}
+            params = self.settings.get("datasets", {}).get(name, {})
             self.manifests[name] = dsets.build(name, self.root, self.out / "data", force=self.force,
                                                verbose=True, **params)
         return self.manifests[name]
@@ -238,8 +248,8 @@ class Runner:
             folds = [sp for sp in splits if sp["name"].startswith("fold")]
             keep = {f"fold{i}" for i in self.folds}
             splits = [sp for sp in splits if not sp["name"].startswith("fold") or sp["name"] in keep] if folds else splits
-        elif self.smoke:
-            splits = splits[:1]
+        elif self.settings.get("max_splits"):
+            splits = splits[: self.settings["max_splits"]]
         return splits
 
     # ---- baselines ---------------------------------------------------------------------
@@ -247,7 +257,7 @@ class Runner:
         """k-mer logistic regression on every split of every dataset of ``task`` (plus the
         length-only baseline where ``configs/baseline.yaml`` asks for it). Returns the summary."""
         spec = load_config(CONFIG_DIR / "baseline.yaml")
-        smoke = _smoke().get("baseline", {}) if self.smoke else {}
+        smoke = self.settings.get("baseline", {})
         summary = {}
         for name in dsets.TASK_DATASETS[task]:
             manifest = self.dataset(name)
@@ -259,7 +269,7 @@ class Runner:
             for sp in self._splits(manifest, splits):
                 for features in kinds:
                     row = "kmer_logreg" if features == "kmer" else f"{features}_logreg"
-                    path = self.results / task / name / sp["name"] / f"baseline_{row}.json"
+                    path = self.results / task / name / sp["name"] / f"baseline_{row}{self.suffix}.json"
                     if path.exists() and not self.force and json.loads(path.read_text()).get("data_key") == manifest["key"]:
                         res = json.loads(path.read_text())
                     else:
@@ -275,7 +285,7 @@ class Runner:
                     per_row.setdefault(row, []).append(res)
             for row, results in per_row.items():
                 summary.setdefault(name, {})[row] = self._summary_entry(results)
-        write_json(self.results / task / "baseline_summary.json",
+        write_json(self.results / task / f"baseline_summary{self.suffix}.json",
                    {"task": task, "rows": summary, "machine": self._machine, "git_commit": self._commit})
         return summary
 
@@ -296,11 +306,11 @@ class Runner:
         from gulm.config import build_config
         from gulm.train.phases import PretrainConfig, pretrain_lm
 
-        cfg = lm_config(name, self.smoke)
+        cfg = lm_config(name, self.profile)
         for dep in cfg.get("requires", []):
             self.dataset(dep)
         values = _expand(cfg["pretrain"], self._ctx())
-        folder = self.out / ("lm_smoke" if self.smoke else "lm") / name
+        folder = self.out / (f"lm_{self.profile}" if self.profile else "lm") / name
         key = _hash(values)
         done = folder / "repro_key.json"
         if (not self.force and done.exists() and json.loads(done.read_text()).get("key") == key
@@ -364,7 +374,7 @@ class Runner:
         from gulm.config import build_config
         from gulm.train.phases import ClassifierConfig, FinetuneConfig, finetune_lm, train_classifier
 
-        cfg = row_config(task, row, self.smoke)
+        cfg = row_config(task, row, self.profile)
         ctx = self._ctx()
         shared_lm = None
         if cfg.get("lm") not in (None, "task"):
@@ -374,14 +384,14 @@ class Runner:
         for name in datasets:
             manifest = self.dataset(name)
             for sp in self._splits(manifest, cfg.get("splits")):
-                path = self.results / task / name / sp["name"] / f"{row}.json"
+                path = self.results / task / name / sp["name"] / f"{row}{self.suffix}.json"
                 if path.exists() and not self.force:
                     old = json.loads(path.read_text())
                     if old.get("data_key") == manifest["key"] and old.get("config_key") == _hash(cfg) and old.get("complete"):
                         self.log(f"[{task}] {name} {sp['name']} {row}: cached ({path})")
                         results.append(old)
                         continue
-                run_dir = self.out / ("runs_smoke" if self.smoke else "runs") / task / name / sp["name"] / row
+                run_dir = self.out / (f"runs_{self.profile}" if self.profile else "runs") / task / name / sp["name"] / row
                 timing, lm_info, throughput = {}, None, {}
                 lm_path = shared_lm
                 if shared_lm is not None:
@@ -428,7 +438,7 @@ class Runner:
                     "model": _model_size(run_dir / "classifier"), "lm": lm_info,
                     "configs": {"classifier": _dataclass_values(ccfg)},
                     "data_key": manifest["key"], "config_key": _hash(cfg), "csv": sp["path"],
-                    "smoke": self.smoke, "machine": self._machine, "git_commit": self._commit,
+                    "profile": self.profile, "machine": self._machine, "git_commit": self._commit,
                 }
                 write_json(path, res)
                 self.log(f"[{task}] {name} {sp['name']} {row}: acc {metrics.get('accuracy', float('nan')):.4f} "
@@ -447,7 +457,7 @@ class Runner:
             out["baseline"] = self.baseline(task)
         if models:
             if rows is None:
-                rows = (_smoke().get("rows", {}).get(task) if self.smoke else None) or row_names(task)
+                rows = self.settings.get("rows", {}).get(task) or row_names(task)
             summary = {}
             for row in rows:
                 for res in self.run_row(task, row):
@@ -457,6 +467,6 @@ class Runner:
                              "task_seconds": round(sum(r["timing"]["task_seconds"] for r in rs), 1),
                              "model": rs[0]["model"]} for row, rs in by_row.items()}
                 for name, by_row in summary.items()}
-            write_json(self.results / task / ("models_summary_smoke.json" if self.smoke else "models_summary.json"),
+            write_json(self.results / task / f"models_summary{self.suffix}.json",
                        {"task": task, "rows": out["models"], "machine": self._machine, "git_commit": self._commit})
         return out

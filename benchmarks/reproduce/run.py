@@ -5,6 +5,7 @@
     python benchmarks/reproduce/run.py all --baseline-only --results benchmarks/reproduce/results
     python benchmarks/reproduce/run.py --lm ecoli --lm ensemble          # pretrain shared LMs only
     python benchmarks/reproduce/run.py task1 --smoke --out /tmp/smoke    # seconds, tiny models
+    python benchmarks/reproduce/run.py task2 --profile quick             # minutes: fold 0, short LM
 
 Steps per task: build the datasets (cached), the k-mer logistic-regression baseline(s), then
 every row in configs/<task>/ (shared LMs are pretrained once into <out>/lm and reused). Results:
@@ -35,7 +36,8 @@ def main(argv=None) -> int:
     p.add_argument("--data-only", action="store_true", help="only build the datasets")
     p.add_argument("--baseline-only", action="store_true", help="datasets and baselines, no gulm training")
     p.add_argument("--models-only", action="store_true", help="skip the baselines")
-    p.add_argument("--smoke", action="store_true", help="tiny data and models (configs/smoke.yaml)")
+    p.add_argument("--profile", default=None, help="override profile configs/NAME.yaml (smoke, quick)")
+    p.add_argument("--smoke", action="store_true", help="same as --profile smoke (tiny data and models)")
     p.add_argument("--force", action="store_true", help="rebuild and retrain even when cached")
     p.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's choice)")
     p.add_argument("--list", action="store_true", help="list tasks, datasets and rows, then exit")
@@ -56,7 +58,7 @@ def main(argv=None) -> int:
 
         torch.set_num_threads(args.threads)
     try:
-        runner = Runner(args.data, args.out, results=args.results, smoke=args.smoke, force=args.force,
+        runner = Runner(args.data, args.out, results=args.results, profile="smoke" if args.smoke else args.profile, force=args.force,
                         folds=[int(x) for x in args.folds.split(",")] if args.folds else None)
     except dsets.DataMissing as err:
         print(f"run.py: {err}", file=sys.stderr)
