@@ -254,22 +254,30 @@ def test_every_config_resolves_to_gulm_configs():
             values = harness._expand(harness.lm_config(lm, profile)["pretrain"], ctx)
             cfg = build_config(PretrainConfig, values, None)
             assert cfg.fasta and all(f.startswith("/data/") for f in cfg.fasta)
-    defaults = harness.load_config(harness.CONFIG_DIR / "defaults.yaml")["model"]
+    def arch(values):
+        return (values["emb_size"], values["hidden_size"], values["n_layers"], values["k"], values["stride"])
+
     for task in harness.TASKS:
+        archs = {}
         for row in harness.row_names(task, include_optional=True):
             for profile in (None, "smoke", "quick"):
                 cfg = harness.row_config(task, row, profile)
                 clf = build_config(ClassifierConfig, {**harness._expand(cfg["classifier"], ctx), "csv": "x.csv"}, None)
                 assert clf.stages
-                if cfg.get("lm") is None and profile is None:  # naive rows: the LMs' architecture
-                    assert (clf.emb_size, clf.hidden_size, clf.n_layers) == (
-                        defaults["emb_size"], defaults["hidden_size"], defaults["n_layers"])
                 if cfg.get("finetune"):
                     build_config(FinetuneConfig, {**cfg["finetune"], "lm": "x", "csv": "x.csv"}, None)
                 if cfg.get("lm") not in (None, "task"):
                     assert (harness.CONFIG_DIR / "lm" / f"{cfg['lm']}.yaml").exists()
                 for name in cfg.get("datasets") or []:
                     assert name in dsets.TASK_DATASETS[task]
+                if profile is None:  # naive, task-LM and shared-LM rows of a task share one architecture
+                    if cfg.get("lm") is None:
+                        archs[row] = arch(cfg["classifier"])
+                    elif cfg["lm"] == "task":
+                        archs[row] = arch(cfg["task_lm"])
+                    else:
+                        archs[row] = arch(harness.lm_config(cfg["lm"])["pretrain"])
+        assert len(set(archs.values())) == 1, (task, archs)
 
 
 def test_missing_data_is_reported(tmp_path, monkeypatch):

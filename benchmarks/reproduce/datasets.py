@@ -297,7 +297,7 @@ def _reads_dataset(kind: str, root: Path, out: Path, seed: int = 0, *, reads_per
                    genera: int | None = None, substitution: float | None = None, insertion: float = 0.001,
                    deletion: float = 0.001, ramp: float = 0.5, min_len: int = 150, max_len: int = 250,
                    trim_sd: float = 20.0, read_length: int | None = None, max_mismatches: int = 2,
-                   drop_non_acgt: bool = True) -> dict:
+                   drop_non_acgt: bool = True, train_subsample: int | None = 100) -> dict:
     sources = _read_16s(root)
     rng = np.random.default_rng([seed, 3 if kind == "amplicon" else 4])
     by_genus: dict[str, list[int]] = {}
@@ -369,15 +369,31 @@ def _reads_dataset(kind: str, root: Path, out: Path, seed: int = 0, *, reads_per
         split[i] = assign.get(s, "train")
     held = data.with_split(split.tolist())
     write_labeled_csv(out / "heldout.csv", held)
+    splits = [
+        {"name": "random", "csv": "random.csv", "counts": _counts(rand),
+         "note": "read-level random split per genus (Genomic-ULMFiT protocol): reads of one 16S "
+                 "sequence appear in train and test"},
+        {"name": "heldout", "csv": "heldout.csv", "counts": _counts(held), "held_out_genera": held_genera,
+         "note": "test/valid reads come from 16S sequences (exact-identity groups) never used for "
+                 "training; other sequences of the same genus are in train"},
+    ]
+    if train_subsample:
+        # the same valid/test with at most `train_subsample` training reads per genus (CPU budget of
+        # the model rows; the baseline is run on these files too)
+        sub_rng = np.random.default_rng([seed, 7])
+        for full, name in ((rand, "random"), (held, "heldout")):
+            lab, spl = np.asarray(full.labels, dtype=object), np.asarray(full.split, dtype=object)
+            keep = spl != "train"
+            for genus in sorted(set(full.labels)):
+                idx = np.flatnonzero((lab == genus) & (spl == "train"))
+                keep[idx[np.argsort(sub_rng.random(idx.size), kind="stable")[:train_subsample]]] = True
+            sub = full.subset(np.flatnonzero(keep))
+            fname = f"{name}_train{train_subsample}"
+            write_labeled_csv(out / f"{fname}.csv", sub)
+            splits.append({"name": fname, "csv": f"{fname}.csv", "counts": _counts(sub),
+                           "note": f"{name} with at most {train_subsample} training reads per genus"})
     return {
-        "splits": [
-            {"name": "random", "csv": "random.csv", "counts": _counts(rand),
-             "note": "read-level random split per genus (Genomic-ULMFiT protocol): reads of one 16S "
-                     "sequence appear in train and test"},
-            {"name": "heldout", "csv": "heldout.csv", "counts": _counts(held), "held_out_genera": held_genera,
-             "note": "test/valid reads come from 16S sequences (exact-identity groups) never used for "
-                     "training; other sequences of the same genus are in train"},
-        ],
+        "splits": splits,
         "simulator": {"kind": kind, "errors": errors.to_dict(), "reads_per_genus": reads_per_genus,
                       "min_len": min_len, "max_len": max_len, "trim_sd": trim_sd, "read_length": read_length,
                       "primers": [reads.FORWARD_PRIMER, reads.REVERSE_PRIMER],
@@ -434,8 +450,8 @@ BUILDERS: dict[str, Callable] = {
     "metagenomics_amplicon": _build_reads("amplicon"),
     "metagenomics_shotgun": _build_reads("shotgun"),
     # Grinder's default read length (100 bp): a harder variant, for the baselines' read-length sensitivity
-    "metagenomics_amplicon_r100": _build_reads("amplicon", read_length=100, trim_sd=5.0),
-    "metagenomics_shotgun_r100": _build_reads("shotgun", min_len=100, max_len=100),
+    "metagenomics_amplicon_r100": _build_reads("amplicon", read_length=100, trim_sd=5.0, train_subsample=None),
+    "metagenomics_shotgun_r100": _build_reads("shotgun", min_len=100, max_len=100, train_subsample=None),
     "cohn_enhancers": build_cohn_enhancers,
     "mouse_lncrna": build_mouse_lncrna,
     "umarov_arabidopsis_tata": _build_umarov("umarov_arabidopsis_tata"),

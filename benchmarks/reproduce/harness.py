@@ -103,16 +103,16 @@ def row_config(task: str, row: str, profile: str | None = None) -> dict:
         raise KeyError(f"unknown row {row!r} for {task} (expected {path})")
     defaults = load_config(CONFIG_DIR / "defaults.yaml")
     cfg = load_config(path)
-    common = defaults.get("common", {})
+    common = deep_merge(defaults.get("common", {}), cfg.get("common", {}))
+    # a row may set its own architecture (`model:`) for naive and task-LM rows; a shared LM brings its own
+    arch = {**defaults.get("tokenizer", {}), **deep_merge(defaults.get("model", {}), cfg.get("model", {}))}
     clf = deep_merge(common, cfg.get("classifier", {}))
-    if cfg.get("lm") in (None, "task"):  # the architecture comes from defaults (an LM brings its own)
-        clf = deep_merge(deep_merge(clf, {**defaults.get("tokenizer", {}), **defaults.get("model", {})}),
-                         cfg.get("classifier", {}))
+    if cfg.get("lm") in (None, "task"):
+        clf = deep_merge(deep_merge(clf, arch), cfg.get("classifier", {}))
     ft = deep_merge(common, cfg["finetune"]) if cfg.get("finetune") else None
     task_lm = None
     if cfg.get("lm") == "task":
-        task_lm = deep_merge(deep_merge(common, {**defaults.get("tokenizer", {}), **defaults.get("model", {})}),
-                             cfg.get("task_lm", {}))
+        task_lm = deep_merge(deep_merge(common, arch), cfg.get("task_lm", {}))
     if profile:
         s = _profile(profile)
         tiny = {**s.get("common", {})}
@@ -190,6 +190,15 @@ def _model_size(folder: Path) -> dict:
     return {"parameters": n, "file_bytes": path.stat().st_size, "emb_size": m["emb_size"],
             "hidden_size": m["hidden_size"], "n_layers": m["n_layers"], "vocab_size": m["vocab_size"],
             "k": cfg["tokenizer"]["k"], "stride": cfg["tokenizer"]["stride"]}
+
+
+def _file_hash(path: str | os.PathLike) -> str:
+    """Content hash of a split CSV: results are reused only for byte-identical data."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()[:16]
 
 
 def _git_commit() -> str | None:
@@ -270,12 +279,14 @@ class Runner:
                 for features in kinds:
                     row = "kmer_logreg" if features == "kmer" else f"{features}_logreg"
                     path = self.results / task / name / sp["name"] / f"baseline_{row}{self.suffix}.json"
-                    if path.exists() and not self.force and json.loads(path.read_text()).get("data_key") == manifest["key"]:
+                    data_key = _file_hash(sp["path"])
+                    if (path.exists() and not self.force and json.loads(path.read_text()).get("data_key") == data_key
+                            and json.loads(path.read_text()).get("options") == opts):
                         res = json.loads(path.read_text())
                     else:
                         self.log(f"[baseline] {task} {name} {sp['name']} {row} ...")
                         res = bl.run_baseline(sp["path"], features=features, **opts)
-                        res.update(task=task, dataset=name, split=sp["name"], data_key=manifest["key"],
+                        res.update(task=task, dataset=name, split=sp["name"], data_key=data_key, options=opts,
                                    csv=sp["path"], machine=self._machine, git_commit=self._commit)
                         write_json(path, res)
                     m = res["metrics"]
@@ -341,7 +352,7 @@ class Runner:
         from gulm.data.tokenizer import KmerTokenizer
         from gulm.train.phases import PretrainConfig, pretrain_lm
 
-        key = _hash({"spec": spec, "csv": split["path"], "data_key": self._data_key(split)})
+        key = _hash({"spec": spec, "data_key": _file_hash(split["path"])})
         done = folder / "repro_key.json"
         if not self.force and done.exists() and json.loads(done.read_text()).get("key") == key:
             return folder
@@ -360,12 +371,6 @@ class Runner:
         metrics = pretrain_lm(pcfg, corpus=corpus)
         write_json(done, {"key": key, "metrics": metrics, "wall_seconds": time.perf_counter() - t0})
         return folder
-
-    def _data_key(self, split: dict) -> str:
-        for m in self.manifests.values():
-            if any(sp["path"] == split["path"] for sp in m["splits"]):
-                return m["key"]
-        return ""
 
     # ---- rows --------------------------------------------------------------------------
     def run_row(self, task: str, row: str) -> list[dict]:
@@ -387,7 +392,7 @@ class Runner:
                 path = self.results / task / name / sp["name"] / f"{row}{self.suffix}.json"
                 if path.exists() and not self.force:
                     old = json.loads(path.read_text())
-                    if old.get("data_key") == manifest["key"] and old.get("config_key") == _hash(cfg) and old.get("complete"):
+                    if old.get("data_key") == _file_hash(sp["path"]) and old.get("config_key") == _hash(cfg) and old.get("complete"):
                         self.log(f"[{task}] {name} {sp['name']} {row}: cached ({path})")
                         results.append(old)
                         continue
@@ -437,7 +442,7 @@ class Runner:
                     "timing": timing, "throughput": throughput,
                     "model": _model_size(run_dir / "classifier"), "lm": lm_info,
                     "configs": {"classifier": _dataclass_values(ccfg)},
-                    "data_key": manifest["key"], "config_key": _hash(cfg), "csv": sp["path"],
+                    "data_key": _file_hash(sp["path"]), "config_key": _hash(cfg), "csv": sp["path"],
                     "profile": self.profile, "machine": self._machine, "git_commit": self._commit,
                 }
                 write_json(path, res)
