@@ -209,6 +209,22 @@ def _git_commit() -> str | None:
         return None
 
 
+# LM training throughput measured on the reference machine (2 cores of an Intel Xeon, torch 2.13
+# CPU, bs 64, bptt 70, nothing else running): tokens/s by (emb, hidden, layers, dtype). Used only
+# for --estimate; re-measure when the LSTM kernel changes.
+THROUGHPUT = {
+    (128, 384, 3, "fp32"): 13_700, (128, 384, 3, "bf16"): 22_200,
+    (200, 600, 3, "fp32"): 6_600, (200, 600, 3, "bf16"): 12_600,
+    (256, 768, 3, "fp32"): 4_300, (256, 768, 3, "bf16"): 10_000,
+    (400, 1150, 3, "fp32"): 2_000, (400, 1150, 3, "bf16"): 4_600,
+}
+
+
+def _tokens(lengths, k: int, stride: int) -> int:
+    lengths = np.asarray(lengths, dtype=np.int64)
+    return int(np.maximum(0, (lengths - k) // stride + 1).sum())
+
+
 # ---- runner --------------------------------------------------------------------------------
 class Runner:
     """Runs the rows of a task. ``out`` holds data, LMs and checkpoints (cached by config hash);
@@ -327,14 +343,20 @@ class Runner:
         if (not self.force and done.exists() and json.loads(done.read_text()).get("key") == key
                 and (folder / "model.safetensors").exists()):
             return folder
-        values = {**values, "out": str(folder)}
+        # an interrupted run of the same config resumes from its resume.pt; any other config starts over
+        pending = folder.parent / f"{name}.pending.json"
+        resume = (not self.force and pending.exists() and json.loads(pending.read_text()).get("key") == key
+                  and (folder / "resume.pt").exists())
+        write_json(pending, {"key": key})
+        values = {**values, "out": str(folder), "resume": resume}
         pcfg = build_config(PretrainConfig, values, None)
         _write_yaml(folder.parent / f"{name}.resolved.yaml", _dataclass_values(pcfg))
-        self.log(f"[lm] pretraining {name} -> {folder}")
+        self.log(f"[lm] {'resuming' if resume else 'pretraining'} {name} -> {folder}")
         t0 = time.perf_counter()
         metrics = pretrain_lm(pcfg)
         write_json(done, {"key": key, "config": values, "metrics": metrics,
                           "wall_seconds": time.perf_counter() - t0, "machine": self._machine})
+        pending.unlink(missing_ok=True)
         return folder
 
     def _lm_info(self, folder: Path) -> dict:
@@ -451,6 +473,57 @@ class Runner:
                          f"(classifier {throughput.get('classifier_tokens_per_s') or 0:.0f} tok/s)")
                 results.append(res)
         return results
+
+    def estimate(self, task: str, rows: list[str] | None = None) -> list[dict]:
+        """Training tokens and estimated minutes per row (from the split CSVs and the configs, at
+        the THROUGHPUT of the row's architecture); shared LM pretraining is listed separately."""
+        from gulm.data import read_labeled_csv
+
+        rows = rows or self.settings.get("rows", {}).get(task) or row_names(task)
+        out = []
+        for row in rows:
+            cfg = row_config(task, row, self.profile)
+            if cfg.get("lm") not in (None, "task"):
+                lm = lm_config(cfg["lm"], self.profile)["pretrain"]
+            else:
+                lm = cfg["task_lm"] if cfg.get("lm") == "task" else cfg["classifier"]
+            k, stride = lm.get("k", 5), lm.get("stride", 2)
+            arch = (lm["emb_size"], lm["hidden_size"], lm["n_layers"], cfg["classifier"].get("dtype", "fp32"))
+            total = 0
+            for name in cfg.get("datasets") or dsets.TASK_DATASETS[task]:
+                for sp in self._splits(self.dataset(name), cfg.get("splits")):
+                    ds = read_labeled_csv(sp["path"])
+                    lens = {s: [len(q) for q, t in zip(ds.sequences, ds.split) if t == s] for s in ("train", "valid")}
+                    train, valid = _tokens(lens["train"], k, stride), _tokens(lens["valid"], k, stride)
+                    total += sum(int(st[0]) for st in cfg["classifier"]["stages"]) * train
+                    if cfg.get("finetune") and cfg.get("lm") is not None:
+                        ft = cfg["finetune"]
+                        total += ft.get("epochs", 5) * (train + valid) * (2 if ft.get("both_strands", True) else 1)
+                    if cfg.get("lm") == "task":
+                        t = cfg["task_lm"]
+                        total += t.get("epochs", 10) * train * (2 if t.get("both_strands", True) else 1)
+            tps = THROUGHPUT.get(arch)
+            out.append({"task": task, "row": row, "architecture": arch, "tokens": total, "tokens_per_s": tps,
+                        "minutes": round(total / tps / 60, 1) if tps else None, "lm": cfg.get("lm")})
+        return out
+
+    def estimate_lm(self, name: str) -> dict:
+        """Pretraining tokens and minutes of a shared LM (builds its corpus: takes seconds to minutes)."""
+        from gulm.data.corpus import LMCorpus
+        from gulm.data.tokenizer import KmerTokenizer
+
+        cfg = lm_config(name, self.profile)
+        for dep in cfg.get("requires", []):
+            self.dataset(dep)
+        pre = _expand(cfg["pretrain"], self._ctx())
+        corpus = LMCorpus.from_fasta(pre["fasta"], KmerTokenizer(pre.get("k", 5), pre.get("stride", 2)),
+                                     valid_frac=pre.get("valid_frac", 0.1), both_strands=pre.get("both_strands", True),
+                                     exclude_bed=pre.get("exclude_bed"))
+        n = int(corpus.train.size) if not pre.get("max_tokens") else min(int(corpus.train.size), pre["max_tokens"])
+        total = pre.get("epochs", 10) * n
+        tps = THROUGHPUT.get((pre["emb_size"], pre["hidden_size"], pre["n_layers"], pre.get("dtype", "fp32")))
+        return {"lm": name, "tokens_per_epoch": n, "tokens": total, "tokens_per_s": tps,
+                "minutes": round(total / tps / 60, 1) if tps else None, "excluded_bases": corpus.stats["excluded_bases"]}
 
     def run(self, task: str, rows: list[str] | None = None, *, baseline: bool = True, models: bool = True) -> dict:
         if task not in TASKS:

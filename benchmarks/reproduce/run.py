@@ -41,6 +41,8 @@ def main(argv=None) -> int:
     p.add_argument("--force", action="store_true", help="rebuild and retrain even when cached")
     p.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's choice)")
     p.add_argument("--list", action="store_true", help="list tasks, datasets and rows, then exit")
+    p.add_argument("--estimate", action="store_true",
+                   help="print training tokens and estimated minutes per row (and per --lm), train nothing")
     args = p.parse_args(argv)
 
     if args.list:
@@ -63,9 +65,21 @@ def main(argv=None) -> int:
     except dsets.DataMissing as err:
         print(f"run.py: {err}", file=sys.stderr)
         return 2
+    rows = args.rows.split(",") if args.rows else None
+    if args.estimate:
+        for name in args.lm:
+            e = runner.estimate_lm(name)
+            print(f"[estimate] lm {name}: {e['tokens_per_epoch']:,} tokens/epoch, {e['tokens']:,} in all, "
+                  f"{e['minutes']} min at {e['tokens_per_s']} tok/s")
+        for task in tasks:
+            est = runner.estimate(task, rows)
+            for e in est:
+                print(f"[estimate] {task} {e['row']}: {e['tokens']:,} tokens, {e['minutes']} min at "
+                      f"{e['tokens_per_s']} tok/s {e['architecture']}" + (f" (+ shared LM {e['lm']})" if e["lm"] not in (None, "task") else ""))
+            print(f"[estimate] {task} total: {sum(e['minutes'] or 0 for e in est):.0f} min")
+        return 0
     for name in args.lm:
         print(f"[lm] {name}: {runner.lm(name)}")
-    rows = args.rows.split(",") if args.rows else None
     for task in tasks:
         if args.data_only:
             for name in dsets.TASK_DATASETS[task]:
