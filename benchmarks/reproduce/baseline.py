@@ -26,7 +26,7 @@ from .homology import _rolling, encode_2bit
 
 __all__ = ["kmer_features", "length_features", "fit_logreg", "run_baseline", "DEFAULT_CS"]
 
-DEFAULT_CS = (1e-4, 1e-3, 1e-2, 1e-1, 1.0)
+DEFAULT_CS = (1e-5, 1e-4, 1e-3, 1e-2, 1e-1, 1.0)
 
 
 def kmer_features(sequences: Sequence[str], ks: Sequence[int] = (1, 2, 3, 4, 5, 6), *,

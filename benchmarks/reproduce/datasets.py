@@ -449,7 +449,7 @@ BUILDERS: dict[str, Callable] = {
     "umarov_ecoli": _build_umarov("umarov_ecoli"),
     "metagenomics_amplicon": _build_reads("amplicon"),
     "metagenomics_shotgun": _build_reads("shotgun"),
-    # Grinder's default read length (100 bp): a harder variant, for the baselines' read-length sensitivity
+    # 100 bp reads (a common Grinder setting; the lost reads' length is unknown): the baselines' read-length sensitivity
     "metagenomics_amplicon_r100": _build_reads("amplicon", read_length=100, trim_sd=5.0, train_subsample=None),
     "metagenomics_shotgun_r100": _build_reads("shotgun", min_len=100, max_len=100, train_subsample=None),
     "cohn_enhancers": build_cohn_enhancers,
