@@ -300,10 +300,17 @@ def smoke_runner(tmp_path_factory):
 
     from reproduce.harness import Runner
 
+    threads = torch.get_num_threads()
     torch.set_num_threads(1)
     out = tmp_path_factory.mktemp("repro_smoke")
-    os.environ.setdefault("GULM_CACHE", str(out / "cache"))
-    return Runner(DATA, out, profile="smoke", log=lambda s: None)
+    old_cache = os.environ.get("GULM_CACHE")
+    os.environ["GULM_CACHE"] = str(out / "cache")  # decompressed genomes stay in the test's tmp folder
+    yield Runner(DATA, out, profile="smoke", log=lambda s: None)
+    torch.set_num_threads(threads)
+    if old_cache is None:
+        os.environ.pop("GULM_CACHE", None)
+    else:
+        os.environ["GULM_CACHE"] = old_cache
 
 
 @needs_data
