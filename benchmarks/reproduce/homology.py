@@ -4,8 +4,9 @@ Genomic-ULMFiT linked two E. coli windows when ``blastn -word_size 15`` reported
 between them and drew its test and validation sets from a maximal independent set of that
 graph. BLAST is not available offline, so here an edge means "the two sequences share at least
 ``min_shared`` exact k-mers (k = 15 by default) on either strand" - every BLAST hit with word
-size 15 starts from such a shared word, so this graph contains the seed's seeds; BLAST's DUST
-low-complexity masking is approximated by skipping k-mers with very few distinct trinucleotides.
+size 15 starts from such a shared word, so this graph is a superset of the seed's (stricter: BLAST
+also masks low-complexity words with DUST; ``mask_low_complexity`` can skip k-mers with very few
+distinct trinucleotides, off by default - it changed no edge on the E. coli set).
 
 Two ways to get held-out sequences from the graph:
 
