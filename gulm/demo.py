@@ -35,10 +35,14 @@ DEMO = dict(
     ft_epochs=4,
     ft_lr=5e-3,
     clf_stages=[[2, 2e-2, 1], [2, 1e-2, 2], [2, 5e-3, 3], [4, 2e-3, 0]],
+    # From scratch there is nothing to protect by freezing: a random encoder is trained whole,
+    # for as many epochs as the ULMFiT schedule has in total.
+    scratch_stages=[[10, 5e-3, 0]],
     clf_bs=32,
 )
 QUICK = dict(genome_length=60_000, n_train=60, lm_epochs=1, ft_epochs=1,
-             clf_stages=[[1, 2e-2, 1], [1, 1e-2, 0]], emb_size=32, hidden_size=64, n_layers=2)
+             clf_stages=[[1, 2e-2, 1], [1, 1e-2, 0]], scratch_stages=[[2, 5e-3, 0]],
+             emb_size=32, hidden_size=64, n_layers=2)
 
 
 def run_demo(out: str = "demo_out", quick: bool = False, seed: int = 0, dtype: str = "fp32",
@@ -83,11 +87,12 @@ def run_demo(out: str = "demo_out", quick: bool = False, seed: int = 0, dtype: s
 
     print("[4/4] classifiers: from scratch, then from the fine-tuned language model")
     results = {}
-    for name, lm_path in (("scratch", ""), ("ulmfit", os.path.join(out, "lm_finetuned"))):
+    for name, lm_path, stages in (("scratch", "", r["scratch_stages"]),
+                                  ("ulmfit", os.path.join(out, "lm_finetuned"), r["clf_stages"])):
         t = time.perf_counter()
         results[name] = train_classifier(ClassifierConfig(
             data=data, lm=lm_path, k=r["k"], stride=r["stride"], **sizes,
-            out=os.path.join(out, f"clf_{name}"), stages=r["clf_stages"], bs=r["clf_bs"], **common))
+            out=os.path.join(out, f"clf_{name}"), stages=stages, bs=r["clf_bs"], **common))
         timings[f"classifier_{name}"] = time.perf_counter() - t
 
     total = time.perf_counter() - t_start
@@ -96,8 +101,9 @@ def run_demo(out: str = "demo_out", quick: bool = False, seed: int = 0, dtype: s
     print(f"Promoter classification on the synthetic genome, test split (n={results['scratch']['n']}), "
           f"{r['n_train']} training labels:")
     print(format_table(rows, keys=("accuracy", "mcc", "f1", "roc_auc")))
-    print(f"language model: validation perplexity {lm.get('perplexity', float('nan')):.2f} after "
-          f"pretraining, {ft.get('perplexity', float('nan')):.2f} after fine-tuning")
+    print(f"language model: perplexity {lm.get('perplexity', float('nan')):.2f} on held-out genome "
+          f"after pretraining; {ft.get('perplexity', float('nan')):.2f} on the classification "
+          f"sequences' valid split after fine-tuning")
     print(f"total time {total / 60:.1f} min; outputs in {out}/")
     summary = {
         "recipe": r, "quick": quick, "seed": seed, "dtype": dtype, "device": device,
