@@ -97,10 +97,76 @@ std::tuple<Tensor, Tensor, Tensor, Tensor, Tensor, Tensor> wd_lstm_backward_cpu(
   return {out.dx, out.dw_ih, out.dw_hh, out.db, out.dh0, out.dc0};
 }
 
+std::tuple<Tensor, Tensor, Tensor> wd_lstm_table_cpu(const Tensor& ids, const Tensor& table,
+                                                     const Tensor& w_hh, const Tensor& b_ih,
+                                                     const Tensor& b_hh, const Tensor& h0,
+                                                     const Tensor& c0) {
+  apply_isa_env();
+  const char* op = "gulm::wd_lstm_table (CPU)";
+  TORCH_CHECK(ids.dim() == 2, op, ": ids must be [T,B], got ", shape_str(ids.sizes()));
+  TORCH_CHECK(ids.scalar_type() == at::kLong && ids.device().is_cpu(), op,
+              ": ids must be int64 on the CPU, got ", ids.scalar_type(), " on ", ids.device());
+  TORCH_CHECK(table.dim() == 2 && table.size(0) > 0, op, ": table must be [V,4H] with V > 0, got ",
+              shape_str(table.sizes()));
+  TORCH_CHECK(table.device().is_cpu(), op, ": table must be on the CPU, got ", table.device());
+  bool ok = false;
+  for (auto d : kCpuDtypes) ok = ok || table.scalar_type() == d;
+  TORCH_CHECK(ok, op, ": table has dtype ", table.scalar_type(), "; supported dtypes are ",
+              at::ArrayRef<at::ScalarType>(kCpuDtypes.data(), kCpuDtypes.size()));
+  TORCH_CHECK(w_hh.dim() == 2 && w_hh.size(1) > 0 && w_hh.size(0) == 4 * w_hh.size(1), op,
+              ": w_hh must be [4H,H] with H > 0, got ", shape_str(w_hh.sizes()));
+  const int64_t T = ids.size(0), B = ids.size(1), H = w_hh.size(1), V = table.size(0);
+  const auto dt = table.scalar_type();
+  const auto dev = table.device();
+  check_tensor(op, "table", table, {V, 4 * H}, dt, dev);
+  check_tensor(op, "w_hh", w_hh, {4 * H, H}, dt, dev);
+  check_tensor(op, "b_ih", b_ih, {4 * H}, dt, dev);
+  check_tensor(op, "b_hh", b_hh, {4 * H}, dt, dev);
+  check_tensor(op, "h0", h0, {B, H}, dt, dev);
+  check_state_dtype(op, "c0", c0, dt);
+  check_tensor(op, "c0", c0, {B, H}, c0.scalar_type(), dev);
+  const Tensor ids_c = ids.contiguous();
+  if (ids_c.numel() > 0) {
+    const auto mm = at::aminmax(ids_c);
+    const int64_t lo = std::get<0>(mm).item<int64_t>(), hi = std::get<1>(mm).item<int64_t>();
+    TORCH_CHECK(lo >= 0 && hi < V, op, ": ids must lie in [0, ", V, ") (the table's rows), got [",
+                lo, ", ", hi, "]");
+  }
+  FwdArgs a{T, B, 4 * H, H, table.contiguous(), Tensor(), w_hh.contiguous(), b_ih.contiguous(),
+            b_hh.contiguous(), h0.contiguous(), c0.contiguous(), std::nullopt};
+  FwdOutputs out;
+  out.y = at::empty({T, B, H}, table.options());
+  out.hT = at::empty({B, H}, table.options());
+  out.cT = at::empty({B, H}, a.c0.options());
+  gulm::WdLstmFwdParams p;
+  p.T = T;
+  p.B = B;
+  p.I = 4 * H;
+  p.H = H;
+  p.dtype = to_dtype(dt);
+  p.state_dtype = to_dtype(a.c0.scalar_type());
+  p.x = a.x.data_ptr();
+  p.ids = ids_c.data_ptr<int64_t>();
+  p.w_hh = a.w_hh.data_ptr();
+  p.b_ih = a.b_ih.data_ptr();
+  p.b_hh = a.b_hh.data_ptr();
+  p.h0 = a.h0.data_ptr();
+  p.c0 = a.c0.data_ptr();
+  p.y = out.y.data_ptr();
+  p.hT = out.hT.data_ptr();
+  p.cT = out.cT.data_ptr();
+  const auto ws = gulm::wd_lstm_fwd_workspace(T, B, H, p.dtype, /*save=*/false);
+  Tensor workspace = at::empty({int64_t(ws.bytes)}, table.options().dtype(at::kByte));
+  p.workspace = workspace.data_ptr();
+  gulm::wd_lstm_fwd_cpu(p, gulm::Gemm{&aten_cpu_gemm, nullptr}, parallel());
+  return {out.y, out.hT, out.cT};
+}
+
 }  // namespace
 }  // namespace gulm_torch
 
 TORCH_LIBRARY_IMPL(gulm, CPU, m) {
   m.impl("wd_lstm", &gulm_torch::wd_lstm_cpu);
   m.impl("wd_lstm_backward", &gulm_torch::wd_lstm_backward_cpu);
+  m.impl("wd_lstm_table", &gulm_torch::wd_lstm_table_cpu);
 }

@@ -45,4 +45,11 @@ TORCH_LIBRARY(gulm, m) {
       "wd_lstm_backward(Tensor grad_y, Tensor? grad_hT, Tensor? grad_cT, Tensor x, Tensor w_ih, "
       "Tensor w_hh, Tensor? mask, Tensor h0, Tensor c0, Tensor y, Tensor gates, Tensor cell) "
       "-> (Tensor, Tensor, Tensor, Tensor, Tensor, Tensor)");
+  // Inference-only first layer over token ids (CPU): table [V,4H] holds the input projection
+  // of every vocabulary entry (emb @ w_ih^T, without b_ih), ids [T,B] int64 in [0, V). Equals
+  // wd_lstm(table[ids], ...) with an identity input projection; no mask, nothing saved.
+  // Returns y [T,B,H], hT, cT.
+  m.def(
+      "wd_lstm_table(Tensor ids, Tensor table, Tensor w_hh, Tensor b_ih, Tensor b_hh, "
+      "Tensor h0, Tensor c0) -> (Tensor, Tensor, Tensor)");
 }

@@ -10,7 +10,8 @@ import torch
 from torch import nn
 
 from gulm.nn.dropout import EmbeddingDropout, RNNDropout
-from gulm.ops.lstm import wd_lstm
+from gulm.ops import lstm as _lstm_ops
+from gulm.ops.lstm import input_table, wd_lstm, wd_lstm_table
 
 __all__ = ["WeightDropLSTM", "AWDLSTM"]
 
@@ -108,6 +109,11 @@ class AWDLSTM(nn.Module):
         self.input_dp = RNNDropout(input_p)
         self.hidden_dps = nn.ModuleList(RNNDropout(hidden_p) for _ in range(n_layers))
         self.hidden: list[State] | None = None
+        # Inference on CPU: the first layer's input projection of every vocabulary entry is
+        # precomputed (emb @ w_ih^T, [V, 4H]) and gathered per token instead of a GEMM over
+        # all tokens. Exact algebra; set False to compare against the plain path.
+        self.use_input_table = True
+        self._table_cache: tuple | None = None
 
     def reset(self) -> None:
         """Forget the carried hidden state (start of an epoch, or a new set of streams)."""
@@ -120,10 +126,16 @@ class AWDLSTM(nn.Module):
             if self.hidden is not None and self.hidden[0][0].size(0) != ids.size(1):
                 self.reset()
             state = self.hidden
-        x = self.input_dp(self.encoder_dp(ids))
+        table = self._input_table(ids)
+        x = None if table is not None else self.input_dp(self.encoder_dp(ids))
         raw_outputs, outputs, new_state = [], [], []
         for i, (rnn, hid_dp) in enumerate(zip(self.rnns, self.hidden_dps)):
-            x, (h, c) = rnn(x, None if state is None else state[i])
+            if i == 0 and table is not None:
+                h0, c0 = (None, None) if state is None else state[0]
+                x, h, c = wd_lstm_table(ids, table, rnn.weight_hh_l0, rnn.bias_ih_l0,
+                                        rnn.bias_hh_l0, h0, c0)
+            else:
+                x, (h, c) = rnn(x, None if state is None else state[i])
             raw_outputs.append(x)
             new_state.append((h.detach(), c.detach()))
             if i != self.n_layers - 1:
@@ -131,3 +143,16 @@ class AWDLSTM(nn.Module):
             outputs.append(x)
         self.hidden = new_state
         return raw_outputs, outputs
+
+    def _input_table(self, ids: torch.Tensor) -> torch.Tensor | None:
+        """The cached [V, 4H] first-layer input table when the table path applies (eval, no
+        gradients, CPU), else None. Rebuilt when the weights or the compute dtype change."""
+        if (not self.use_input_table or self.training or torch.is_grad_enabled()
+                or ids.device.type != "cpu" or not _lstm_ops.HAS_TABLE_OP):
+            return None
+        emb, w_ih = self.encoder.weight, self.rnns[0].weight_ih_l0
+        dtype = torch.get_autocast_dtype("cpu") if torch.is_autocast_enabled("cpu") else emb.dtype
+        key = (dtype, emb.data_ptr(), emb._version, w_ih.data_ptr(), w_ih._version)
+        if self._table_cache is None or self._table_cache[0] != key:
+            self._table_cache = (key, input_table(emb, w_ih).contiguous())
+        return self._table_cache[1]

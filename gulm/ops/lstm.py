@@ -26,7 +26,8 @@ from torch import Tensor
 
 from gulm import _ext
 
-__all__ = ["wd_lstm", "wd_lstm_ref", "dropconnect_mask"]
+__all__ = ["wd_lstm", "wd_lstm_ref", "dropconnect_mask", "input_table", "wd_lstm_table",
+           "wd_lstm_table_ref"]
 
 _REDUCED = (torch.bfloat16, torch.float16)
 
@@ -196,6 +197,67 @@ def wd_lstm_ref(
         return torch.stack(ys), h, c.to(c0.dtype)
 
 
+# ---- inference over token ids: the first layer's input projection as a table ----------------
+
+
+def input_table(emb: Tensor, w_ih: Tensor) -> Tensor:
+    """The first layer's input projection of every vocabulary entry: ``emb @ w_ih^T`` [V,4H].
+
+    In eval mode the first LSTM layer sees ``emb[ids]``, so its input projection
+    ``emb[ids] @ w_ih^T`` is ``input_table(emb, w_ih)[ids]``: a gather instead of a GEMM over
+    every token. Under autocast both factors are cast first, as :func:`wd_lstm` casts them.
+    """
+    dtype = _autocast_dtype(emb) or emb.dtype
+    with torch.autocast(emb.device.type, enabled=False):
+        return emb.to(dtype) @ w_ih.to(dtype).t()
+
+
+def _prepare_table(ids, table, w_hh, b_ih, b_hh, h0, c0):
+    if ids.dim() != 2 or ids.dtype != torch.int64:
+        raise ValueError(f"wd_lstm_table: ids must be int64 [T,B], got {ids.dtype} {tuple(ids.shape)}")
+    if w_hh.dim() != 2 or w_hh.shape[0] != 4 * w_hh.shape[1]:
+        raise ValueError(f"wd_lstm_table: w_hh must be [4H,H], got shape {tuple(w_hh.shape)}")
+    H = w_hh.shape[1]
+    if table.dim() != 2 or table.shape[1] != 4 * H:
+        raise ValueError(f"wd_lstm_table: table must be [V,{4 * H}], got {tuple(table.shape)}")
+    dtype = table.dtype
+    w_hh, b_ih, b_hh = (t.to(dtype) for t in (w_hh, b_ih, b_hh))
+    B = ids.shape[1]
+    h0 = table.new_zeros((B, H)) if h0 is None else h0.to(dtype)
+    if c0 is None:
+        c0 = table.new_zeros((B, H), dtype=torch.float32 if dtype in _REDUCED else dtype)
+    elif c0.dtype not in (dtype, torch.float32):
+        c0 = c0.to(dtype)
+    return ids, table, w_hh, b_ih, b_hh, h0, c0
+
+
+def wd_lstm_table(ids: Tensor, table: Tensor, w_hh: Tensor, b_ih: Tensor, b_hh: Tensor,
+                  h0: Tensor | None = None, c0: Tensor | None = None
+                  ) -> tuple[Tensor, Tensor, Tensor]:
+    """Inference-only LSTM layer over token ids (CPU): ``wd_lstm(emb[ids], w_ih, ...)`` in eval
+    mode, with the input projection read from ``table = input_table(emb, w_ih)`` [V,4H].
+
+    Runs in the table's dtype (w_hh, biases and h0 are cast to it); no gradients.
+    Returns y [T,B,H], hT [B,H], cT [B,H].
+    """
+    args = _prepare_table(ids, table, w_hh, b_ih, b_hh, h0, c0)
+    if torch.is_grad_enabled() and any(t.requires_grad for t in args[1:]):
+        raise RuntimeError("wd_lstm_table is inference-only: call it under torch.no_grad() "
+                           "or torch.inference_mode(), or use wd_lstm for training")
+    return _ext.ops().wd_lstm_table(*args)
+
+
+def wd_lstm_table_ref(ids: Tensor, table: Tensor, w_hh: Tensor, b_ih: Tensor, b_hh: Tensor,
+                      h0: Tensor | None = None, c0: Tensor | None = None
+                      ) -> tuple[Tensor, Tensor, Tensor]:
+    """Reference of :func:`wd_lstm_table`: gather the rows, then :func:`wd_lstm_ref` with an
+    identity input projection."""
+    ids, table, w_hh, b_ih, b_hh, h0, c0 = _prepare_table(ids, table, w_hh, b_ih, b_hh, h0, c0)
+    eye = torch.eye(table.shape[1], dtype=table.dtype, device=table.device)
+    with torch.autocast(table.device.type, enabled=False):
+        return wd_lstm_ref(table[ids], eye, w_hh, b_ih, b_hh, h0, c0, training=False)
+
+
 # ---- torch.library registration: fake (meta) kernels and autograd -------------------------
 
 
@@ -247,6 +309,18 @@ def _backward(ctx, grad_y, grad_hT, grad_cT, _grad_gates, _grad_cell):
     return dx, dw_ih, dw_hh, db, db, dh0, dc0, None, None
 
 
+def _wd_lstm_table_fake(ids, table, w_hh, b_ih, b_hh, h0, c0):
+    T, B = ids.shape
+    H = w_hh.shape[1]
+    return table.new_empty((T, B, H)), table.new_empty((B, H)), c0.new_empty((B, H))
+
+
+# An extension built before wd_lstm_table existed still serves wd_lstm; the table path is then
+# off (the AWD-LSTM module checks this flag).
+HAS_TABLE_OP = _ext.HAS_EXTENSION and hasattr(torch.ops.gulm, "wd_lstm_table")
+
+if HAS_TABLE_OP:
+    torch.library.register_fake("gulm::wd_lstm_table")(_wd_lstm_table_fake)
 if _ext.HAS_EXTENSION:
     torch.library.register_fake("gulm::wd_lstm")(_wd_lstm_fake)
     torch.library.register_fake("gulm::wd_lstm_backward")(_wd_lstm_backward_fake)

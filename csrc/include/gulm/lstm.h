@@ -56,6 +56,12 @@ struct WdLstmFwdParams {
   void* cell = nullptr;        // [T,B,H] acc: c_t
   void* workspace = nullptr;   // wd_lstm_fwd_workspace(...).bytes, 64-byte aligned
   CUstream_st* stream = nullptr;  // CUDA: the stream every kernel and GEMM runs on
+  // Table mode (CPU, inference only: gates/cell must be nullptr). When set, x is not an input
+  // sequence but a [V,4H] table of input projections (row v = emb[v] @ w_ih^T) and the
+  // projection of batch row b at step t is row ids[t*B + b] (0 <= id < V, checked by the
+  // caller): no input GEMM runs and the rows are read in place. w_ih and I are unused. In
+  // eval mode the first layer's input is an embedding lookup, so this is exact algebra.
+  const int64_t* ids = nullptr;  // [T,B]
 };
 
 struct WdLstmBwdParams {

@@ -94,6 +94,7 @@ struct FwdStep {
   const acc_t<T>* c_prev; // [B,H]
   acc_t<T>* c_out;        // [B,H], distinct from c_prev
   T* h;                   // [B,H]
+  const int64_t* ids = nullptr;  // table mode: row b's projection is G + ids[b] * 4H (read only)
 };
 
 // kSave: write the activated gates back over G (the backward reads them).
@@ -102,7 +103,7 @@ GULM_AI void fwd_step_impl(const FwdStep<T>& s) {
   using A = acc_t<T>;
   const int64_t H = s.H;
   for (int64_t b = 0; b < s.B; ++b) {
-    T* GULM_RESTRICT g = s.G + b * 4 * H;
+    T* GULM_RESTRICT g = s.G + (s.ids ? s.ids[b] : b) * 4 * H;
     const T* GULM_RESTRICT r = s.R + b * 4 * H;
     const A* GULM_RESTRICT bias = s.bias;
     const A* GULM_RESTRICT cp = s.c_prev + b * H;
@@ -380,6 +381,7 @@ void fwd(const WdLstmFwdParams& p, const Gemm& gemm, const ParallelFor& par) {
   using A = acc_t<T>;
   const int64_t T_ = p.T, B = p.B, I = p.I, H = p.H, G4 = 4 * H;
   const bool save = p.gates != nullptr;
+  const bool table = p.ids != nullptr;  // x is a [V,4H] projection table (never with save)
   const WdLstmFwdWorkspace ws = wd_lstm_fwd_workspace(T_, B, H, p.dtype, save);
   T* w_rec = ws_at<T>(p.workspace, ws.w_rec);
   A* bias = ws_at<A>(p.workspace, ws.bias);
@@ -409,15 +411,20 @@ void fwd(const WdLstmFwdParams& p, const Gemm& gemm, const ParallelFor& par) {
   for (int64_t t0 = 0; t0 < T_; t0 += ws.chunk) {
     const int64_t n = std::min(ws.chunk, T_ - t0);
     T* G = save ? gates + t0 * B * G4 : ws_at<T>(p.workspace, ws.gx);
-    // Input projection of n steps at once: G = x[t0:t0+n] @ w_ih^T.
-    gemm(gemm_args<T>(p.dtype, false, true, n * B, G4, I, x + t0 * B * I, I, w_ih, I, G, G4));
+    // Input projection of n steps at once: G = x[t0:t0+n] @ w_ih^T (table mode: rows of x).
+    if (!table) {
+      gemm(gemm_args<T>(p.dtype, false, true, n * B, G4, I, x + t0 * B * I, I, w_ih, I, G, G4));
+    }
     for (int64_t s = 0; s < n; ++s) {
       const int64_t t = t0 + s;
       gemm(gemm_args<T>(p.dtype, false, false, B, G4, H, h_prev, H, w_rec, G4, rec, G4));
       A* c_out = save ? cell + t * B * H : (c_prev == c_a ? c_b : c_a);
       T* y_t = y + t * B * H;
+      // Table mode never writes G (kSave is false), so reading x in place is safe.
+      T* G_t = table ? const_cast<T*>(x) : G + s * B * G4;
+      const int64_t* ids_t = table ? p.ids + t * B : nullptr;
       par(H, grain, [&](int64_t j0, int64_t j1) {
-        const FwdStep<T> step{B, H, j0, j1, G + s * B * G4, rec, bias, c_prev, c_out, y_t};
+        const FwdStep<T> step{B, H, j0, j1, G_t, rec, bias, c_prev, c_out, y_t, ids_t};
         if (save) {
           fwd_step<T, true>(step);
         } else {
