@@ -212,33 +212,33 @@ def cpu_cases() -> list[Case]:
         fl = stack_flops(sizes, T, B, True)
         g = f"{tag}-train-fp32"
         cases += [
-            Case(g, "gulm wd_lstm", lambda s=sizes, b=B: train_step_gulm(s, T, b, dev), T * B,
+            Case(g, "gulm wd_lstm", lambda s=sizes, b=B, t=T: train_step_gulm(s, t, b, dev), T * B,
                  "tok/s", fl),
-            Case(g, "nn.LSTM + WeightDropout", lambda s=sizes, b=B: train_step_fastai(s, T, b, dev),
+            Case(g, "nn.LSTM + WeightDropout", lambda s=sizes, b=B, t=T: train_step_fastai(s, t, b, dev),
                  T * B, "tok/s", fl, baseline=True),
             Case(g, "python loop (wd_lstm_ref)",
-                 lambda s=sizes, b=B: train_step_gulm(s, T, b, dev, fn=wd_lstm_ref), T * B,
+                 lambda s=sizes, b=B, t=T: train_step_gulm(s, t, b, dev, fn=wd_lstm_ref), T * B,
                  "tok/s", fl, baseline=True),
         ]
     T, B = 70, 64
     fl = stack_flops(AWD, T, B, True)
     g = "awd-train-bf16"
     cases += [
-        Case(g, "gulm wd_lstm (bf16 autocast)", lambda: train_step_gulm(AWD, T, B, dev, bf16),
+        Case(g, "gulm wd_lstm (bf16 autocast)", lambda t=T, b=B: train_step_gulm(AWD, t, b, dev, bf16),
              T * B, "tok/s", fl),
-        Case(g, "nn.LSTM + WeightDropout (fp32)", lambda: train_step_fastai(AWD, T, B, dev),
+        Case(g, "nn.LSTM + WeightDropout (fp32)", lambda t=T, b=B: train_step_fastai(AWD, t, b, dev),
              T * B, "tok/s", fl, baseline=True),
         Case(g, "nn.LSTM + WeightDropout (bf16 autocast)",
-             lambda: train_step_fastai(AWD, T, B, dev, bf16), T * B, "tok/s", fl, baseline=True),
+             lambda t=T, b=B: train_step_fastai(AWD, t, b, dev, bf16), T * B, "tok/s", fl, baseline=True),
     ]
     T, B = 248, 256  # 500 bp windows, k=5, stride 2
     fl = stack_flops(AWD, T, B, False)
     for name, amp in (("fp32", None), ("bf16", bf16)):
         g = f"awd-infer-{name}"
         cases += [
-            Case(g, f"gulm wd_lstm ({name})", lambda a=amp: infer_step_gulm(AWD, T, B, dev, a), B,
+            Case(g, f"gulm wd_lstm ({name})", lambda a=amp, t=T, b=B: infer_step_gulm(AWD, t, b, dev, a), B,
                  "seq/s", fl),
-            Case(g, f"nn.LSTM eval ({name})", lambda a=amp: infer_step_nn(AWD, T, B, dev, a), B,
+            Case(g, f"nn.LSTM eval ({name})", lambda a=amp, t=T, b=B: infer_step_nn(AWD, t, b, dev, a), B,
                  "seq/s", fl, baseline=True),
         ]
     return cases
@@ -253,10 +253,10 @@ def cuda_cases() -> list[Case]:
             fl = stack_flops(AWD, T, B, True)
             g = f"cuda-awd-train-{amp_name}-B{B}"
             cases += [
-                Case(g, "gulm wd_lstm", lambda b=B, a=amp: train_step_gulm(AWD, T, b, dev, a),
+                Case(g, "gulm wd_lstm", lambda b=B, a=amp, t=T: train_step_gulm(AWD, t, b, dev, a),
                      T * B, "tok/s", fl, rounds=20),
                 Case(g, "cuDNN nn.LSTM + WeightDropout",
-                     lambda b=B, a=amp: train_step_fastai(AWD, T, b, dev, a), T * B, "tok/s", fl,
+                     lambda b=B, a=amp, t=T: train_step_fastai(AWD, t, b, dev, a), T * B, "tok/s", fl,
                      baseline=True, rounds=20),
             ]
     return cases

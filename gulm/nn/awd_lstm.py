@@ -5,6 +5,7 @@ Everything is time-major: token ids [T, B], activations [T, B, D].
 from __future__ import annotations
 
 import math
+import os
 
 import torch
 from torch import nn
@@ -111,8 +112,9 @@ class AWDLSTM(nn.Module):
         self.hidden: list[State] | None = None
         # Inference on CPU: the first layer's input projection of every vocabulary entry is
         # precomputed (emb @ w_ih^T, [V, 4H]) and gathered per token instead of a GEMM over
-        # all tokens. Exact algebra; set False to compare against the plain path.
-        self.use_input_table = True
+        # all tokens. Exact algebra; set False (or GULM_NO_INPUT_TABLE=1 before building the
+        # model) to compare against the plain path.
+        self.use_input_table = os.environ.get("GULM_NO_INPUT_TABLE", "0") != "1"
         self._table_cache: tuple | None = None
 
     def reset(self) -> None:
