@@ -259,6 +259,18 @@ def cuda_cases() -> list[Case]:
                      lambda b=B, a=amp, t=T: train_step_fastai(AWD, t, b, dev, a), T * B, "tok/s", fl,
                      baseline=True, rounds=20),
             ]
+    # Scan-style inference: 150 bp windows (k=5, s=2: 73 tokens), eval, vs cuDNN nn.LSTM.
+    T = 73
+    fl_inf = stack_flops(AWD, T, 1, False)
+    for amp_name, amp in (("fp32", None), ("bf16", torch.bfloat16)):
+        for B in (256, 1024):
+            g = f"cuda-awd-infer150-{amp_name}-B{B}"
+            cases += [
+                Case(g, "gulm wd_lstm", lambda b=B, a=amp, t=T: infer_step_gulm(AWD, t, b, dev, a), B,
+                     "seq/s", fl_inf * B, rounds=20),
+                Case(g, "cuDNN nn.LSTM eval", lambda b=B, a=amp, t=T: infer_step_nn(AWD, t, b, dev, a), B,
+                     "seq/s", fl_inf * B, baseline=True, rounds=20),
+            ]
     return cases
 
 

@@ -10,8 +10,8 @@
 # a section that fails does not stop the next ones, so one run reports as much as it can.
 # The exit status is 1 when any section failed, timed out or was skipped for lack of time.
 #
-# To add checks for a later kernel (e.g. the LSTM), write a sec_<name> function below and add
-# <name> to SECTIONS with its time limit.
+# To add checks, write a sec_<name> function below and add <name> to SECTIONS with its time
+# limit.
 set -u -o pipefail
 
 cd "$(dirname "$0")/.."
@@ -25,7 +25,7 @@ SUMMARY="$OUT/summary.txt"
 FAILED=0
 
 # name:limit_s, run in this order
-SECTIONS=(env:30 build:240 kmer_tests:120 kmer_bench:90)
+SECTIONS=(env:30 build:240 cuda_tests:150 kmer_bench:60 lstm_bench:150)
 
 log() { echo "[device_check $(date +%H:%M:%S)] $*" | tee -a "$SUMMARY"; }
 
@@ -52,11 +52,12 @@ sec_build() {
     PYTHONPATH="$PWD" "$PY" -c "import gulm; from gulm import _ext; print('with_cuda', _ext.HAS_CUDA_KERNELS); assert _ext.HAS_CUDA_KERNELS"
 }
 
-sec_kmer_tests() {
-  # -m cuda over the whole suite; modules that cannot be imported here (e.g. without pyfaidx)
-  # are reported but do not stop the CUDA tests. Then a quick CPU pass of the k-mer ops.
+sec_cuda_tests() {
+  # -m cuda over the whole suite (k-mer and LSTM kernels vs their references and the CPU op);
+  # modules that cannot be imported here (e.g. without pyfaidx) are reported but do not stop
+  # the CUDA tests. Then a quick CPU pass of the k-mer ops.
   PYTHONPATH="$PWD" "$PY" -m pytest -m cuda tests -q -rs --continue-on-collection-errors \
-    --junitxml="$OUT/kmer_cuda_junit.xml" -p no:cacheprovider
+    --junitxml="$OUT/cuda_junit.xml" -p no:cacheprovider
   local rc=$?
   PYTHONPATH="$PWD" "$PY" -m pytest tests/ops/test_kmer.py -q -x -m "not slow" -p no:cacheprovider \
     --junitxml="$OUT/kmer_cpu_junit.xml" || rc=1
@@ -66,6 +67,13 @@ sec_kmer_tests() {
 sec_kmer_bench() {
   PYTHONPATH="$PWD" "$PY" benchmarks/bench_kmer_gpu.py --bp "${GULM_BENCH_GPU_BP:-1e9}" \
     --json "$OUT/kmer_gpu.json" | tee "$OUT/kmer_gpu.md"
+}
+
+sec_lstm_bench() {
+  # fused LSTM vs cuDNN nn.LSTM + WeightDropout (train, B 64/256, fp32/bf16) and scan-style
+  # inference on 150 bp windows (B 256/1024)
+  PYTHONPATH="$PWD" "$PY" benchmarks/bench_lstm.py --rounds "${GULM_BENCH_ROUNDS:-10}" \
+    --device cuda | tee "$OUT/lstm_gpu.md"
 }
 
 run_section() {
