@@ -138,3 +138,18 @@ def test_distributed_scan_equals_single_process(clf_ckpt, fasta, tmp_path):
         b = (tmp_path / f"two{suffix}").read_text()
         assert a == b, suffix
     assert not list(tmp_path.glob("*.part*.npz"))
+
+
+def test_bigwig_matches_bedgraph(clf_ckpt, fasta, tmp_path):
+    pyBigWig = pytest.importorskip("pyBigWig")
+    res = _scan(clf_ckpt, fasta, tmp_path)
+    for strand in ("+", "-"):
+        rows = _read_track(res.files[f"bedgraph{strand}"])
+        bw = pyBigWig.open(res.files[f"bigwig{strand}"])
+        try:
+            assert bw.chroms() == {"chrA": 1000, "chrB": 333}
+            for c, s, e, v in rows:
+                (got,) = bw.stats(c, s, e, type="mean")
+                assert got == pytest.approx(v, abs=6e-5)  # the bedGraph keeps 4 decimals
+        finally:
+            bw.close()
