@@ -81,6 +81,20 @@ inline void check_state_dtype(const char* op, const char* name, const at::Tensor
               " must have the dtype of x (", dtype, ") or float32, got ", t.scalar_type());
 }
 
+// The recurrent half of a forward's arguments: w_hh [4H,H], b_ih/b_hh [4H], h0 [B,H] in the
+// compute dtype, c0 [B,H] in it or float32.
+inline void check_recurrent_args(const char* op, const at::Tensor& w_hh, const at::Tensor& b_ih,
+                                 const at::Tensor& b_hh, const at::Tensor& h0,
+                                 const at::Tensor& c0, int64_t B, int64_t H,
+                                 at::ScalarType dt, const at::Device& dev) {
+  check_tensor(op, "w_hh", w_hh, {4 * H, H}, dt, dev);
+  check_tensor(op, "b_ih", b_ih, {4 * H}, dt, dev);
+  check_tensor(op, "b_hh", b_hh, {4 * H}, dt, dev);
+  check_tensor(op, "h0", h0, {B, H}, dt, dev);
+  check_state_dtype(op, "c0", c0, dt);
+  check_tensor(op, "c0", c0, {B, H}, c0.scalar_type(), dev);
+}
+
 struct FwdArgs {
   int64_t T, B, I, H;
   at::Tensor x, w_ih, w_hh, b_ih, b_hh, h0, c0;
@@ -100,13 +114,8 @@ inline FwdArgs check_fwd_args(const char* op, at::DeviceType device_type,
   const int64_t T = x.size(0), B = x.size(1), I = x.size(2), H = w_hh.size(1);
   const auto dt = x.scalar_type();
   const auto dev = x.device();
-  check_tensor(op, "w_hh", w_hh, {4 * H, H}, dt, dev);
+  check_recurrent_args(op, w_hh, b_ih, b_hh, h0, c0, B, H, dt, dev);
   check_tensor(op, "w_ih", w_ih, {4 * H, I}, dt, dev);
-  check_tensor(op, "b_ih", b_ih, {4 * H}, dt, dev);
-  check_tensor(op, "b_hh", b_hh, {4 * H}, dt, dev);
-  check_tensor(op, "h0", h0, {B, H}, dt, dev);
-  check_state_dtype(op, "c0", c0, dt);
-  check_tensor(op, "c0", c0, {B, H}, c0.scalar_type(), dev);
   if (mask) check_tensor(op, "mask", *mask, {4 * H, H}, dt, dev);
   FwdArgs a{T, B, I, H, x.contiguous(), w_ih.contiguous(), w_hh.contiguous(),
             b_ih.contiguous(), b_hh.contiguous(), h0.contiguous(), c0.contiguous(),

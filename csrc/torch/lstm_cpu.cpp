@@ -119,12 +119,7 @@ std::tuple<Tensor, Tensor, Tensor> wd_lstm_table_cpu(const Tensor& ids, const Te
   const auto dt = table.scalar_type();
   const auto dev = table.device();
   check_tensor(op, "table", table, {V, 4 * H}, dt, dev);
-  check_tensor(op, "w_hh", w_hh, {4 * H, H}, dt, dev);
-  check_tensor(op, "b_ih", b_ih, {4 * H}, dt, dev);
-  check_tensor(op, "b_hh", b_hh, {4 * H}, dt, dev);
-  check_tensor(op, "h0", h0, {B, H}, dt, dev);
-  check_state_dtype(op, "c0", c0, dt);
-  check_tensor(op, "c0", c0, {B, H}, c0.scalar_type(), dev);
+  check_recurrent_args(op, w_hh, b_ih, b_hh, h0, c0, B, H, dt, dev);
   const Tensor ids_c = ids.contiguous();
   if (ids_c.numel() > 0) {
     const auto mm = at::aminmax(ids_c);
@@ -133,7 +128,7 @@ std::tuple<Tensor, Tensor, Tensor> wd_lstm_table_cpu(const Tensor& ids, const Te
                 lo, ", ", hi, "]");
   }
   FwdArgs a{T, B, 4 * H, H, table.contiguous(), Tensor(), w_hh.contiguous(), b_ih.contiguous(),
-            b_hh.contiguous(), h0.contiguous(), c0.contiguous(), std::nullopt};
+            b_hh.contiguous(), h0.contiguous(), c0.contiguous(), std::nullopt};  // x = the table
   FwdOutputs out;
   out.y = at::empty({T, B, H}, table.options());
   out.hT = at::empty({B, H}, table.options());
