@@ -8,6 +8,7 @@ from hypothesis import strategies as st
 
 from gulm import _ext
 from gulm.ops import kmer as K
+from kmer_samples import opcheck_samples, u8
 
 pytestmark = pytest.mark.skipif(not _ext.HAS_EXTENSION, reason="gulm._C is not built")
 
@@ -15,12 +16,6 @@ C = _ext._C
 ops = torch.ops.gulm if _ext.HAS_EXTENSION else None
 ISAS = ["scalar", "avx2", "avx512", "auto"]
 ALPHABET = "ACGTacgtUuNnRYKMSWBDHVryk-. \t\r\n"
-
-
-def u8(seq) -> torch.Tensor:
-    if isinstance(seq, str):
-        seq = seq.encode()
-    return torch.frombuffer(bytearray(seq), dtype=torch.uint8) if seq else torch.empty(0, dtype=torch.uint8)
 
 
 def idx(kmer: str) -> int:
@@ -396,25 +391,8 @@ def test_streaming_into_reused_buffer(make_seq, threads):
 # ---- torch.library integration -----------------------------------------------------------
 
 
-def _opcheck_samples(make_seq):
-    s = u8(make_seq(77))
-    offsets = torch.tensor([0, 10, 10, 77])
-    ids = K.kmer_encode(s, 4, 3)
-    batch, lengths = K.kmer_encode_batch((s, offsets), 4, 3, pad_left=True)
-    return [
-        (ops.kmer_encode.default, (s, 4, 3, torch.int64)),
-        (ops.kmer_encode.default, (s[:2], 4, 3, torch.int32)),
-        (ops.kmer_encode_batch.default, (s, offsets, 4, 3, torch.int32, False, 0)),
-        (ops.kmer_encode_batch.default, (s, offsets, 4, 3, torch.int64, True, 5)),
-        (ops.kmer_decode.default, (ids, 4, 3)),
-        (ops.revcomp.default, (s,)),
-        (ops.kmer_revcomp.default, (ids, 4, None, False)),
-        (ops.kmer_revcomp.default, (batch, 4, lengths, True)),
-    ]
-
-
 def test_opcheck(make_seq):
-    for op, args in _opcheck_samples(make_seq):
+    for op, args in opcheck_samples(make_seq):
         torch.library.opcheck(op, args)
 
 

@@ -8,6 +8,7 @@ import torch
 
 from gulm import _ext
 from gulm.ops import kmer as K
+from kmer_samples import opcheck_samples, u8
 
 pytestmark = [
     pytest.mark.cuda,
@@ -18,27 +19,6 @@ pytestmark = [
 ]
 
 ops = torch.ops.gulm
-
-
-def u8(seq: bytes) -> torch.Tensor:
-    return torch.frombuffer(bytearray(seq), dtype=torch.uint8) if seq else torch.empty(0, dtype=torch.uint8)
-
-
-def _opcheck_samples(make_seq, device):
-    s = u8(make_seq(77)).to(device)
-    offsets = torch.tensor([0, 10, 10, 77], device=device)
-    ids = K.kmer_encode(s, 4, 3)
-    batch, lengths = K.kmer_encode_batch((s, offsets), 4, 3, pad_left=True)
-    return [
-        (ops.kmer_encode.default, (s, 4, 3, torch.int64)),
-        (ops.kmer_encode.default, (s[:2], 4, 3, torch.int32)),
-        (ops.kmer_encode_batch.default, (s, offsets, 4, 3, torch.int32, False, 0)),
-        (ops.kmer_encode_batch.default, (s, offsets, 4, 3, torch.int64, True, 5)),
-        (ops.kmer_decode.default, (ids, 4, 3)),
-        (ops.revcomp.default, (s,)),
-        (ops.kmer_revcomp.default, (ids, 4, None, False)),
-        (ops.kmer_revcomp.default, (batch, 4, lengths, True)),
-    ]
 
 
 @pytest.mark.parametrize("k,stride", [(1, 1), (3, 1), (5, 2), (8, 3), (12, 12), (15, 1), (4, 50)])
@@ -83,7 +63,7 @@ def test_cuda_decode_revcomp_match_cpu(make_seq):
 
 
 def test_cuda_opcheck(make_seq):
-    for op, args in _opcheck_samples(make_seq, "cuda"):
+    for op, args in opcheck_samples(make_seq, "cuda"):
         torch.library.opcheck(op, args)
 
 
