@@ -288,6 +288,24 @@ def test_missing_data_is_reported(tmp_path, monkeypatch):
         dsets.data_root(tmp_path / "nope")
 
 
+def test_runner_selects_folds_and_named_splits(tmp_path):
+    from reproduce.harness import Runner
+
+    manifest = {"settings": {"name": "toy"},
+                "splits": [{"name": n} for n in ("fold0", "fold1", "fold2", "random", "heldout")]}
+
+    def names(runner, wanted=None):
+        return [sp["name"] for sp in runner._splits(manifest, wanted)]
+
+    assert names(Runner(tmp_path, tmp_path / "a", log=lambda s: None)) == ["fold0", "fold1", "fold2", "random", "heldout"]
+    assert names(Runner(tmp_path, tmp_path / "b", folds=[0, 2], log=lambda s: None)) == ["fold0", "fold2", "random", "heldout"]
+    only = Runner(tmp_path, tmp_path / "c", splits=["random", "fold1"], log=lambda s: None)
+    assert names(only) == ["fold1", "random"]
+    assert names(only, ["random", "heldout"]) == ["random"]  # intersected with the row's own splits
+    with pytest.raises(KeyError, match="no split"):
+        names(only, ["nope"])
+
+
 # ---- smoke runs on the real data (GULM_DATA) ------------------------------------------------
 DATA = os.environ.get("GULM_DATA")
 needs_data = pytest.mark.skipif(not DATA or not Path(DATA).is_dir(), reason="GULM_DATA is not set (real data sets)")

@@ -231,8 +231,8 @@ class Runner:
     ``results`` the JSON results (default ``<out>/results``)."""
 
     def __init__(self, data: str | os.PathLike | None, out: str | os.PathLike, *, results: str | None = None,
-                 profile: str | None = None, folds: list[int] | None = None, force: bool = False,
-                 log: Callable[[str], None] = print):
+                 profile: str | None = None, folds: list[int] | None = None, splits: list[str] | None = None,
+                 force: bool = False, log: Callable[[str], None] = print):
         self.root = dsets.data_root(data)
         self.out = Path(out)
         self.results = Path(results) if results else self.out / "results"
@@ -240,6 +240,7 @@ class Runner:
         self.settings = _profile(self.profile)
         self.suffix = f".{self.profile}" if self.profile else ""
         self.folds = folds
+        self.only_splits = set(splits) if splits else None
         self.force = force
         self.log = log
         self.manifests: dict[str, dict] = {}
@@ -275,6 +276,8 @@ class Runner:
             splits = [sp for sp in splits if not sp["name"].startswith("fold") or sp["name"] in keep] if folds else splits
         elif self.settings.get("max_splits"):
             splits = splits[: self.settings["max_splits"]]
+        if self.only_splits is not None:
+            splits = [sp for sp in splits if sp["name"] in self.only_splits]
         return splits
 
     # ---- baselines ---------------------------------------------------------------------

@@ -32,6 +32,8 @@ def main(argv=None) -> int:
     p.add_argument("--results", default=None, help="result JSON folder (default: <out>/results)")
     p.add_argument("--rows", default=None, help="comma-separated rows (default: every non-optional row)")
     p.add_argument("--folds", default=None, help="comma-separated fold numbers for CV tasks (default: all)")
+    p.add_argument("--splits", default=None,
+                   help="comma-separated split names to run, e.g. random_train100 (default: each row's own)")
     p.add_argument("--lm", action="append", default=[], metavar="NAME", help="pretrain this shared LM (repeatable)")
     p.add_argument("--data-only", action="store_true", help="only build the datasets")
     p.add_argument("--baseline-only", action="store_true", help="datasets and baselines, no gulm training")
@@ -61,7 +63,8 @@ def main(argv=None) -> int:
         torch.set_num_threads(args.threads)
     try:
         runner = Runner(args.data, args.out, results=args.results, profile="smoke" if args.smoke else args.profile, force=args.force,
-                        folds=[int(x) for x in args.folds.split(",")] if args.folds else None)
+                        folds=[int(x) for x in args.folds.split(",")] if args.folds else None,
+                        splits=args.splits.split(",") if args.splits else None)
     except dsets.DataMissing as err:
         print(f"run.py: {err}", file=sys.stderr)
         return 2

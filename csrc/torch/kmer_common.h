@@ -1,5 +1,5 @@
-// Argument checks shared by the CPU and CUDA bindings of the k-mer ops (kmer_cpu.cpp,
-// cuda/kmer_cuda.cpp, kmer_buffer.cpp), and the CPU bindings' chunked parallel loop.
+// Argument checks and kernel-parameter builders shared by the CPU and CUDA bindings of the k-mer
+// ops (kmer_cpu.cpp, cuda/kmer_cuda.cpp, kmer_buffer.cpp), and the CPU bindings' chunked parallel loop.
 #pragma once
 #include <ATen/ATen.h>
 #include <ATen/Parallel.h>
@@ -59,6 +59,65 @@ inline void check_ids(const char* op, const at::Tensor& ids, const std::optional
     TORCH_CHECK(l.device() == ids.device(), op, ": lengths must be on the device of ids (",
                 ids.device(), "), got ", l.device());
   }
+}
+
+// Kernel parameters of each op, filled from checked, contiguous tensors and its output: one
+// place for the CPU and CUDA bindings (which differ only in allocation and launch).
+inline gulm::KmerEncodeParams encode_params(const at::Tensor& seq, int64_t k, int64_t stride,
+                                            gulm::KmerIdType out_type, at::Tensor& out) {
+  gulm::KmerEncodeParams p;
+  p.seq = seq.data_ptr<uint8_t>();
+  p.len = seq.size(0);
+  p.k = static_cast<int>(k);
+  p.stride = static_cast<int>(stride);
+  p.out = out.data_ptr();
+  p.out_type = out_type;
+  return p;
+}
+
+inline gulm::KmerBatchParams batch_params(const at::Tensor& seqs, const at::Tensor& offsets, int64_t k,
+                                          int64_t stride, int64_t max_tokens, int64_t width, bool pad_left,
+                                          gulm::KmerIdType out_type, at::Tensor& lengths, at::Tensor& out) {
+  gulm::KmerBatchParams p;
+  p.seqs = seqs.data_ptr<uint8_t>();
+  p.offsets = offsets.data_ptr<int64_t>();
+  p.batch = offsets.size(0) - 1;
+  p.k = static_cast<int>(k);
+  p.stride = static_cast<int>(stride);
+  p.max_tokens = max_tokens;
+  p.width = width;
+  p.pad_left = pad_left;
+  p.lengths = lengths.data_ptr<int64_t>();
+  p.out = out.data_ptr();
+  p.out_type = out_type;
+  return p;
+}
+
+inline gulm::KmerDecodeParams decode_params(const at::Tensor& ids, gulm::KmerIdType type, int64_t k,
+                                            int64_t stride, at::Tensor& out) {
+  gulm::KmerDecodeParams p;
+  p.ids = ids.data_ptr();
+  p.id_type = type;
+  p.n = ids.size(0);
+  p.k = static_cast<int>(k);
+  p.stride = static_cast<int>(stride);
+  p.out = out.data_ptr<uint8_t>();
+  return p;
+}
+
+inline gulm::KmerRevcompParams revcomp_params(const at::Tensor& ids, gulm::KmerIdType type, int64_t k,
+                                              const std::optional<at::Tensor>& lengths, bool pad_left,
+                                              at::Tensor& out) {
+  gulm::KmerRevcompParams p;
+  p.ids = ids.data_ptr();
+  p.out = out.data_ptr();
+  p.id_type = type;
+  p.width = ids.size(-1);
+  p.rows = p.width == 0 ? 0 : ids.numel() / p.width;
+  p.lengths = lengths.has_value() ? lengths->data_ptr<int64_t>() : nullptr;
+  p.pad_left = pad_left;
+  p.k = static_cast<int>(k);
+  return p;
 }
 
 // Runs fn(begin, end) on consecutive chunks covering [0, n), at most at::get_num_threads()

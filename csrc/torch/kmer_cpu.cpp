@@ -50,13 +50,7 @@ at::Tensor kmer_encode(const at::Tensor& seq, int64_t k, int64_t stride, c10::Sc
   const at::Tensor s = seq.contiguous();
   const int64_t n = gulm::kmer_num_tokens(s.size(0), static_cast<int>(k), static_cast<int>(stride));
   at::Tensor out = empty_output({n}, s.options().dtype(dtype));
-  gulm::KmerEncodeParams p;
-  p.seq = s.data_ptr<uint8_t>();
-  p.len = s.size(0);
-  p.k = static_cast<int>(k);
-  p.stride = static_cast<int>(stride);
-  p.out = out.data_ptr();
-  p.out_type = out_type;
+  const gulm::KmerEncodeParams p = encode_params(s, k, stride, out_type, out);
   parallel_chunks(n, kGrain, [&](int64_t b, int64_t e) { gulm::kmer_encode_cpu(p, b, e); });
   return out;
 }
@@ -82,18 +76,7 @@ std::tuple<at::Tensor, at::Tensor> kmer_encode_batch(const at::Tensor& seqs, con
               "] < offsets[", -1 - widest, "]");
   const int64_t W = max_tokens > 0 ? max_tokens : widest;
   at::Tensor out = empty_output({B, W}, s.options().dtype(dtype));
-  gulm::KmerBatchParams p;
-  p.seqs = s.data_ptr<uint8_t>();
-  p.offsets = off;
-  p.batch = B;
-  p.k = static_cast<int>(k);
-  p.stride = static_cast<int>(stride);
-  p.max_tokens = max_tokens;
-  p.width = W;
-  p.pad_left = pad_left;
-  p.lengths = lengths.data_ptr<int64_t>();
-  p.out = out.data_ptr();
-  p.out_type = out_type;
+  const gulm::KmerBatchParams p = batch_params(s, o, k, stride, max_tokens, W, pad_left, out_type, lengths, out);
   parallel_chunks(B * W, kGrain, [&](int64_t b, int64_t e) { gulm::kmer_encode_batch_cpu(p, b, e); });
   return {out, lengths};
 }
@@ -126,13 +109,7 @@ at::Tensor kmer_decode(const at::Tensor& ids, int64_t k, int64_t stride) {
   check_id_range(op, x, type, k);
   const int64_t L = gulm::kmer_decoded_length(x.size(0), static_cast<int>(k), static_cast<int>(stride));
   at::Tensor out = at::empty({L}, x.options().dtype(at::kByte));
-  gulm::KmerDecodeParams p;
-  p.ids = x.data_ptr();
-  p.id_type = type;
-  p.n = x.size(0);
-  p.k = static_cast<int>(k);
-  p.stride = static_cast<int>(stride);
-  p.out = out.data_ptr<uint8_t>();
+  const gulm::KmerDecodeParams p = decode_params(x, type, k, stride, out);
   parallel_chunks(L, kGrain, [&](int64_t b, int64_t e) { gulm::kmer_decode_cpu(p, b, e); });
   return out;
 }
@@ -160,15 +137,7 @@ at::Tensor kmer_revcomp(const at::Tensor& ids, int64_t k, const std::optional<at
   std::optional<at::Tensor> len;
   if (lengths.has_value()) len = lengths->contiguous();
   at::Tensor out = at::empty_like(x);
-  gulm::KmerRevcompParams p;
-  p.ids = x.data_ptr();
-  p.out = out.data_ptr();
-  p.id_type = type;
-  p.width = x.size(-1);
-  p.rows = p.width == 0 ? 0 : x.numel() / p.width;
-  p.lengths = len.has_value() ? len->data_ptr<int64_t>() : nullptr;
-  p.pad_left = pad_left;
-  p.k = static_cast<int>(k);
+  const gulm::KmerRevcompParams p = revcomp_params(x, type, k, len, pad_left, out);
   parallel_chunks(x.numel(), kGrain, [&](int64_t b, int64_t e) { gulm::kmer_revcomp_cpu(p, b, e); });
   return out;
 }
