@@ -306,6 +306,33 @@ def test_runner_selects_folds_and_named_splits(tmp_path):
         names(only, ["nope"])
 
 
+def test_models_summary_covers_every_row_result_on_disk(tmp_path):
+    """Runs of some rows or folds add to the task's summary instead of replacing it."""
+    from reproduce.harness import Runner
+
+    def result(row, split, acc, task="task6"):
+        metrics = {"n": 10, "accuracy": acc, "precision": acc, "recall": acc, "f1": acc, "mcc": acc,
+                   "specificity": acc, "roc_auc": acc}
+        return {"task": task, "dataset": "toy", "split": split, "row": row, "complete": True, "metrics": metrics,
+                "timing": {"task_seconds": 2.0}, "wall_seconds": 2.0, "model": {"emb_size": 8}}
+
+    res = tmp_path / "results"
+    files = {"fold0/naive.json": result("naive", "fold0", 0.5), "fold1/naive.json": result("naive", "fold1", 0.7),
+             "fold0/lm.json": result("lm", "fold0", 0.9), "fold0/naive.smoke.json": result("naive", "fold0", 0.0),
+             "fold0/baseline_kmer_logreg.json": {"task": "task6", "complete": True}}
+    for rel, body in files.items():
+        (res / "task6" / "toy" / rel).parent.mkdir(parents=True, exist_ok=True)
+        (res / "task6" / "toy" / rel).write_text(json.dumps(body))
+    models = Runner(tmp_path, tmp_path / "out", results=str(res), log=lambda s: None).summarize("task6")
+    assert sorted(models["toy"]) == ["lm", "naive"]
+    naive = models["toy"]["naive"]
+    assert sorted(naive["splits"]) == ["fold0", "fold1"]  # both folds, not the smoke profile's file
+    assert naive["cv"]["accuracy"]["mean"] == pytest.approx(0.6)
+    assert naive["task_seconds"] == 4.0
+    on_disk = json.loads((res / "task6" / "models_summary.json").read_text())
+    assert on_disk["rows"]["toy"]["lm"]["splits"]["fold0"]["accuracy"] == 0.9
+
+
 # ---- smoke runs on the real data (GULM_DATA) ------------------------------------------------
 DATA = os.environ.get("GULM_DATA")
 needs_data = pytest.mark.skipif(not DATA or not Path(DATA).is_dir(), reason="GULM_DATA is not set (real data sets)")

@@ -539,15 +539,26 @@ class Runner:
         if models:
             if rows is None:
                 rows = self.settings.get("rows", {}).get(task) or row_names(task)
-            summary = {}
             for row in rows:
-                for res in self.run_row(task, row):
-                    summary.setdefault(res["dataset"], {}).setdefault(row, []).append(res)
-            out["models"] = {
-                name: {row: {**self._summary_entry(rs),
-                             "task_seconds": round(sum(r["timing"]["task_seconds"] for r in rs), 1),
-                             "model": rs[0]["model"]} for row, rs in by_row.items()}
-                for name, by_row in summary.items()}
-            write_json(self.results / task / f"models_summary{self.suffix}.json",
-                       {"task": task, "rows": out["models"], "machine": self._machine, "git_commit": self._commit})
+                self.run_row(task, row)
+            out["models"] = self.summarize(task)
         return out
+
+    def summarize(self, task: str) -> dict:
+        """Writes ``models_summary.json`` of ``task`` from every complete row result under
+        ``results/<task>`` (of this profile), so that runs of some rows, folds or splits add to
+        the summary instead of replacing it. Returns its rows."""
+        summary: dict[str, dict[str, list]] = {}
+        for path in sorted((self.results / task).glob(f"*/*/*{self.suffix}.json")):
+            if path.name.startswith("baseline_") or path.name[: -len(f"{self.suffix}.json")].count("."):
+                continue  # baselines, and other profiles' results when this one has no suffix
+            res = json.loads(path.read_text())
+            if res.get("complete") and res.get("task") == task:
+                summary.setdefault(res["dataset"], {}).setdefault(res["row"], []).append(res)
+        models = {name: {row: {**self._summary_entry(rs),
+                               "task_seconds": round(sum(r["timing"]["task_seconds"] for r in rs), 1),
+                               "model": rs[0]["model"]} for row, rs in sorted(by_row.items())}
+                  for name, by_row in sorted(summary.items())}
+        write_json(self.results / task / f"models_summary{self.suffix}.json",
+                   {"task": task, "rows": models, "machine": self._machine, "git_commit": self._commit})
+        return models

@@ -38,6 +38,8 @@ def main(argv=None) -> int:
     p.add_argument("--data-only", action="store_true", help="only build the datasets")
     p.add_argument("--baseline-only", action="store_true", help="datasets and baselines, no gulm training")
     p.add_argument("--models-only", action="store_true", help="skip the baselines")
+    p.add_argument("--summarize", action="store_true",
+                   help="only rewrite each task's models_summary.json from the row results on disk")
     p.add_argument("--profile", default=None, help="override profile configs/NAME.yaml (smoke, quick)")
     p.add_argument("--smoke", action="store_true", help="same as --profile smoke (tiny data and models)")
     p.add_argument("--force", action="store_true", help="rebuild and retrain even when cached")
@@ -80,6 +82,11 @@ def main(argv=None) -> int:
                 print(f"[estimate] {task} {e['row']}: {e['tokens']:,} tokens, {e['minutes']} min at "
                       f"{e['tokens_per_s']} tok/s {e['architecture']}" + (f" (+ shared LM {e['lm']})" if e["lm"] not in (None, "task") else ""))
             print(f"[estimate] {task} total: {sum(e['minutes'] or 0 for e in est):.0f} min")
+        return 0
+    if args.summarize:
+        for task in tasks:
+            models = runner.summarize(task)
+            print(f"[summary] {task}: " + "; ".join(f"{name}: {', '.join(rows)}" for name, rows in models.items()))
         return 0
     for name in args.lm:
         print(f"[lm] {name}: {runner.lm(name)}")
