@@ -116,8 +116,8 @@ class ClassBatches:
     Training order (``shuffle``): shuffle, cut into mega-batches of 50 batches, sort each by
     length, split, shuffle the batches (fastai's SortishSampler), so padding stays small.
     Evaluation order: by length. With ``world > 1`` every global batch of ``bs * world``
-    sequences is split into equal rank slices (the last incomplete batch is dropped in
-    training). ``rc_augment`` replaces each training sequence by its reverse complement with
+    sequences is split into equal rank slices. In training the last incomplete batch is dropped
+    (unless the set is smaller than one batch), so no 1-row batch ever reaches BatchNorm. ``rc_augment`` replaces each training sequence by its reverse complement with
     probability 1/2. Randomness depends only on (seed, epoch).
     """
 
@@ -145,14 +145,14 @@ class ClassBatches:
             chunk = idx[m:m + mega]
             chunk = chunk[np.argsort(-lengths[chunk], kind="stable")]
             batches += [chunk[i:i + gbs] for i in range(0, len(chunk), gbs)]
-        if self.world > 1:
+        if n >= gbs:  # drop the last partial training batch, as fastai does: a 1-row batch breaks BatchNorm
             batches = [b for b in batches if len(b) == gbs]
         order = rng.permutation(len(batches))
         return [batches[i] for i in order]
 
     def __len__(self) -> int:
         n, gbs = len(self.data), self.bs * self.world
-        if self.shuffle and self.world > 1:
+        if self.shuffle:
             return max(1, n // gbs)
         return -(-n // gbs)
 

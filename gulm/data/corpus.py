@@ -134,7 +134,8 @@ class LMCorpus:
 
     @classmethod
     def from_fasta(cls, paths: str | os.PathLike | Sequence, tokenizer, *, valid_frac: float = 0.1,
-                   both_strands: bool = False, exclude_bed: str | os.PathLike | None = None,
+                   both_strands: bool = False,
+                   exclude_bed: str | os.PathLike | Sequence[str | os.PathLike] | None = None,
                    cache_dir: str | None = None) -> "LMCorpus":
         """Build from one FASTA or a list of them (plain or gzip)."""
         from gulm.data.genome import Genome
@@ -143,13 +144,15 @@ class LMCorpus:
             paths = [paths]
         if not paths:
             raise ValueError("no FASTA files given")
+        beds = [exclude_bed] if isinstance(exclude_bed, (str, os.PathLike)) else list(exclude_bed or [])
         exclude = None
-        if exclude_bed is not None:
+        if beds:
             from gulm.data.intervals import read_bed
 
             exclude = {}
-            for iv in read_bed(exclude_bed):
-                exclude.setdefault(iv.chrom, []).append((iv.start, iv.end))
+            for bed in beds:  # several BEDs: their union is left out
+                for iv in read_bed(bed):
+                    exclude.setdefault(iv.chrom, []).append((iv.start, iv.end))
 
         def records():
             for p in paths:
@@ -161,8 +164,8 @@ class LMCorpus:
                                     both_strands=both_strands, exclude=exclude,
                                     source=", ".join(os.fspath(p) for p in paths))
         corpus.stats["files"] = [os.fspath(p) for p in paths]
-        if exclude_bed is not None:
-            corpus.stats["exclude_bed"] = os.fspath(exclude_bed)
+        if beds:
+            corpus.stats["exclude_bed"] = [os.fspath(b) for b in beds]
         return corpus
 
     # ---- on disk: two .npy files (memory-mapped on load) and a JSON ------------------------
@@ -220,7 +223,11 @@ class LMBatches:
         self.epoch = int(epoch)
 
     def __len__(self) -> int:
-        return max(1, (self.stream_len - 1) // self.bptt)
+        """The exact number of batches of the current epoch (window lengths vary with it)."""
+        rng = np.random.default_rng([self.seed, self.epoch])
+        if self.shuffle:
+            rng.integers(0, self.n)  # the offset, drawn first as in __iter__
+        return len(self._lengths(rng))
 
     def _lengths(self, rng) -> list[int]:
         out, total, need = [], 0, self.stream_len - 1

@@ -159,6 +159,7 @@ class Learner:
         progress: bool = True,
         desc: str = "",
         keep_best: str | None = None,
+        checkpoint_every: float = 0.0,
     ):
         self.device = torch.device(device)
         self.model = model.to(self.device)
@@ -182,6 +183,9 @@ class Learner:
         self.keep_best = keep_best
         self.best_score: float | None = None
         self.best_state: dict | None = None
+        # also save resume state inside an epoch every this many seconds (0: at epoch ends only)
+        self.checkpoint_every = float(checkpoint_every or 0.0)
+        self._resume_step: tuple[int, dict] | None = None  # (batches done, partial sums)
 
     # ---- freezing ------------------------------------------------------------------------
     def freeze_to(self, n: int | None) -> None:
@@ -213,7 +217,9 @@ class Learner:
         stages = [Stage.parse(s) for s in stages]
         start_stage, start_epoch = 0, 0
         if resume_state is not None:
-            start_stage, start_epoch = self._load_resume(resume_state)
+            start_stage, start_epoch, step, partial = self._load_resume(resume_state)
+            if step:
+                self._resume_step = (step, partial)
         for si in range(start_stage, len(stages)):
             st = stages[si]
             self.freeze_to(st.groups)
@@ -239,9 +245,18 @@ class Learner:
             if hasattr(self.train_data, "set_epoch"):
                 self.train_data.set_epoch(self.epoch_counter)
             sums = {"loss_sum": 0.0, "correct": 0, "n": 0, "tokens": 0}
-            it = epoch * steps_per_epoch
-            bar = self._bar(self.train_data, f"{self.desc} stage {stage} epoch {epoch + 1}/{epochs}")
-            for batch in bar:
+            skip = 0
+            if self._resume_step is not None:  # continue inside an interrupted epoch
+                skip, partial = self._resume_step
+                self._resume_step = None
+                sums.update({k: partial.get(k, 0) for k in sums})
+            it = epoch * steps_per_epoch + skip
+            last_save = time.perf_counter()
+            bar = self._bar(self.train_data, f"{self.desc} stage {stage} epoch {epoch + 1}/{epochs}",
+                            initial=skip)
+            for bi, batch in enumerate(bar):
+                if bi < skip:
+                    continue
                 scale, mom = sched.lr_scale(min(it, sched.total - 1)), sched.momentum(min(it, sched.total - 1))
                 for g, base in zip(self.opt.param_groups, lrs):
                     g["lr"] = base * scale
@@ -257,6 +272,10 @@ class Learner:
                 for k in sums:
                     sums[k] += stats[k]
                 it += 1
+                if (self.checkpoint_every and self.out_dir is not None and gdist.is_main()
+                        and time.perf_counter() - last_save >= self.checkpoint_every):
+                    self.save_resume_state(stage, epoch, step=bi + 1, partial=sums)
+                    last_save = time.perf_counter()
                 if self.progress:
                     el = time.perf_counter() - t0
                     bar.set_postfix(loss=f"{sums['loss_sum'] / max(1, sums['n']):.4f}",
@@ -324,12 +343,13 @@ class Learner:
         out["tokens_per_s"] = sums["tokens"] / max(el, 1e-9)
         return out
 
-    def _bar(self, data, desc, leave=True):
+    def _bar(self, data, desc, leave=True, initial=0):
         if not self.progress:
             return data
         from tqdm.auto import tqdm
 
-        return tqdm(data, desc=desc.strip(), leave=leave, dynamic_ncols=True, mininterval=1.0)
+        return tqdm(data, desc=desc.strip(), leave=leave, dynamic_ncols=True, mininterval=1.0,
+                    initial=initial)
 
     # ---- logs and resumable state ---------------------------------------------------------
     def _log(self, row: dict) -> None:
@@ -355,8 +375,12 @@ class Learner:
         os.replace(path + ".tmp", path)
         _tensorboard(self.out_dir, row, self.epoch_counter)
 
-    def save_resume_state(self, stage: int, epoch: int) -> None:
-        """Optimizer, RNG and position in the schedule, for ``--resume`` (weights_only-safe)."""
+    def save_resume_state(self, stage: int, epoch: int, step: int = 0, partial: dict | None = None) -> None:
+        """Optimizer, RNG and position in the schedule, for ``--resume`` (weights_only-safe).
+
+        ``epoch`` epochs of ``stage`` are complete, plus ``step`` batches of the next one
+        (whose running loss sums are ``partial``): a resumed run skips those batches of the
+        same, seeded epoch order. The LSTM's carried state restarts from zero there."""
         state = {
             "model": {k: v.detach().cpu() for k, v in self.model.state_dict().items()},
             "optimizer": self.opt.state_dict(),
@@ -365,15 +389,18 @@ class Learner:
             "epoch": epoch,
             "epoch_counter": self.epoch_counter,
             "history": json.dumps(self.history),
+            "step": int(step),
+            "partial": json.dumps(partial or {}),
         }
         if self.best_state is not None:
             state["best_state"] = self.best_state
             state["best_score"] = self.best_score
+        os.makedirs(self.out_dir, exist_ok=True)
         path = os.path.join(self.out_dir, "resume.pt")
         torch.save(state, path + ".tmp")
         os.replace(path + ".tmp", path)
 
-    def _load_resume(self, state: dict) -> tuple[int, int]:
+    def _load_resume(self, state: dict) -> tuple[int, int, int, dict]:
         self.model.load_state_dict(state["model"])
         self.opt.load_state_dict(state["optimizer"])
         torch.set_rng_state(state["torch_rng"])
@@ -381,7 +408,8 @@ class Learner:
         self.history = json.loads(state["history"])
         if "best_state" in state:
             self.best_state, self.best_score = state["best_state"], float(state["best_score"])
-        return int(state["stage"]), int(state["epoch"])
+        return (int(state["stage"]), int(state["epoch"]), int(state.get("step", 0)),
+                json.loads(state.get("partial", "{}")))
 
     @staticmethod
     def load_resume_state(out_dir) -> dict:

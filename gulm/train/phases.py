@@ -61,6 +61,7 @@ class _Common:
     seed: int = 0
     resume: bool = False
     progress: bool = True
+    checkpoint_every: float = 600.0  # seconds between resume saves inside an epoch (0: epoch ends only)
 
 
 @dataclass
@@ -72,7 +73,7 @@ class PretrainConfig(_Common):
     stride: int = 2
     valid_frac: float = 0.1
     both_strands: bool = True
-    exclude_bed: str | None = None
+    exclude_bed: list[str] = field(default_factory=list)  # BEDs of loci to leave out (their union)
     emb_size: int = 400
     hidden_size: int = 1150
     n_layers: int = 3
@@ -236,7 +237,8 @@ def _fit_lm(cfg, model, mcfg, tok, train_tokens, valid_tokens, corpus_stats, sto
         valid = LMBatches(valid_tokens, vbs, cfg.bptt, shuffle=False, rank=rank, world=world)
     learner = Learner(model, LMTask(cfg.alpha, cfg.beta), train, valid,
                       layer_groups=model.layer_groups(), wd=cfg.wd, clip=cfg.clip, device=device,
-                      dtype=cfg.dtype, out_dir=cfg.out, progress=cfg.progress, desc=desc)
+                      dtype=cfg.dtype, out_dir=cfg.out, progress=cfg.progress, desc=desc,
+                      checkpoint_every=cfg.checkpoint_every)
     t0 = time.perf_counter()
     done = learner.fit_stages([Stage(cfg.epochs, cfg.lr, 0, factor=1.0)],
                               resume_state=_resume_state(cfg, cfg.out), stop_after=stop_after)
@@ -337,7 +339,7 @@ def train_classifier(cfg: ClassifierConfig | None = None, *, stop_after=None, **
     task = ClassifierTask(cfg.alpha, cfg.beta, classes)
     learner = Learner(model, task, train, valid, layer_groups=model.layer_groups(), wd=cfg.wd,
                       clip=cfg.clip, device=device, dtype=cfg.dtype, out_dir=cfg.out,
-                      progress=cfg.progress, desc="classifier",
+                      progress=cfg.progress, desc="classifier", checkpoint_every=cfg.checkpoint_every,
                       keep_best=f"valid_{cfg.select_metric}" if cfg.select == "best" and valid else None)
     if cfg.select not in ("last", "best"):
         raise ValueError(f"select must be 'last' or 'best', got {cfg.select!r}")

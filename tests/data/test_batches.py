@@ -71,7 +71,7 @@ def test_tokenized_set_batches_pad_right_and_rc():
 
 def test_class_batches_cover_every_example_once_and_bucket():
     _, data, _ = _set(200)
-    b = ClassBatches(data, bs=16, shuffle=True, seed=1)
+    b = ClassBatches(data, bs=20, shuffle=True, seed=1)
     b.set_epoch(0)
     seen = []
     spans = []
@@ -79,6 +79,7 @@ def test_class_batches_cover_every_example_once_and_bucket():
         seen += labels.tolist()
         spans.append(int(lengths.max() - lengths.min()))
     assert len(seen) == 200 and sorted(seen) == sorted(data.labels.tolist())
+    assert len(b) == 10
     assert np.mean(spans) < 15  # sorted within mega-batches: little padding
     e0 = [l.tolist() for _, l, _ in b]
     b.set_epoch(1)
@@ -100,3 +101,16 @@ def test_unknown_label_and_empty_set_errors():
         TokenizedSet.build([], KmerTokenizer(3, 1))
     with pytest.raises(ValueError, match="shorter than k"):
         TokenizedSet.build(["AC"], KmerTokenizer(3, 1))
+
+
+@pytest.mark.parametrize("n,bs", [(33, 16), (17, 16), (200, 16)])
+def test_training_batches_drop_the_last_partial_batch(n, bs):
+    """n % bs == 1 used to send a 1-row batch to BatchNorm; training drops the partial batch."""
+    _, data, _ = _set(n)
+    b = ClassBatches(data, bs=bs, shuffle=True, seed=0)
+    sizes = [ids.shape[0] for ids, _, _ in b]
+    assert sizes == [bs] * (n // bs) and len(b) == n // bs
+    small = ClassBatches(data.subset(np.arange(5)), bs=bs, shuffle=True)
+    assert [ids.shape[0] for ids, _, _ in small] == [5]  # smaller than one batch: kept whole
+    ev = ClassBatches(data, bs=bs)  # evaluation keeps every example
+    assert sum(ids.shape[0] for ids, _, _ in ev) == n

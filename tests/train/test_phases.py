@@ -177,3 +177,36 @@ def test_max_tokens_samples_the_whole_stream():
     c = _cap_tokens(t, 50_000)
     assert c.size == 50_000 and c[0] == 0 and c[-1] == t[-1]
     assert _cap_tokens(t, 0) is t
+
+
+def test_classifier_resumes_inside_an_epoch(demo_files, tmp_path, monkeypatch):
+    """checkpoint_every saves resume state between batches; a run killed mid-epoch continues at
+    the next batch and ends with the uninterrupted run's weights."""
+    from gulm.train import learner as learner_mod
+
+    data = DataConfig(csv=str(demo_files["promoters"]))
+    base = dict(data=data, k=5, stride=2, stages=[[2, 1e-2, 0]], checkpoint_every=1e-9, **TINY)
+    train_classifier(ClassifierConfig(out=str(tmp_path / "full"), **base))
+
+    class Killed(Exception):
+        pass
+
+    calls = {"n": 0}
+    real = learner_mod.Learner.save_resume_state
+
+    def save_then_die(self, stage, epoch, step=0, partial=None):
+        real(self, stage, epoch, step, partial)
+        calls["n"] += 1
+        if step == 3 and epoch == 1:  # the second epoch, after its third batch
+            raise Killed()
+
+    monkeypatch.setattr(learner_mod.Learner, "save_resume_state", save_then_die)
+    with pytest.raises(Killed):
+        train_classifier(ClassifierConfig(out=str(tmp_path / "part"), **base))
+    monkeypatch.setattr(learner_mod.Learner, "save_resume_state", real)
+    state = torch.load(tmp_path / "part" / "resume.pt", weights_only=True)
+    assert (state["epoch"], state["step"]) == (1, 3)
+    train_classifier(ClassifierConfig(out=str(tmp_path / "part"), resume=True, **base))
+    a, b = _state(tmp_path / "full"), _state(tmp_path / "part")
+    for k in a:
+        torch.testing.assert_close(a[k], b[k], rtol=0, atol=0, msg=k)
