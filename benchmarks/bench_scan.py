@@ -40,7 +40,7 @@ def genome_path(tmp):
         hits = glob.glob(os.path.join(data, "ecoli_k12_mg1655", "*genomic.fna.gz"))
         if hits:
             return hits[0], "E. coli K-12 MG1655"
-    from gulm.data.synthetic import synthetic_genome
+    from gulm.demo.synthetic import synthetic_genome
 
     g = synthetic_genome(4_641_652, seed=0)
     p = os.path.join(tmp, "synthetic.fa.gz")
@@ -51,7 +51,7 @@ def genome_path(tmp):
 def make_classifier(tmp, emb, hid, name):
     from gulm.data.tokenizer import KmerTokenizer
     from gulm.nn import CLASSIFIER_DROPOUTS, AWDConfig, classifier
-    from gulm.train.checkpoint import save_checkpoint
+    from gulm.runtime.checkpoint import save_checkpoint
 
     torch.manual_seed(0)
     tok = KmerTokenizer(K, S)

@@ -48,7 +48,7 @@ def bench_size(name, steps, dtype):
     from gulm.data.corpus import LMBatches
     from gulm.nn import LM_DROPOUTS, AWDConfig, language_model
     from gulm.ops.lstm import wd_lstm
-    from gulm.train.learner import LMTask
+    from gulm.train.tasks import LMTask
 
     s = SIZES[name]
     vocab = 4 ** 5 + 2

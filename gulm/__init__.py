@@ -14,12 +14,12 @@ __version__ = "0.1.0"
 from gulm._ext import HAS_CUDA_KERNELS, HAS_EXTENSION, ExtensionMissingError  # noqa: E402,F401
 
 _LAZY = {
-    # phases (gulm.train.phases)
+    # training (gulm.train) and its configs (gulm.configs)
     "pretrain_lm": "gulm.train.phases", "finetune_lm": "gulm.train.phases",
-    "train_classifier": "gulm.train.phases", "evaluate": "gulm.train.phases",
-    "predict": "gulm.train.phases", "PretrainConfig": "gulm.train.phases",
-    "FinetuneConfig": "gulm.train.phases", "ClassifierConfig": "gulm.train.phases",
-    "DataConfig": "gulm.train.phases",
+    "train_classifier": "gulm.train.classifier", "PretrainConfig": "gulm.configs",
+    "FinetuneConfig": "gulm.configs", "ClassifierConfig": "gulm.configs", "DataConfig": "gulm.configs",
+    # inference
+    "evaluate": "gulm.classify", "predict": "gulm.classify", "Classifier": "gulm.infer",
     # data
     "KmerTokenizer": "gulm.data.tokenizer", "Genome": "gulm.data.genome",
     # scan / interpret / demo
@@ -29,7 +29,7 @@ _LAZY = {
 
 def load(path, device="cpu"):
     """Load a checkpoint folder: returns (model in eval mode, KmerTokenizer, config dict)."""
-    from gulm.train.checkpoint import load_checkpoint
+    from gulm.runtime.checkpoint import load_checkpoint
 
     return load_checkpoint(path, device)
 
@@ -40,7 +40,10 @@ def __getattr__(name):
         raise AttributeError(f"module 'gulm' has no attribute {name!r}")
     import importlib
 
-    return getattr(importlib.import_module(mod), name)
+    value = getattr(importlib.import_module(mod), name)
+    # importing gulm.interpret binds the module to gulm.interpret: the function must win
+    globals()[name] = value
+    return value
 
 
 def __dir__():

@@ -1,10 +1,16 @@
-"""Configs for the command line: YAML files and command-line overrides onto the phase
-dataclasses (defaults < YAML < command line)."""
+"""Configs on the command line: YAML files and ``--options`` generated from the config
+dataclasses of :mod:`gulm.configs` (defaults < YAML < command line).
+
+Every field becomes one option with its help line, ``choices`` where the field has them, and
+"default: X" appended. Nested dataclasses (``data: DataConfig``) are flattened, so YAML keys
+may be flat (``csv:``) or nested (``data: {csv: ...}``).
+"""
 from __future__ import annotations
 
 import argparse
 import dataclasses
 import os
+import sys
 import typing
 from typing import Any
 
@@ -61,54 +67,121 @@ def _bool(text: str) -> bool:
     raise argparse.ArgumentTypeError(f"expected a boolean, got {text!r}")
 
 
-def _field_types(cls) -> dict[str, Any]:
-    return typing.get_type_hints(cls)
+class _Deprecated(argparse.Action):
+    """An old spelling of an option: works, with a one-line note on stderr."""
+
+    def __init__(self, option_strings, dest, new_flag="", **kw):
+        self.new_flag = new_flag
+        super().__init__(option_strings, dest, **kw)
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        print(f"gulm: {option_string} {self.metavar} is deprecated here; use {self.new_flag} {self.metavar}",
+              file=sys.stderr)
+        items = getattr(namespace, self.dest, None) or []
+        setattr(namespace, self.dest, items + [values])
 
 
-def add_dataclass_args(parser: argparse.ArgumentParser, cls, skip=(), prefix_help: str = "") -> None:
-    """One ``--option`` per dataclass field (nested dataclasses are flattened). Defaults are
-    left as None so that YAML values are only overridden by options actually given."""
-    hints = _field_types(cls)
+def _default(f: dataclasses.Field):
+    if f.default is not dataclasses.MISSING:
+        return f.default
+    if f.default_factory is not dataclasses.MISSING:
+        return f.default_factory()
+    return None
+
+
+def _shown(value) -> str:
+    if value in ("", None) or value == [] or value == {}:
+        return "none"
+    if isinstance(value, list) and value and isinstance(value[0], (list, tuple)):
+        return ",".join(":".join(f"{x:g}" if isinstance(x, float) else str(x) for x in s) for s in value)
+    if isinstance(value, list):
+        return " ".join(map(str, value))
+    return str(value)
+
+
+def _help(f: dataclasses.Field) -> str:
+    """The field's help with "(default: X)" appended, unless the help states its default itself."""
+    text = f.metadata.get("help", "")
+    if "default:" not in text and not f.metadata.get("positional"):
+        text = f"{text} (default: {_shown(_default(f))})"
+    return text.replace("%", "%%")
+
+
+def _base_type(tp):
+    args = [a for a in typing.get_args(tp) if a is not type(None)]
+    base = args[0] if args else tp
+    return base if base in (int, float, str, bool) else str
+
+
+def add_dataclass_args(parser: argparse.ArgumentParser, cls, skip=(), _seen=None) -> None:
+    """One ``--option`` (or positional argument) per dataclass field; nested dataclasses are
+    flattened. Defaults stay None, so that YAML values are overridden only by options given."""
+    hints = typing.get_type_hints(cls)
+    seen = set() if _seen is None else _seen
     for f in dataclasses.fields(cls):
         if f.name in skip:
             continue
         tp = hints[f.name]
         if dataclasses.is_dataclass(tp):
-            add_dataclass_args(parser, tp, skip=skip)
+            add_dataclass_args(parser, tp, skip=skip, _seen=seen)
             continue
-        flag = "--" + f.name.replace("_", "-")
-        default = f.default if f.default is not dataclasses.MISSING else (
-            f.default_factory() if f.default_factory is not dataclasses.MISSING else None)
-        help_ = f"(default: {default!r})"
-        origin = typing.get_origin(tp)
-        args = typing.get_args(tp)
-        if tp is bool:
-            parser.add_argument(flag, type=_bool, metavar="BOOL", default=None, help=help_)
+        if f.name in seen:
+            raise TypeError(f"{cls.__name__}.{f.name}: two options of one command share this name")
+        seen.add(f.name)
+        meta = f.metadata
+        kw: dict[str, Any] = {"default": None, "help": _help(f)}
+        if meta.get("choices") is not None:
+            kw["choices"] = meta["choices"]
+        if meta.get("metavar"):
+            kw["metavar"] = meta["metavar"]
+        origin, elem = typing.get_origin(tp), _base_type(tp)
+        if meta.get("positional"):
+            kw.pop("default")
+            nargs = meta["positional"]
+            parser.add_argument(f.name, nargs=nargs, default=None,
+                                type=_base_type(typing.get_args(tp)[0]) if origin is list else elem,
+                                **{k: v for k, v in kw.items() if k != "metavar"})
+            continue
+        flag = "--" + (meta.get("flag") or f.name.replace("_", "-"))
+        if elem is bool:
+            parser.add_argument(flag, dest=f.name, type=_bool, nargs="?", const=True,
+                                metavar=kw.pop("metavar", "BOOL"), **kw)
         elif origin is dict or tp is dict:
-            parser.add_argument(flag, type=_kv, action="append", metavar="KEY=VALUE", default=None,
-                                help=f"repeatable {help_}")
+            kw.setdefault("metavar", "KEY=VALUE")
+            parser.add_argument(flag, dest=f.name, type=_kv, action="append", **kw)
+            for old in meta.get("deprecated", ()):
+                parser.add_argument("--" + old, dest=f.name, type=_kv, action=_Deprecated, new_flag=flag,
+                                    metavar=kw["metavar"], default=None, help=argparse.SUPPRESS)
         elif f.name == "stages":
-            parser.add_argument(flag, type=parse_stages, metavar="E:LR:G,...", default=None,
-                                help=f"gradual unfreezing stages epochs:lr:groups (groups 0 = all) {help_}")
+            parser.add_argument(flag, dest=f.name, type=parse_stages, metavar="E:LR:G,...", **kw)
         elif origin is list or tp is list:
-            elem = args[0] if args and args[0] in (int, float, str) else str
-            parser.add_argument(flag, nargs="+", type=elem, default=None, metavar="X", help=help_)
+            args = typing.get_args(tp)
+            item = args[0] if args and args[0] in (int, float, str) else str
+            kw.setdefault("metavar", "X")
+            parser.add_argument(flag, dest=f.name, nargs="+", type=item, **kw)
         else:
-            base = [a for a in args if a is not type(None)][0] if args else tp
-            if base not in (int, float, str):
-                base = str
-            parser.add_argument(flag, type=base, default=None, help=help_)
+            parser.add_argument(flag, dest=f.name, type=elem, **kw)
 
 
-def build_config(cls, yaml_values: dict, args: argparse.Namespace):
+def _yaml_aliases(cls) -> dict[str, str]:
+    """YAML keys spelled like a field's own flag (``fasta_class:``) -> the field name."""
+    return {f.metadata["flag"].replace("-", "_"): f.name for f in dataclasses.fields(cls)
+            if f.metadata.get("flag")}
+
+
+def build_config(cls, yaml_values: dict, args: argparse.Namespace | None):
     """Instantiate ``cls`` from defaults, then YAML values, then given command-line options."""
-    hints = _field_types(cls)
+    hints = typing.get_type_hints(cls)
+    yaml_values = dict(yaml_values or {})
+    for alias, name in _yaml_aliases(cls).items():
+        if alias in yaml_values:
+            yaml_values[name] = yaml_values.pop(alias)
     values: dict[str, Any] = {}
     unknown = set(yaml_values) - {f.name for f in dataclasses.fields(cls)}
     nested = {f.name: hints[f.name] for f in dataclasses.fields(cls) if dataclasses.is_dataclass(hints[f.name])}
     # flat YAML keys may also belong to a nested config (e.g. csv: under the top level)
     for name, sub in nested.items():
-        sub_names = {f.name for f in dataclasses.fields(sub)}
+        sub_names = {f.name for f in dataclasses.fields(sub)} | set(_yaml_aliases(sub))
         flat = {k: yaml_values[k] for k in list(unknown) if k in sub_names}
         unknown -= set(flat)
         sub_yaml = dict(yaml_values.get(name) or {})
@@ -121,7 +194,7 @@ def build_config(cls, yaml_values: dict, args: argparse.Namespace):
             continue
         v = yaml_values.get(f.name, None)
         cli = getattr(args, f.name, None) if args is not None else None
-        if cli is not None:
+        if cli is not None and not (f.metadata.get("positional") == "*" and cli == []):
             v = cli
         if v is None:
             continue

@@ -7,6 +7,7 @@ from torch import nn
 pytest.importorskip("gulm._C", reason="compiled extension not built")
 
 from gulm.data.tokenizer import KmerTokenizer
+from gulm.infer import Classifier
 from gulm.interpret import mutagenesis, perturbation, score_sequences
 
 
@@ -27,10 +28,10 @@ def test_perturbation_and_mutagenesis_find_the_position():
     rng = np.random.default_rng(0)
     seq = "".join(rng.choice(list("ACGT"), 40))
     j = 17
-    model = OnePosition(j, int(tok.encode(seq[j])[0]))
-    ref = score_sequences(model, tok, np.frombuffer(seq.encode(), np.uint8)[None], 1)[0]
+    clf = Classifier(OnePosition(j, int(tok.encode(seq[j])[0])), tok, classes=["other", "hit"])
+    ref = score_sequences(clf, np.frombuffer(seq.encode(), np.uint8)[None], 1)[0]
     assert ref > 0.9
-    pert = perturbation(model, tok, seq, [1, 5], target=1, seed=3)
+    pert = perturbation(clf, seq, [1, 5], target=1, seed=3)
     p1 = pert[1]
     assert p1.shape == (40,)
     others = np.delete(p1, j)
@@ -40,7 +41,7 @@ def test_perturbation_and_mutagenesis_find_the_position():
     far = [i for i in range(36) if not i <= j < i + 5]
     np.testing.assert_allclose(p5[far], ref)
     assert p5[[i for i in range(36) if i <= j < i + 5]].min() < 0.1
-    base, delta = mutagenesis(model, tok, seq, target=1)
+    base, delta = mutagenesis(clf, seq, target=1)
     assert base == pytest.approx(ref)
     assert delta.shape == (4, 40)
     cols = np.flatnonzero(np.abs(delta).sum(0) > 1e-9)
@@ -51,7 +52,7 @@ def test_perturbation_and_mutagenesis_find_the_position():
 def test_interpret_writes_tsv_and_png(tmp_path):
     from gulm.interpret import interpret
     from gulm.nn import AWDConfig, classifier
-    from gulm.train.checkpoint import save_checkpoint
+    from gulm.runtime.checkpoint import save_checkpoint
 
     tok = KmerTokenizer(3, 1)
     cfg = AWDConfig(vocab_size=tok.vocab_size, emb_size=8, hidden_size=16, n_layers=2)

@@ -245,7 +245,7 @@ def test_baseline_learns_a_planted_motif(tmp_path):
 # ---- configs ------------------------------------------------------------------------------
 def test_every_config_resolves_to_gulm_configs():
     from gulm.config import build_config
-    from gulm.train.phases import ClassifierConfig, FinetuneConfig, PretrainConfig
+    from gulm.configs import ClassifierConfig, FinetuneConfig, PretrainConfig
     from reproduce import harness
 
     ctx = {"data": "/data", **{f"dataset:{n}": f"/out/{n}" for n in dsets.BUILDERS}}

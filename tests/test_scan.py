@@ -10,8 +10,10 @@ import torch
 pytest.importorskip("gulm._C", reason="compiled extension not built")
 
 import gulm
-from gulm.data.genome import reverse_complement
-from gulm.scan import ScanConfig, call_regions, scan_genome, window_starts
+from gulm.data.fasta import reverse_complement
+from gulm.configs import ScanConfig
+from gulm.scan import scan_genome, window_starts
+from gulm.scan_output import call_regions
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(gulm.__file__)))
 
@@ -21,7 +23,7 @@ def clf_ckpt(tmp_path_factory):
     """An untrained tiny classifier saved as a real checkpoint (scores are arbitrary but fixed)."""
     from gulm.data.tokenizer import KmerTokenizer
     from gulm.nn import AWDConfig, classifier
-    from gulm.train.checkpoint import save_checkpoint
+    from gulm.runtime.checkpoint import save_checkpoint
 
     torch.manual_seed(0)
     tok = KmerTokenizer(3, 1)

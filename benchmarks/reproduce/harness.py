@@ -334,7 +334,7 @@ class Runner:
     def lm(self, name: str) -> Path:
         """Pretrain the shared LM ``name`` (cached by its resolved config)."""
         from gulm.config import build_config
-        from gulm.train.phases import PretrainConfig, pretrain_lm
+        from gulm import PretrainConfig, pretrain_lm
 
         cfg = lm_config(name, self.profile)
         for dep in cfg.get("requires", []):
@@ -375,22 +375,17 @@ class Runner:
         from gulm.data import read_labeled_csv
         from gulm.data.corpus import LMCorpus
         from gulm.data.tokenizer import KmerTokenizer
-        from gulm.train.phases import PretrainConfig, pretrain_lm
+        from gulm import PretrainConfig, pretrain_lm
 
         key = _hash({"spec": spec, "data_key": _file_hash(split["path"])})
         done = folder / "repro_key.json"
         if not self.force and done.exists() and json.loads(done.read_text()).get("key") == key:
             return folder
         ds = read_labeled_csv(split["path"])
-        tok = KmerTokenizer(spec.get("k", 5), spec.get("stride", 2))
-        both = spec.get("both_strands", True)
-        seqs = {s: [(f"{s}{i}", q) for i, (q, t) in enumerate(zip(ds.sequences, ds.split)) if t == s]
-                for s in ("train", "valid")}
-        train = LMCorpus.from_sequences(seqs["train"], tok, valid_frac=0.0, both_strands=both, source="task train split")
-        valid = LMCorpus.from_sequences(seqs["valid"], tok, valid_frac=0.0, both_strands=both, source="task valid split")
-        corpus = LMCorpus(train.train, valid.train, tok, {**train.stats, "valid_tokens": int(valid.train.size)})
         values = {k: v for k, v in spec.items() if k not in ("fasta",)}
         pcfg = build_config(PretrainConfig, {**values, "out": str(folder)}, None)
+        corpus = LMCorpus.from_labeled(ds, KmerTokenizer(pcfg.k, pcfg.stride), both_strands=pcfg.both_strands,
+                                       source="task")
         _write_yaml(folder.parent / "task_lm.resolved.yaml", _dataclass_values(pcfg))
         t0 = time.perf_counter()
         metrics = pretrain_lm(pcfg, corpus=corpus)
@@ -402,7 +397,7 @@ class Runner:
         """Fine-tune (if configured) and train the classifier of ``row`` on each of its splits;
         writes one result JSON per split and returns them."""
         from gulm.config import build_config
-        from gulm.train.phases import ClassifierConfig, FinetuneConfig, finetune_lm, train_classifier
+        from gulm import ClassifierConfig, FinetuneConfig, finetune_lm, train_classifier
 
         cfg = row_config(task, row, self.profile)
         ctx = self._ctx()

@@ -19,7 +19,7 @@ from typing import Iterable, Sequence
 import numpy as np
 import torch
 
-__all__ = ["LMCorpus", "LMBatches", "acgt_segments"]
+__all__ = ["LMCorpus", "LMBatches", "acgt_segments", "cap_tokens"]
 
 _VALID = np.zeros(256, dtype=bool)
 for _b in b"ACGTUacgtu":
@@ -57,6 +57,17 @@ def _subtract(segments, excluded):
         if cur < e:
             out.append((cur, e))
     return out
+
+
+def cap_tokens(tokens: np.ndarray, max_tokens: int, block: int = 10_000) -> np.ndarray:
+    """At most ``max_tokens`` tokens as evenly spaced blocks of the stream, so a capped genome
+    ensemble still samples every genome (0: no cap)."""
+    if not max_tokens or tokens.size <= max_tokens:
+        return tokens
+    n_blocks = max(1, max_tokens // block)
+    size = max_tokens // n_blocks
+    starts = np.linspace(0, tokens.size - size, n_blocks).astype(np.int64)
+    return np.concatenate([tokens[s:s + size] for s in starts])
 
 
 def _token_dtype(vocab_size: int):
@@ -167,6 +178,23 @@ class LMCorpus:
         if beds:
             corpus.stats["exclude_bed"] = [os.fspath(b) for b in beds]
         return corpus
+
+    @classmethod
+    def from_labeled(cls, data, tokenizer, *, both_strands: bool = False,
+                     source: str = "classification") -> "LMCorpus":
+        """The LM corpus of a labelled set (a :class:`~gulm.data.labeled.LabeledSequences` with
+        splits): its train split is the training stream, its valid split the validation stream
+        (empty without one). The test split is never read."""
+        streams = {}
+        for split in ("train", "valid"):
+            seqs = [(f"{split}{i}", s) for i, (s, t) in enumerate(zip(data.sequences, data.split)) if t == split]
+            streams[split] = cls.from_sequences(seqs, tokenizer, valid_frac=0.0, both_strands=both_strands,
+                                                source=f"{source} {split} split") if seqs else None
+        train = streams["train"]
+        if train is None:
+            raise ValueError(f"{source}: no sequences in the train split")
+        valid = streams["valid"].train if streams["valid"] is not None else train.train[:0]
+        return cls(train.train, valid, tokenizer, {**train.stats, "valid_tokens": int(valid.size)})
 
     # ---- on disk: two .npy files (memory-mapped on load) and a JSON ------------------------
     def save(self, folder: str | os.PathLike) -> None:

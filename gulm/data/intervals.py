@@ -20,7 +20,7 @@ from typing import Iterable, Iterator, Mapping
 from urllib.parse import unquote
 
 from gulm.data.errors import BedError, RegionError
-from gulm.data.genome import open_binary
+from gulm.data.compression import open_binary
 
 __all__ = [
     "Interval",

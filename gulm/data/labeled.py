@@ -19,9 +19,13 @@ from typing import Iterable, Mapping, Sequence
 
 import numpy as np
 
+from gulm.configs.fields import option_name
 from gulm.data.errors import DataWarning, LabeledDataError
-from gulm.data.genome import Genome, iter_fasta, open_binary
+from gulm.data.compression import open_binary
+from gulm.data.fasta import iter_fasta
+from gulm.data.genome import Genome
 from gulm.data.intervals import read_bed
+from gulm.data.sampling import apportion, stable_permutation
 
 __all__ = [
     "LabeledSequences",
@@ -134,7 +138,7 @@ def _find_column(path: Path, header: list[str], wanted: str, role: str, argument
         return folded.index(wanted.lower())
     raise LabeledDataError(
         f"{path}: no {role} column {wanted!r} (available columns: {', '.join(header)}); "
-        f"pass {argument}= to choose one"
+        f"pass {option_name(argument)} to choose one"
     )
 
 
@@ -294,22 +298,6 @@ def _check_fractions(fractions: Sequence[float]) -> np.ndarray:
     return f
 
 
-def _apportion(n: int, fractions: np.ndarray) -> np.ndarray:
-    """Integer counts summing to ``n``, proportional to ``fractions`` (largest remainder, ties to the first)."""
-    exact = fractions * n
-    counts = np.floor(exact + 1e-9).astype(int)
-    remainder = n - counts.sum()
-    if remainder > 0:
-        order = np.argsort(-(exact - counts), kind="stable")
-        counts[order[:remainder]] += 1
-    return counts
-
-
-def _shuffled(rng: np.random.Generator, n: int) -> np.ndarray:
-    """A permutation of range(n) drawn from ``rng.random`` only, whose stream NumPy keeps stable."""
-    return np.argsort(rng.random(n), kind="stable")
-
-
 def stratified_split(
     labels: Sequence, fractions: Sequence[float] = (0.8, 0.1, 0.1), seed: int = 0
 ) -> list[np.ndarray]:
@@ -325,8 +313,8 @@ def stratified_split(
     parts: list[list[np.ndarray]] = [[] for _ in f]
     for cls in sorted(set(labels_arr.tolist())):
         idx = np.flatnonzero(labels_arr == cls)
-        idx = idx[_shuffled(rng, len(idx))]
-        bounds = np.cumsum(_apportion(len(idx), f))[:-1]
+        idx = idx[stable_permutation(rng, len(idx))]
+        bounds = np.cumsum(apportion(len(idx), f))[:-1]
         for part, chunk in zip(parts, np.split(idx, bounds)):
             part.append(chunk)
     return [np.sort(np.concatenate(p)).astype(np.int64) if p else np.zeros(0, np.int64) for p in parts]
@@ -349,7 +337,7 @@ def kfold_indices(labels: Sequence, k: int, seed: int = 0) -> list[tuple[np.ndar
         idx = np.flatnonzero(labels_arr == cls)
         if len(idx) < k:
             warnings.warn(f"kfold_indices: class {cls!r} has {len(idx)} items, fewer than k={k}", DataWarning)
-        idx = idx[_shuffled(rng, len(idx))]
+        idx = idx[stable_permutation(rng, len(idx))]
         fold[idx] = (offset + np.arange(len(idx))) % k  # continue where the last class stopped
         offset = (offset + len(idx)) % k
     all_idx = np.arange(n, dtype=np.int64)

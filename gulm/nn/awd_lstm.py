@@ -5,14 +5,13 @@ Everything is time-major: token ids [T, B], activations [T, B, D].
 from __future__ import annotations
 
 import math
-import os
 
 import torch
 from torch import nn
 
 from gulm.nn.dropout import EmbeddingDropout, RNNDropout
-from gulm.ops import lstm as _lstm_ops
-from gulm.ops.lstm import input_table, wd_lstm, wd_lstm_table
+from gulm.ops import lstm as lstm_ops
+from gulm.ops.lstm import wd_lstm
 
 __all__ = ["WeightDropLSTM", "AWDLSTM"]
 
@@ -63,6 +62,23 @@ class WeightDropLSTM(nn.Module):
         )
         return y, (h, c)
 
+    def input_table(self, emb: torch.Tensor) -> torch.Tensor:
+        """``emb @ weight_ih_l0^T`` [V, 4H]: this layer's input projection of every row of an
+        embedding matrix ``emb`` [V, I], for :meth:`forward_from_table`."""
+        return lstm_ops.input_table(emb, self.weight_ih_l0).contiguous()
+
+    def input_table_key(self) -> tuple:
+        """Changes whenever ``weight_ih_l0`` is replaced or updated (a table built from it is stale)."""
+        return (self.weight_ih_l0.data_ptr(), self.weight_ih_l0._version)
+
+    def forward_from_table(self, ids: torch.Tensor, table: torch.Tensor, state: State | None = None):
+        """Inference from token ids [T, B] whose input projections are rows of ``table``
+        (:meth:`input_table` of the embedding): the same result as ``forward(emb[ids])`` in eval
+        mode, with a gather instead of the input GEMM. No gradients, no DropConnect."""
+        h0, c0 = state if state is not None else (None, None)
+        y, h, c = lstm_ops.wd_lstm_table(ids, table, self.weight_hh_l0, self.bias_ih_l0, self.bias_hh_l0, h0, c0)
+        return y, (h, c)
+
     def extra_repr(self) -> str:
         return f"{self.input_size}, {self.hidden_size}, weight_p={self.weight_p}"
 
@@ -77,22 +93,13 @@ class AWDLSTM(nn.Module):
     the between-layer dropout (the last layer's are undropped, as in fastai). The module is
     stateful for truncated BPTT: the final (h, c) of each layer is kept, detached, and used as
     the initial state of the next call; ``reset()`` clears it, and a change of batch size
-    resets it automatically.
+    resets it automatically. Dropouts default to none; the models set them from
+    :class:`~gulm.nn.AWDConfig`.
     """
 
-    def __init__(
-        self,
-        vocab_size: int,
-        emb_size: int = 400,
-        hidden_size: int = 1150,
-        n_layers: int = 3,
-        pad_id: int = 0,
-        *,
-        hidden_p: float = 0.2,
-        input_p: float = 0.6,
-        embed_p: float = 0.1,
-        weight_p: float = 0.5,
-    ):
+    def __init__(self, vocab_size: int, emb_size: int, hidden_size: int, n_layers: int, pad_id: int = 0, *,
+                 hidden_p: float = 0.0, input_p: float = 0.0, embed_p: float = 0.0, weight_p: float = 0.0,
+                 use_input_table: bool = True):
         super().__init__()
         if n_layers < 1:
             raise ValueError(f"n_layers must be >= 1, got {n_layers}")
@@ -112,9 +119,8 @@ class AWDLSTM(nn.Module):
         self.hidden: list[State] | None = None
         # Inference on CPU: the first layer's input projection of every vocabulary entry is
         # precomputed (emb @ w_ih^T, [V, 4H]) and gathered per token instead of a GEMM over
-        # all tokens. Exact algebra; set False (or GULM_NO_INPUT_TABLE=1 before building the
-        # model) to compare against the plain path.
-        self.use_input_table = os.environ.get("GULM_NO_INPUT_TABLE", "0") != "1"
+        # all tokens. Exact algebra; set False to compare against the plain path.
+        self.use_input_table = bool(use_input_table)
         self._table_cache: tuple | None = None
 
     def reset(self) -> None:
@@ -132,12 +138,11 @@ class AWDLSTM(nn.Module):
         x = None if table is not None else self.input_dp(self.encoder_dp(ids))
         raw_outputs, outputs, new_state = [], [], []
         for i, (rnn, hid_dp) in enumerate(zip(self.rnns, self.hidden_dps)):
+            layer_state = None if state is None else state[i]
             if i == 0 and table is not None:
-                h0, c0 = (None, None) if state is None else state[0]
-                x, h, c = wd_lstm_table(ids, table, rnn.weight_hh_l0, rnn.bias_ih_l0,
-                                        rnn.bias_hh_l0, h0, c0)
+                x, (h, c) = rnn.forward_from_table(ids, table, layer_state)
             else:
-                x, (h, c) = rnn(x, None if state is None else state[i])
+                x, (h, c) = rnn(x, layer_state)
             raw_outputs.append(x)
             new_state.append((h.detach(), c.detach()))
             if i != self.n_layers - 1:
@@ -150,11 +155,11 @@ class AWDLSTM(nn.Module):
         """The cached [V, 4H] first-layer input table when the table path applies (eval, no
         gradients, CPU), else None. Rebuilt when the weights or the compute dtype change."""
         if (not self.use_input_table or self.training or torch.is_grad_enabled()
-                or ids.device.type != "cpu" or not _lstm_ops.HAS_TABLE_OP):
+                or ids.device.type != "cpu" or not lstm_ops.HAS_TABLE_OP):
             return None
-        emb, w_ih = self.encoder.weight, self.rnns[0].weight_ih_l0
+        emb, first = self.encoder.weight, self.rnns[0]
         dtype = torch.get_autocast_dtype("cpu") if torch.is_autocast_enabled("cpu") else emb.dtype
-        key = (dtype, emb.data_ptr(), emb._version, w_ih.data_ptr(), w_ih._version)
+        key = (dtype, emb.data_ptr(), emb._version, first.input_table_key())
         if self._table_cache is None or self._table_cache[0] != key:
-            self._table_cache = (key, input_table(emb, w_ih).contiguous())
+            self._table_cache = (key, first.input_table(emb))
         return self._table_cache[1]

@@ -10,12 +10,13 @@ from dataclasses import asdict, dataclass, fields
 import torch
 from torch import nn
 
+from gulm.configs.base import ModelSize
 from gulm.nn.awd_lstm import AWDLSTM
-from gulm.nn.heads import LinearDecoder, PoolingClassifier
+from gulm.nn.heads import LinearDecoder, PoolingClassifier, masked_concat_pool
 
 __all__ = [
     "AWDConfig", "LanguageModel", "SequenceClassifier", "language_model", "classifier",
-    "LM_DROPOUTS", "CLASSIFIER_DROPOUTS",
+    "LM_DROPOUTS", "CLASSIFIER_DROPOUTS", "read_sequences",
 ]
 
 # Genomic-ULMFiT's dropouts (output_p, hidden_p, input_p, embed_p, weight_p), before drop_mult.
@@ -25,18 +26,20 @@ CLASSIFIER_DROPOUTS = dict(output_p=0.4, hidden_p=0.2, input_p=0.6, embed_p=0.1,
 
 @dataclass
 class AWDConfig:
-    """Architecture of an AWD-LSTM model. Dropouts are multiplied by ``drop_mult``."""
+    """Architecture of an AWD-LSTM model (the ``model`` record of a checkpoint's config.json).
+    Sizes default to :class:`~gulm.configs.ModelSize`, dropouts to the LM's; dropouts are
+    multiplied by ``drop_mult``."""
 
     vocab_size: int
-    emb_size: int = 400
-    hidden_size: int = 1150
-    n_layers: int = 3
+    emb_size: int = ModelSize.emb_size
+    hidden_size: int = ModelSize.hidden_size
+    n_layers: int = ModelSize.n_layers
     pad_id: int = 0
-    output_p: float = 0.25
-    hidden_p: float = 0.1
-    input_p: float = 0.2
-    embed_p: float = 0.02
-    weight_p: float = 0.15
+    output_p: float = LM_DROPOUTS["output_p"]
+    hidden_p: float = LM_DROPOUTS["hidden_p"]
+    input_p: float = LM_DROPOUTS["input_p"]
+    embed_p: float = LM_DROPOUTS["embed_p"]
+    weight_p: float = LM_DROPOUTS["weight_p"]
     drop_mult: float = 1.0
     tie_weights: bool = True
     out_bias: bool = True
@@ -94,6 +97,12 @@ class LanguageModel(nn.Module):
         raw_outputs, outputs = self.encoder(ids)
         return self.decoder(outputs[-1]), raw_outputs, outputs
 
+    def features(self, ids: torch.Tensor, lengths: torch.Tensor, layer: int = -1) -> torch.Tensor:
+        """Pooled encoder features [B, 3E] of right-padded sequences ids [B, L], read like a
+        classifier reads them (:func:`read_sequences`)."""
+        _, outputs, lengths, start = read_sequences(self.encoder, ids, lengths, self.config)
+        return masked_concat_pool(outputs[layer], lengths, start)
+
     def layer_groups(self) -> list[list[nn.Parameter]]:
         """[embedding (tied decoder), lstm 0, ..., lstm n-1, decoder bias]."""
         groups = [[self.encoder.encoder.weight]]
@@ -122,27 +131,14 @@ class SequenceClassifier(nn.Module):
                                       output_p=d["output_p"], hidden_head_p=cfg.head_p)
 
     def forward(self, ids: torch.Tensor, lengths: torch.Tensor):
-        if ids.dim() != 2:
-            raise ValueError(f"ids must be [B, L] token ids, got shape {tuple(ids.shape)}")
-        lengths = lengths.to(ids.device)
-        tokens = ids.t()  # [L, B]
-        L = tokens.size(0)
-        max_len = self.config.max_len
-        start = (lengths - max_len).clamp_min(0)
-        # rows' windows [start, length) all lie inside [g, L)
-        g = int(start.min()) if L > max_len else 0
-        self.encoder.reset()
-        state = None
-        if g > 0:
-            with torch.no_grad():
-                bptt = max(1, self.config.bptt)
-                for i in range(0, g, bptt * 16):
-                    self.encoder(tokens[i:min(g, i + bptt * 16)], state)
-                    state = self.encoder.hidden
-        raw_outputs, outputs = self.encoder(tokens[g:], state)
-        self.encoder.reset()
-        logits = self.head(outputs[-1], lengths - g, start - g)
-        return logits, raw_outputs, outputs
+        raw_outputs, outputs, lengths, start = read_sequences(self.encoder, ids, lengths, self.config)
+        return self.head(outputs[-1], lengths, start), raw_outputs, outputs
+
+    def features(self, ids: torch.Tensor, lengths: torch.Tensor, layer: int = -1) -> torch.Tensor:
+        """Pooled encoder features [B, 3E] ([last, max, mean] of ``layer``'s outputs), the
+        head's input."""
+        _, outputs, lengths, start = read_sequences(self.encoder, ids, lengths, self.config)
+        return masked_concat_pool(outputs[layer], lengths, start)
 
     def layer_groups(self) -> list[list[nn.Parameter]]:
         """[embedding, lstm 0, ..., lstm n-1, head]: the groups of gradual unfreezing."""
@@ -150,6 +146,36 @@ class SequenceClassifier(nn.Module):
         groups += [list(r.parameters()) for r in self.encoder.rnns]
         groups.append(list(self.head.parameters()))
         return groups
+
+
+def read_sequences(encoder: AWDLSTM, ids: torch.Tensor, lengths: torch.Tensor, cfg: AWDConfig):
+    """Run ``encoder`` over right-padded sequences ids [B, L] as ULMFiT's classifier reads them.
+
+    Sequences longer than ``cfg.max_len`` tokens: the prefix before the last ``max_len`` tokens
+    only sets the LSTM state (run without gradient, in ``bptt``-sized chunks); outputs and
+    gradients cover the rest. Returns (raw_outputs, outputs) of the part read with outputs
+    [T', B, H], and each row's end and start inside it ([B] each) for pooling. Padding never
+    changes the result: the LSTM is causal and pooling is masked.
+    """
+    if ids.dim() != 2:
+        raise ValueError(f"ids must be [B, L] token ids, got shape {tuple(ids.shape)}")
+    lengths = lengths.to(ids.device)
+    tokens = ids.t()  # [L, B]
+    L = tokens.size(0)
+    start = (lengths - cfg.max_len).clamp_min(0)
+    # rows' windows [start, length) all lie inside [g, L)
+    g = int(start.min()) if L > cfg.max_len else 0
+    encoder.reset()
+    state = None
+    if g > 0:
+        with torch.no_grad():
+            bptt = max(1, cfg.bptt)
+            for i in range(0, g, bptt * 16):
+                encoder(tokens[i:min(g, i + bptt * 16)], state)
+                state = encoder.hidden
+    raw_outputs, outputs = encoder(tokens[g:], state)
+    encoder.reset()
+    return raw_outputs, outputs, lengths - g, start - g
 
 
 def language_model(config: AWDConfig | dict) -> LanguageModel:

@@ -1,30 +1,29 @@
 """A small Learner: AdamW, one-cycle, discriminative learning rates, gradual unfreezing,
-AR/TAR, gradient clipping, bf16 autocast, DDP, progress bars, logs and resumable state.
+gradient clipping, bf16 autocast, DDP, progress bars, logs and resumable state.
 
-The learner is model-agnostic; a *task* turns a batch into a loss and statistics:
-:class:`LMTask` for language models and :class:`ClassifierTask` for classifiers.
+The learner is model-agnostic; a *task* (:mod:`gulm.train.tasks`) turns a batch into a loss
+and statistics. ``resume.pt`` is written and read by :mod:`gulm.runtime.checkpoint`.
 """
 from __future__ import annotations
 
-import csv
 import json
-import math
 import os
 import time
-from contextlib import nullcontext
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Iterable, Sequence
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch import nn
 
-from gulm.metrics import classification_metrics
-from gulm.train import distributed as gdist
+from gulm.configs.base import TRAIN_DTYPES
+from gulm.runtime import checkpoint as ckpt
+from gulm.runtime import distributed as gdist
+from gulm.runtime.device import check_dtype, precision
+from gulm.train.log import epoch_line, tensorboard_scalars, write_log_csv
 from gulm.train.schedule import OneCycle, discriminative_lrs
 
-__all__ = ["Stage", "Learner", "LMTask", "ClassifierTask", "set_seed"]
+__all__ = ["Stage", "Learner", "set_seed"]
 
 
 def set_seed(seed: int) -> None:
@@ -54,83 +53,6 @@ class Stage:
         if isinstance(spec, dict):
             return cls(**spec)
         return cls(*spec)
-
-
-def _tar(h: torch.Tensor) -> torch.Tensor:
-    return (h[1:] - h[:-1]).float().pow(2).mean() if h.size(0) > 1 else h.new_zeros((), dtype=torch.float32)
-
-
-class LMTask:
-    """Next-token prediction. Batches are (x [T, B], y [T, B]) token ids."""
-
-    name = "lm"
-
-    def __init__(self, alpha: float = 2.0, beta: float = 1.0):
-        self.alpha, self.beta = alpha, beta
-
-    def loss(self, model, batch, device):
-        x, y = (t.to(device, non_blocking=True) for t in batch)
-        logits, raw, out = model(x)
-        ce = F.cross_entropy(logits.reshape(-1, logits.size(-1)).float(), y.reshape(-1))
-        reg = ce
-        if self.alpha:
-            reg = reg + self.alpha * out[-1].float().pow(2).mean()
-        if self.beta:
-            reg = reg + self.beta * _tar(raw[-1])
-        with torch.no_grad():
-            correct = (logits.argmax(-1) == y).sum().item()
-        n = y.numel()
-        return reg, {"loss_sum": ce.item() * n, "correct": correct, "n": n, "tokens": n}
-
-    def begin_epoch(self, model):
-        _unwrap(model).reset()
-
-    def summarize(self, sums: dict, extra=None) -> dict:
-        loss = sums["loss_sum"] / max(1, sums["n"])
-        return {"loss": loss, "accuracy": sums["correct"] / max(1, sums["n"]),
-                "perplexity": math.exp(min(loss, 50.0))}
-
-
-class ClassifierTask:
-    """Sequence classification. Batches are (ids [B, L], lengths [B], labels [B])."""
-
-    name = "classifier"
-
-    def __init__(self, alpha: float = 2.0, beta: float = 1.0, class_names: Sequence[str] | None = None):
-        self.alpha, self.beta = alpha, beta
-        self.class_names = class_names
-
-    def loss(self, model, batch, device):
-        ids, lengths, labels = (t.to(device, non_blocking=True) for t in batch)
-        logits, raw, out = model(ids, lengths)
-        ce = F.cross_entropy(logits.float(), labels)
-        reg = ce
-        if self.alpha:
-            reg = reg + self.alpha * out[-1].float().pow(2).mean()
-        if self.beta:
-            reg = reg + self.beta * _tar(raw[-1])
-        n = labels.numel()
-        with torch.no_grad():
-            correct = (logits.argmax(-1) == labels).sum().item()
-        stats = {"loss_sum": ce.item() * n, "correct": correct, "n": n,
-                 "tokens": int(lengths.sum().item())}
-        return reg, stats, logits.detach().float().softmax(-1).cpu(), labels.cpu()
-
-    def begin_epoch(self, model):
-        pass
-
-    def summarize(self, sums: dict, extra=None) -> dict:
-        out = {"loss": sums["loss_sum"] / max(1, sums["n"]),
-               "accuracy": sums["correct"] / max(1, sums["n"])}
-        if extra is not None:
-            probs, labels = extra
-            m = classification_metrics(labels.numpy(), probs.numpy(), self.class_names)
-            out.update({k: v for k, v in m.items() if k not in ("n",)})
-        return out
-
-
-def _unwrap(model: nn.Module) -> nn.Module:
-    return model.module if isinstance(model, nn.parallel.DistributedDataParallel) else model
 
 
 class Learner:
@@ -170,9 +92,7 @@ class Learner:
             [{"params": g} for g in self.groups], lr=1e-3, betas=betas, eps=eps, weight_decay=wd
         )
         self.clip = clip
-        if dtype not in ("fp32", "bf16"):
-            raise ValueError(f"dtype must be 'fp32' or 'bf16', got {dtype!r}")
-        self.dtype = dtype
+        self.dtype = check_dtype(dtype, TRAIN_DTYPES)
         self.out_dir = os.fspath(out_dir) if out_dir is not None else None
         self.progress = progress and gdist.is_main()
         self.desc = desc
@@ -205,9 +125,7 @@ class Learner:
         return self._ddp
 
     def _autocast(self):
-        if self.dtype == "bf16":
-            return torch.autocast(self.device.type, dtype=torch.bfloat16)
-        return nullcontext()
+        return precision(self.dtype, self.device)
 
     # ---- training --------------------------------------------------------------------------
     def fit_stages(self, stages: Sequence, resume_state: dict | None = None, stop_after: int | None = None):
@@ -338,7 +256,8 @@ class Learner:
         sums = dict(zip(sums, gdist.all_reduce_sum(list(sums.values()))))
         extra = None
         if probs:
-            extra = _gather_probs(torch.cat(probs), torch.cat(labels))
+            extra = tuple(torch.from_numpy(a) for a in
+                          gdist.all_gather_arrays(torch.cat(probs).numpy(), torch.cat(labels).numpy()))
         out = self.task.summarize(sums, extra)
         out["tokens_per_s"] = sums["tokens"] / max(el, 1e-9)
         return out
@@ -358,22 +277,10 @@ class Learner:
         if self.progress:
             from tqdm.auto import tqdm
 
-            shown = {k: (f"{v:.4f}" if isinstance(v, float) else v) for k, v in row.items()
-                     if k in ("stage", "epoch", "train_loss", "valid_loss", "valid_accuracy",
-                              "valid_perplexity", "valid_mcc", "valid_roc_auc", "seconds")}
-            tqdm.write(f"{self.desc} " + "  ".join(f"{k}={v}" for k, v in shown.items()))
-        if self.out_dir is None:
-            return
-        os.makedirs(self.out_dir, exist_ok=True)
-        path = os.path.join(self.out_dir, "log.csv")
-        rows = self.history
-        keys = sorted({k for r in rows for k in r}, key=lambda k: (k not in ("stage", "epoch"), k))
-        with open(path + ".tmp", "w", newline="") as fh:
-            w = csv.DictWriter(fh, fieldnames=keys)
-            w.writeheader()
-            w.writerows(rows)
-        os.replace(path + ".tmp", path)
-        _tensorboard(self.out_dir, row, self.epoch_counter)
+            tqdm.write(epoch_line(self.desc, row))
+        if self.out_dir is not None:
+            write_log_csv(self.out_dir, self.history)
+            tensorboard_scalars(self.out_dir, row, self.epoch_counter)
 
     def save_resume_state(self, stage: int, epoch: int, step: int = 0, partial: dict | None = None) -> None:
         """Optimizer, RNG and position in the schedule, for ``--resume`` (weights_only-safe).
@@ -395,10 +302,7 @@ class Learner:
         if self.best_state is not None:
             state["best_state"] = self.best_state
             state["best_score"] = self.best_score
-        os.makedirs(self.out_dir, exist_ok=True)
-        path = os.path.join(self.out_dir, "resume.pt")
-        torch.save(state, path + ".tmp")
-        os.replace(path + ".tmp", path)
+        ckpt.save_resume_state(self.out_dir, state)
 
     def _load_resume(self, state: dict) -> tuple[int, int, int, dict]:
         self.model.load_state_dict(state["model"])
@@ -413,35 +317,4 @@ class Learner:
 
     @staticmethod
     def load_resume_state(out_dir) -> dict:
-        path = os.path.join(os.fspath(out_dir), "resume.pt")
-        if not os.path.exists(path):
-            raise FileNotFoundError(f"no resumable state in {out_dir} (expected {path})")
-        return torch.load(path, map_location="cpu", weights_only=True)
-
-
-def _gather_probs(probs: torch.Tensor, labels: torch.Tensor):
-    if not gdist.is_distributed():
-        return probs, labels
-    import torch.distributed as dist
-
-    out = [None] * gdist.world_size()
-    dist.all_gather_object(out, (probs.numpy(), labels.numpy()))
-    return (torch.from_numpy(np.concatenate([o[0] for o in out])),
-            torch.from_numpy(np.concatenate([o[1] for o in out])))
-
-
-_TB = {}
-
-
-def _tensorboard(out_dir: str, row: dict, step: int) -> None:
-    try:
-        from torch.utils.tensorboard import SummaryWriter
-    except Exception:  # tensorboard not installed: the CSV log is the record
-        return
-    w = _TB.get(out_dir)
-    if w is None:
-        w = _TB[out_dir] = SummaryWriter(os.path.join(out_dir, "tb"))
-    for k, v in row.items():
-        if isinstance(v, (int, float)) and k not in ("stage", "epoch"):
-            w.add_scalar(k, v, step)
-    w.flush()
+        return ckpt.read_resume_state(out_dir)

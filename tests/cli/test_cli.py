@@ -25,7 +25,7 @@ def gulm_cli(*args, cwd=None):
 
 @pytest.fixture(scope="module")
 def files(tmp_path_factory):
-    from gulm.data.synthetic import write_demo_data
+    from gulm.demo.synthetic import write_demo_data
 
     return write_demo_data(tmp_path_factory.mktemp("cli_data"), length=30_000, seed=2, n_train=40)
 

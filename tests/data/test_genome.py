@@ -10,9 +10,11 @@ from pathlib import Path
 
 import pytest
 
-from gulm.data import genome as genome_mod
+from gulm.data import cache as cache_mod
+from gulm.data import compression as compression_mod
 from gulm.data.errors import DataWarning, FastaError, RecordNotFoundError, RegionError
-from gulm.data.genome import Genome, iter_fasta, reverse_complement
+from gulm.data.fasta import iter_fasta, reverse_complement
+from gulm.data.genome import Genome
 from gulm_data_helpers import COMPRESSIONS, bgzip_bytes, require_data, write_fasta
 
 
@@ -68,7 +70,7 @@ def test_bgzip_is_read_in_place_when_biopython_is_present(tmp_path, recs):
 
 
 def test_bgzip_without_biopython_is_decompressed_to_the_cache(tmp_path, recs, monkeypatch):
-    monkeypatch.setattr(genome_mod, "_has_biopython", lambda: False)
+    monkeypatch.setattr(compression_mod, "has_biopython", lambda: False)
     path = write_fasta(tmp_path / "g.fa", _fasta_text(recs), "bgzip")
     g = Genome(path)
     assert g.indexed_path != path and g.indexed_path.parent == tmp_path / ".gulm_cache"
@@ -256,13 +258,13 @@ def test_cache_location_rules(tmp_path, recs, monkeypatch):
     monkeypatch.setenv("GULM_CACHE", str(tmp_path / "env"))
     assert Genome(path).indexed_path.parent == tmp_path / "env"
     monkeypatch.delenv("GULM_CACHE")
-    monkeypatch.setattr(genome_mod, "_writable_dir", lambda folder: False)  # a read-only data folder
+    monkeypatch.setattr(cache_mod, "writable_dir", lambda folder: False)  # a read-only data folder
     assert Genome(path).indexed_path.parent == tmp_path / "home" / ".cache" / "gulm"
 
 
 def test_plain_index_goes_to_the_cache_when_the_folder_is_read_only(tmp_path, recs, monkeypatch):
     path = write_fasta(tmp_path / "g.fa", _fasta_text(recs))
-    monkeypatch.setattr(genome_mod, "_writable_dir", lambda folder: False)
+    monkeypatch.setattr(cache_mod, "writable_dir", lambda folder: False)
     g = Genome(path, cache_dir=tmp_path / "c")
     assert g.indexed_path == path
     assert not (tmp_path / "g.fa.fai").exists() and list((tmp_path / "c").glob("*.fai"))

@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 
 from gulm.data.errors import DataWarning, FastaError, LabeledDataError
-from gulm.data.genome import Genome, reverse_complement
+from gulm.data.fasta import reverse_complement
+from gulm.data.genome import Genome
 from gulm.data.labeled import (
     LabeledSequences,
     kfold_indices,

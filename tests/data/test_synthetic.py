@@ -11,11 +11,11 @@ import pytest
 from gulm.data.genome import Genome
 from gulm.data.intervals import read_gff_features
 from gulm.data.labeled import read_labeled_csv
-from gulm.data.synthetic import (
+from gulm.data.promoters import promoter_dataset
+from gulm.demo.synthetic import (
     BOX10,
     BOX35,
     STOP_CODONS,
-    promoter_dataset,
     synthetic_genome,
     write_demo_data,
 )

@@ -9,7 +9,7 @@ pytest.importorskip("gulm._C", reason="compiled extension not built")
 @pytest.fixture(scope="session")
 def demo_files(tmp_path_factory):
     """A small synthetic genome and promoter set, written like a user's files."""
-    from gulm.data.synthetic import write_demo_data
+    from gulm.demo.synthetic import write_demo_data
 
     out = tmp_path_factory.mktemp("demo_data")
     return write_demo_data(out, length=40_000, seed=1, n_train=40)

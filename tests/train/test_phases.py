@@ -7,9 +7,10 @@ import pytest
 import torch
 
 import gulm
-from gulm.train.checkpoint import TokenizerMismatchError, load_checkpoint, load_encoder_from_lm
-from gulm.train.phases import (ClassifierConfig, DataConfig, FinetuneConfig, PretrainConfig,
-                               finetune_lm, pretrain_lm, train_classifier)
+from gulm.runtime.checkpoint import TokenizerMismatchError, load_checkpoint, load_encoder_from_lm
+from gulm.configs import ClassifierConfig, DataConfig, FinetuneConfig, PretrainConfig
+from gulm.train.classifier import train_classifier
+from gulm.train.phases import finetune_lm, pretrain_lm
 
 TINY = dict(emb_size=16, hidden_size=32, n_layers=2, bs=8, bptt=20, progress=False)
 
@@ -171,12 +172,12 @@ def test_classifier_sizes_must_match_the_lm_and_best_epoch_selection(demo_files,
 
 
 def test_max_tokens_samples_the_whole_stream():
-    from gulm.train.phases import _cap_tokens
+    from gulm.data.corpus import cap_tokens
 
     t = np.arange(1_000_000)
-    c = _cap_tokens(t, 50_000)
+    c = cap_tokens(t, 50_000)
     assert c.size == 50_000 and c[0] == 0 and c[-1] == t[-1]
-    assert _cap_tokens(t, 0) is t
+    assert cap_tokens(t, 0) is t
 
 
 def test_classifier_resumes_inside_an_epoch(demo_files, tmp_path, monkeypatch):

@@ -3,11 +3,12 @@ from __future__ import annotations
 
 import os
 
+import numpy as np
 import torch
 import torch.distributed as dist
 
 __all__ = ["init_from_env", "is_distributed", "rank", "world_size", "is_main", "barrier",
-           "all_reduce_sum", "shutdown"]
+           "all_reduce_sum", "all_gather_arrays", "shutdown"]
 
 
 def init_from_env(device: str | torch.device = "cpu") -> bool:
@@ -55,6 +56,15 @@ def all_reduce_sum(values: list[float], device="cpu") -> list[float]:
     t = torch.tensor(values, dtype=torch.float64, device=device)
     dist.all_reduce(t)
     return t.tolist()
+
+
+def all_gather_arrays(*arrays: np.ndarray) -> tuple[np.ndarray, ...]:
+    """Every rank's arrays concatenated in rank order (the arrays themselves when not distributed)."""
+    if not is_distributed():
+        return arrays
+    out = [None] * world_size()
+    dist.all_gather_object(out, arrays)
+    return tuple(np.concatenate([o[i] for o in out]) for i in range(len(arrays)))
 
 
 def shutdown() -> None:

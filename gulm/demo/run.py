@@ -18,6 +18,9 @@ import time
 
 import torch
 
+from gulm.configs import ClassifierConfig, DataConfig, DemoConfig, FinetuneConfig, PretrainConfig
+from gulm.configs.fields import config_from
+
 __all__ = ["run_demo", "DEMO"]
 
 # The demo recipe; "quick" scales it down to a smoke test.
@@ -45,14 +48,19 @@ QUICK = dict(genome_length=60_000, n_train=60, lm_epochs=1, ft_epochs=1,
              emb_size=32, hidden_size=64, n_layers=2)
 
 
-def run_demo(out: str = "demo_out", quick: bool = False, seed: int = 0, dtype: str = "fp32",
-             device: str = "cpu", recipe: dict | None = None) -> dict:
-    """Run the demo; returns the summary (also written to ``out/summary.json``)."""
-    from gulm.data.synthetic import write_demo_data
+def run_demo(cfg: DemoConfig | str | None = None, *, recipe: dict | None = None, **overrides) -> dict:
+    """Run the demo into ``out`` (a :class:`~gulm.configs.DemoConfig`, or the output folder;
+    options are its fields); returns the summary (also written to ``out/summary.json``).
+    ``recipe`` overrides entries of :data:`DEMO`."""
+    from gulm.demo.synthetic import write_demo_data
     from gulm.metrics import format_table
-    from gulm.train.phases import (ClassifierConfig, DataConfig, FinetuneConfig, PretrainConfig,
-                                   finetune_lm, pretrain_lm, train_classifier)
+    from gulm.runtime.device import setup
+    from gulm.train.classifier import train_classifier
+    from gulm.train.phases import finetune_lm, pretrain_lm
 
+    cfg = config_from(DemoConfig, cfg, overrides, value_field="out")
+    setup(cfg.device, cfg.threads)
+    out, quick, seed, dtype, device = cfg.out, cfg.quick, cfg.seed, cfg.dtype, cfg.device
     r = dict(DEMO)
     if quick:
         r.update(QUICK)
@@ -67,7 +75,7 @@ def run_demo(out: str = "demo_out", quick: bool = False, seed: int = 0, dtype: s
     paths = write_demo_data(os.path.join(out, "data"), length=r["genome_length"], seed=seed,
                             n_train=r["n_train"])
     data = DataConfig(csv=str(paths["promoters"]))
-    common = dict(device=device, dtype=dtype, seed=seed)
+    common = dict(device=device, dtype=dtype, seed=seed, threads=cfg.threads)
     sizes = dict(emb_size=r["emb_size"], hidden_size=r["hidden_size"], n_layers=r["n_layers"])
     timings = {}
 

@@ -1,0 +1,108 @@
+"""The configs of the commands that use a trained model: ``gulm evaluate``, ``predict``,
+``scan``, ``interpret`` and ``demo``."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from gulm.configs.base import DTYPES, TRAIN_DTYPES, DataConfig, RunOptions
+from gulm.configs.fields import opt
+
+__all__ = ["InferOptions", "EvaluateConfig", "PredictConfig", "ScanConfig", "InterpretConfig",
+           "DemoConfig", "TRACK_MODES"]
+
+_CHECKPOINT_HELP = "classifier checkpoint folder"
+
+#: bedGraph layouts of a scan's scores
+TRACK_MODES = {
+    "center": "each window's score on a stride-wide tile centred on the window (tiles never "
+              "overlap, so the file is valid bedGraph)",
+    "window": "each window's score over the whole window (needs --stride >= --window)",
+}
+
+
+@dataclass
+class InferOptions(RunOptions):
+    """Options of every command that runs a trained classifier."""
+
+    dtype: str = opt("fp32", "compute precision (bf16/fp16: autocast; fp16 needs CUDA)", choices=DTYPES)
+
+
+@dataclass
+class EvaluateConfig(InferOptions):
+    """Metrics of a classifier on one split of labelled data."""
+
+    checkpoint: str = opt("", _CHECKPOINT_HELP, positional="?")
+    data: DataConfig = opt(factory=DataConfig, help="the labelled data")
+    split: str = opt("test", "split to score ('all': every sequence)", choices=("train", "valid", "test", "all"))
+    json: str = opt("", "also write the metrics to this JSON file")
+    bs: int = opt(64, "sequences per batch")
+    rc_average: bool | None = opt(None, "average over both strands (default: as the classifier was trained)")
+    progress: bool = opt(True, "show a progress bar")
+
+
+@dataclass
+class PredictConfig(InferOptions):
+    """Class probabilities of sequences."""
+
+    checkpoint: str = opt("", _CHECKPOINT_HELP, positional="?")
+    sequences: list[str] = opt(factory=list, help="sequences given on the command line", positional="*")
+    fasta: str = opt("", "FASTA file of query sequences (plain or compressed)")
+    out: str = opt("", "output TSV ('-': standard output, where the command line writes without --out)")
+    bs: int = opt(64, "sequences per batch")
+    rc_average: bool | None = opt(None, "average over both strands (default: as the classifier was trained)")
+    progress: bool = opt(False, "show a progress bar")
+
+
+@dataclass
+class ScanConfig(InferOptions):
+    """Options of :func:`gulm.scan_genome` (and ``gulm scan``)."""
+
+    checkpoint: str = opt("", _CHECKPOINT_HELP, positional="?")
+    fasta: str = opt("", "genome FASTA to scan (plain or compressed)", positional="?")
+    out: str = opt("scan", "output prefix of the files written")
+    regions: list[str] = opt(factory=list, metavar="REGION",
+                             help="regions to scan: chrom:start-end, 1-based inclusive as in genome "
+                                  "browsers, or BED files (0-based half-open); default: every record")
+    window: int = opt(0, "window length in bp (0: the classifier's median training length)")
+    stride: int = opt(50, "bp between consecutive window starts")
+    strand: str = opt("both", "strands to score", choices=("+", "-", "both"))
+    batch_size: int = opt(512, "windows per batch")
+    target: str = opt("", "class to score (default: 'promoter' if present, else the last class)")
+    threshold: float = opt(0.5, "score at or above which windows are called")
+    merge_gap: int = opt(0, "join called windows closer than this many bp")
+    chunk_size: int = opt(1_000_000, "bp of genome per work unit (and per rank when distributed)")
+    track_mode: str = opt("center", "bedGraph layout: " + "; ".join(f"{k}: {v}" for k, v in TRACK_MODES.items()),
+                          choices=tuple(TRACK_MODES))
+    windows_tsv: bool = opt(True, "also write every window's score to <out>.windows.tsv")
+    plot: str = opt("", "region to plot, chrom:start-end (1-based inclusive)")
+    annotation: str = opt("", "GFF3/GTF/BED of features drawn on the plot")
+    feature_type: str = opt("gene", "GFF feature type drawn on the plot")
+    progress: bool = opt(True, "show a progress bar")
+
+
+@dataclass
+class InterpretConfig(InferOptions):
+    """Options of :func:`gulm.interpret`."""
+
+    checkpoint: str = opt("", _CHECKPOINT_HELP, positional="?")
+    sequence: str = opt("", "the sequence to analyse (or --fasta)")
+    fasta: str = opt("", "FASTA whose first record (or --record) is analysed")
+    record: str = opt("", "record of --fasta to analyse")
+    out: str = opt("interpret", "output prefix of the TSVs and PNGs")
+    ks: list[int] = opt(factory=lambda: [1, 3, 5, 7, 9, 11, 13, 15], metavar="K",
+                        help="lengths of the randomized stretches")
+    mutagenesis: bool = opt(True, "also score every single-base substitution")
+    target: str = opt("", "class to score (default: 'promoter' if present, else the last class)")
+    mark: int = opt(-1, "0-based position to mark on the plots, e.g. the TSS (-1: none)")
+    seed: int = opt(0, "seed of the random stretches")
+    batch_size: int = opt(256, "variants per batch")
+
+
+@dataclass
+class DemoConfig(RunOptions):
+    """Options of :func:`gulm.run_demo`."""
+
+    out: str = opt("demo_out", "output folder")
+    quick: bool = opt(False, "a much shorter run (smoke test)")
+    seed: int = opt(0, "seed of the synthetic genome and of training")
+    dtype: str = opt("fp32", "compute precision", choices=TRAIN_DTYPES)

@@ -1,0 +1,236 @@
+"""FASTA text: validating and streaming records, and rewriting a file as regular FASTA.
+
+Input rules: the first non-blank line must be a ``>`` header; a record is named by the first word
+of its header (the rest is ignored, never used as a feature); a record without sequence is
+skipped with a :class:`~gulm.data.errors.DataWarning`; CRLF line endings are accepted. Errors
+name the file and the line.
+"""
+from __future__ import annotations
+
+import os
+import warnings
+from pathlib import Path
+from typing import BinaryIO, Iterable, Iterator
+
+from gulm.data.compression import DECOMPRESSION_ERRORS, open_binary, sniff_compression
+from gulm.data.errors import DataWarning, FastaError
+
+__all__ = ["reverse_complement", "iter_fasta", "check_fasta_file", "fasta_events", "record_name",
+           "warn_empty", "normalize_fasta", "first_lines", "header_lines", "first_non_ascii_line",
+           "LINE_WIDTH", "HEADER", "SEQ"]
+
+# IUPAC complement; U pairs with A. Case is kept, and anything else (N, -, *) maps to itself.
+_COMPLEMENT = str.maketrans(
+    "ACGTUMRWSYKVHDBNacgtumrwsykvhdbn",
+    "TGCAAKYWSRMBDHVNtgcaakywsrmbdhvn",
+)
+LINE_WIDTH = 80  # bases per line of normalised copies
+
+
+def reverse_complement(seq: str) -> str:
+    """Reverse complement of a DNA/RNA string: IUPAC-aware, case kept, U -> A, other symbols unchanged."""
+    return seq.translate(_COMPLEMENT)[::-1]
+
+
+def check_fasta_file(path: Path) -> int:
+    """Raise a clear error unless ``path`` is a non-empty regular file; return its size."""
+    if not path.exists():
+        raise FileNotFoundError(f"FASTA file not found: {path}")
+    if path.is_dir():
+        raise FastaError(f"{path}: is a directory, not a FASTA file")
+    size = path.stat().st_size
+    if size == 0:
+        raise FastaError(f"{path}: empty file (no FASTA records)")
+    return size
+
+
+HEADER, SEQ = 0, 1  # the kinds of events of fasta_events
+
+
+def fasta_events(path: Path, lines: Iterable[bytes], kind: str) -> Iterator[tuple[int, int, bytes]]:
+    """Validate FASTA lines and yield ``(HEADER, lineno, header)`` / ``(SEQ, lineno, bases)`` events.
+
+    ``header`` is the text after '>' without line-end whitespace; ``bases`` is a stripped, non-empty,
+    ASCII sequence line. Decompression failures become a FastaError naming the file and line.
+    """
+    lineno = 0
+    in_record = False
+    it = iter(lines)
+    while True:
+        try:
+            raw = next(it)
+        except StopIteration:
+            return
+        except DECOMPRESSION_ERRORS as err:
+            if kind == "plain":
+                raise
+            raise FastaError(
+                f"{path}: truncated or corrupt {kind} file (after line {lineno}): {err}"
+            ) from err
+        lineno += 1
+        if raw[:1] == b">":
+            header = raw[1:].strip()
+            if not header.split():
+                raise FastaError(f"{path}: line {lineno}: FASTA header without a record name")
+            in_record = True
+            yield HEADER, lineno, header
+            continue
+        line = raw.strip()
+        if not line:
+            continue
+        if not in_record:
+            snippet = line[:40].decode("ascii", "replace")
+            hint = " (this looks like FASTQ)" if line[:1] == b"@" else ""
+            raise FastaError(
+                f"{path}: line {lineno}: expected a FASTA header starting with '>', found {snippet!r}{hint}; "
+                "is this a FASTA file?"
+            )
+        if not line.isascii():
+            raise FastaError(f"{path}: line {lineno}: non-ASCII bytes in sequence; is this a FASTA file?")
+        yield SEQ, lineno, line
+
+
+def record_name(path: Path, header: bytes, lineno: int) -> str:
+    try:
+        return header.split()[0].decode("utf-8")
+    except UnicodeDecodeError:
+        raise FastaError(f"{path}: line {lineno}: record name is not valid UTF-8") from None
+
+
+def warn_empty(path: Path, name: str, lineno: int) -> None:
+    warnings.warn(
+        f"{path}: record '{name}' (line {lineno}) has no sequence; skipped", DataWarning, stacklevel=3
+    )
+
+
+def iter_fasta(path: str | os.PathLike, *, upper: bool = False) -> Iterator[tuple[str, str]]:
+    """Stream ``(name, sequence)`` from a FASTA file (plain or compressed) without an index.
+
+    Meant for small files such as labeled sets; use :class:`~gulm.data.genome.Genome` for random
+    access. The name is the first word of the header. Records with no sequence are skipped with
+    a DataWarning. Duplicate names are allowed.
+    """
+    path = Path(path)
+    check_fasta_file(path)
+    kind = sniff_compression(path)
+    n_records = 0
+    for name, hline, chunks in _records(path, kind):
+        if not chunks:
+            warn_empty(path, name, hline)
+            continue
+        n_records += 1
+        seq = b"".join(chunks).decode("ascii")
+        yield name, seq.upper() if upper else seq
+    if n_records == 0:
+        raise FastaError(f"{path}: no FASTA records with sequence")
+
+
+def _records(path: Path, kind: str) -> Iterator[tuple[str, int, list[bytes]]]:
+    """(name, header line, sequence lines) of every record, empty ones included."""
+    name: str | None = None
+    hline = 0
+    chunks: list[bytes] = []
+    with open_binary(path, kind) as fh:
+        for event, lineno, data in fasta_events(path, fh, kind):
+            if event == SEQ:
+                chunks.append(data)
+                continue
+            if name is not None:
+                yield name, hline, chunks
+            name, hline, chunks = record_name(path, data, lineno), lineno, []
+    if name is not None:
+        yield name, hline, chunks
+
+
+def normalize_fasta(path: Path, kind: str, out: BinaryIO, width: int = LINE_WIDTH) -> list[tuple[str, int, int]]:
+    """Copy ``path`` to ``out`` as regular FASTA (``width`` bases per line, LF); return (name, length, offset).
+
+    Validates as it goes: headers first, unique names, empty records dropped with a warning.
+    """
+    index: list[tuple[str, int, int]] = []
+    seen: dict[str, int] = {}
+    pos = 0  # bytes written so far
+    name: str | None = None
+    header = b""
+    hline = 0
+    rlen = 0
+    seq_offset = 0
+    buf = bytearray()
+
+    def flush_lines(final: bool) -> int:
+        n = len(buf) if final else len(buf) // width * width
+        if n == 0:
+            return 0
+        chunk = bytes(buf[:n])
+        del buf[:n]
+        data = b"\n".join(chunk[i : i + width] for i in range(0, n, width)) + b"\n"
+        out.write(data)
+        return len(data)
+
+    def finish() -> None:
+        nonlocal pos
+        if name is None:
+            return
+        if rlen == 0:
+            warn_empty(path, name, hline)
+            return
+        pos += flush_lines(final=True)
+        index.append((name, rlen, seq_offset))
+
+    with open_binary(path, kind) as fh:
+        for event, lineno, data in fasta_events(path, fh, kind):
+            if event == SEQ:
+                if rlen == 0:  # the header is written only once the record proves non-empty
+                    line = b">" + header + b"\n"
+                    out.write(line)
+                    pos += len(line)
+                    seq_offset = pos
+                buf += data
+                rlen += len(data)
+                if len(buf) >= width:
+                    pos += flush_lines(final=False)
+                continue
+            finish()
+            name = record_name(path, data, lineno)
+            if name in seen:
+                raise FastaError(
+                    f"{path}: duplicate record name '{name}' (lines {seen[name]} and {lineno})"
+                )
+            seen[name] = lineno
+            header, hline, rlen = data, lineno, 0
+        finish()
+    if not index:
+        what = "all records are empty" if seen else "no '>' header found"
+        raise FastaError(f"{path}: no FASTA records with sequence ({what})")
+    return index
+
+
+def first_lines(fh: BinaryIO, limit: int = 1 << 20) -> Iterator[bytes]:
+    """Lines of ``fh`` until ``limit`` bytes were read (enough to find the first header)."""
+    read = 0
+    while read < limit:
+        line = fh.readline(limit - read)
+        if not line:
+            return
+        yield line
+        read += len(line)
+
+
+def header_lines(path: Path, name: str) -> list[int]:
+    """1-based line numbers of the headers of record ``name`` (for error messages only)."""
+    found = []
+    with open_binary(path) as fh:
+        for lineno, line in enumerate(fh, 1):
+            if line[:1] == b">" and line[1:].split()[:1] == [name.encode()]:
+                found.append(lineno)
+    return found
+
+
+def first_non_ascii_line(path: Path) -> int | None:
+    """1-based number of the first line with a non-ASCII byte (for error messages only)."""
+    with open_binary(path) as fh:
+        for lineno, line in enumerate(fh, 1):
+            if not line.isascii():
+                return lineno
+    return None
+

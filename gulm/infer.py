@@ -1,0 +1,167 @@
+"""The one inference path: every command that runs a trained model (evaluate, predict, scan,
+interpret, and later variant effects and embeddings) loads it and runs it through here.
+
+    clf = Classifier.load("runs/clf", device="cpu", dtype="bf16")
+    probs = clf.probs(["ACGT...", "TTGACA..."])      # [N, C], batched and length-sorted
+    p = clf.batch_probs(ids, lengths)[:, clf.target_index("promoter")]   # hot loops (scan)
+    feats = Encoder.load("runs/lm").features(seqs)   # pooled [last, max, mean] features [N, 3E]
+
+Precision ("fp32", "bf16", "fp16") is mapped to autocast in one place,
+:func:`gulm.runtime.device.precision` (re-exported here).
+"""
+from __future__ import annotations
+
+import os
+from typing import Callable, Sequence
+
+import numpy as np
+import torch
+
+from gulm.data.batches import TokenizedSet
+from gulm.runtime.checkpoint import load_checkpoint, resolve_checkpoint
+from gulm.runtime.device import check_dtype, input_table_enabled, precision, resolve_device
+
+__all__ = ["Classifier", "Encoder", "precision", "write_predictions"]
+
+
+class _Loaded:
+    """A model in eval mode with its tokenizer, device and precision (see the subclasses)."""
+
+    kind: str | None = None  # the checkpoint kind load() accepts; None: any
+
+    def __init__(self, model: torch.nn.Module, tokenizer, *, config: dict | None = None,
+                 device: str | torch.device = "cpu", dtype: str = "fp32", path: str | None = None):
+        self.device = torch.device(device)
+        self.dtype = check_dtype(dtype)
+        precision(dtype, self.device)  # refuses fp16 on CPU before any work is done
+        self.model = model.to(self.device).eval()
+        encoder = getattr(model, "encoder", None)
+        if hasattr(encoder, "use_input_table"):
+            encoder.use_input_table = input_table_enabled()
+        self.tokenizer = tokenizer
+        self.config = config or {}
+        self.path = path
+
+    @classmethod
+    def load(cls, path_or_name, device: str | torch.device = "cpu", dtype: str = "fp32"):
+        """Load a checkpoint folder (or, later, a shipped model's name)."""
+        folder = resolve_checkpoint(path_or_name)
+        device = resolve_device(device)
+        model, tok, cfg = load_checkpoint(folder, device, kind=cls.kind)
+        return cls._from_checkpoint(model, tok, cfg, device, dtype, os.path.abspath(folder))
+
+    @classmethod
+    def _from_checkpoint(cls, model, tok, cfg, device, dtype, path):
+        return cls(model, tok, config=cfg, device=device, dtype=dtype, path=path)
+
+    def precision(self):
+        """The autocast context of this model's dtype and device."""
+        return precision(self.dtype, self.device)
+
+    def tokenize(self, sequences: Sequence, with_rc: bool = False, name: str = "input") -> TokenizedSet:
+        return TokenizedSet.build(list(sequences), self.tokenizer, None, with_rc=with_rc, name=name)
+
+    @torch.inference_mode()
+    def map_batches(self, data: TokenizedSet, fn: Callable, width: int, bs: int = 64,
+                    rc_views: Sequence[bool] = (False,), progress: bool = False, desc: str = "") -> np.ndarray:
+        """``fn(ids [B, L], lengths [B]) -> [B, width]`` over ``data`` in batches of similar
+        length, averaged over ``rc_views`` (False: the sequence, True: its reverse complement);
+        returns [N, width] float64 in the order of ``data``."""
+        order = np.argsort(-data.lengths, kind="stable")
+        out = np.zeros((len(data), width), dtype=np.float64)
+        batches = [order[i:i + bs] for i in range(0, len(order), bs)]
+        if progress:
+            from tqdm.auto import tqdm
+
+            batches = tqdm(batches, desc=desc, leave=False)
+        for b in batches:
+            acc = 0
+            for rc in rc_views:
+                ids, lengths, _ = data.batch(b, rc=rc)
+                acc = acc + fn(ids.to(self.device), lengths.to(self.device)).float().cpu().numpy()
+            out[b] = acc / len(rc_views)
+        return out
+
+
+class Classifier(_Loaded):
+    """A sequence classifier ready for inference.
+
+    ``classes``: class names; ``rc_average``: whether predictions average both strands (as the
+    checkpoint was trained); ``window``: the median training length in bp (0 if unknown).
+    """
+
+    kind = "classifier"
+
+    def __init__(self, model, tokenizer, *, classes: Sequence[str], rc_average: bool = False, window: int = 0,
+                 **kw):
+        super().__init__(model, tokenizer, **kw)
+        self.classes = list(classes)
+        self.rc_average = bool(rc_average)
+        self.window = int(window or 0)
+
+    @classmethod
+    def _from_checkpoint(cls, model, tok, cfg, device, dtype, path):
+        return cls(model, tok, classes=cfg["classes"], rc_average=cfg.get("training", {}).get("rc_average", False),
+                   window=cfg.get("window") or 0, config=cfg, device=device, dtype=dtype, path=path)
+
+    def target_index(self, target: str = "") -> int:
+        """Index of class ``target``; by default "promoter" if present, else the last class."""
+        if target:
+            if target not in self.classes:
+                raise ValueError(f"class {target!r} is not one of the model's classes {self.classes}")
+            return self.classes.index(target)
+        return self.classes.index("promoter") if "promoter" in self.classes else len(self.classes) - 1
+
+    def batch_probs(self, ids: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        """Class probabilities [B, C] (float32, on the model's device) of right-padded token ids
+        [B, L] with ``lengths`` [B], both on the model's device."""
+        with torch.inference_mode(), self.precision():
+            logits = self.model(ids, lengths)[0]
+        return logits.float().softmax(-1)
+
+    def probs_of_set(self, data: TokenizedSet, bs: int = 64, rc_average: bool | None = None,
+                     progress: bool = False) -> np.ndarray:
+        """Probabilities [N, C] of a tokenized set (built ``with_rc`` when averaging strands)."""
+        rc = self.rc_average if rc_average is None else rc_average
+        return self.map_batches(data, self.batch_probs, len(self.classes), bs, (False, True) if rc else (False,),
+                                progress, "predict")
+
+    def probs(self, sequences: Sequence, bs: int = 64, rc_average: bool | None = None,
+              progress: bool = False) -> np.ndarray:
+        """Probabilities [N, C] of raw sequences (str or bytes), in their order."""
+        rc = self.rc_average if rc_average is None else rc_average
+        return self.probs_of_set(self.tokenize(sequences, with_rc=rc), bs, rc, progress)
+
+
+class Encoder(_Loaded):
+    """The encoder of a language-model or classifier checkpoint, for sequence features."""
+
+    def features(self, sequences: Sequence, bs: int = 64, layer: int = -1, progress: bool = False) -> np.ndarray:
+        """Pooled features [N, 3H] float32 ([last, max, mean] of ``layer``'s outputs, the
+        classifier head's input for the last layer) of raw sequences, in their order."""
+        data = self.tokenize(sequences)
+        sizes = [r.hidden_size for r in self.model.encoder.rnns]
+        width = 3 * sizes[layer]
+
+        def fn(ids, lengths):
+            with self.precision():
+                return self.model.features(ids, lengths, layer)
+
+        return self.map_batches(data, fn, width, bs, progress=progress, desc="features").astype(np.float32)
+
+
+def write_predictions(path_or_file, ids: Sequence[str], probs: np.ndarray, classes: Sequence[str]) -> None:
+    """TSV of predictions: ``id``, one ``p_<class>`` column per class, ``prediction``. ``path_or_file``
+    is a path or an open text file (standard output, say)."""
+    if len(ids) != len(probs):
+        raise ValueError(f"{len(ids)} ids for {len(probs)} rows of probabilities")
+    lines = ["id\t" + "\t".join(f"p_{c}" for c in classes) + "\tprediction\n"]
+    lines += [name + "\t" + "\t".join(f"{x:.6f}" for x in p) + f"\t{classes[int(p.argmax())]}\n"
+              for name, p in zip(ids, probs)]
+    if hasattr(path_or_file, "write"):
+        path_or_file.writelines(lines)
+        return
+    tmp = f"{path_or_file}.tmp"
+    with open(tmp, "w") as fh:
+        fh.writelines(lines)
+    os.replace(tmp, path_or_file)

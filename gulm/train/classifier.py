@@ -1,0 +1,131 @@
+"""Phase 3 of ULMFiT: a sequence classifier, its encoder from a language model (or from scratch),
+trained with gradual unfreezing and scored on the test split at the end.
+
+:func:`train_classifier` runs these steps, each its own function: start the run, read the
+labelled data, resolve the architecture (from the LM checkpoint, read once), tokenize the
+splits, build the model and load the LM's encoder, train, score, save.
+"""
+from __future__ import annotations
+
+import dataclasses
+import os
+import time
+from dataclasses import dataclass
+
+import numpy as np
+
+from gulm.configs import ClassifierConfig, ModelSize, TokenizerConfig
+from gulm.configs.fields import config_from
+from gulm.data.batches import ClassBatches, TokenizedSet, encode_labels
+from gulm.data.sources import SPLITS, load_labeled, select_split
+from gulm.nn import CLASSIFIER_DROPOUTS, AWDConfig, classifier
+from gulm.runtime import distributed as gdist
+from gulm.runtime.checkpoint import load_encoder_from_lm, read_config, save_checkpoint
+from gulm.train.common import check_memory, rank_batch_size, resume_state, start_phase, training_record
+from gulm.train.learner import Learner
+from gulm.train.tasks import ClassifierTask
+
+__all__ = ["train_classifier", "Architecture", "resolve_architecture", "tokenized_splits"]
+
+_SIZES = tuple(f.name for f in dataclasses.fields(ModelSize))
+
+
+@dataclass
+class Architecture:
+    """What the classifier is built from: its tokenizer, sizes and (if any) the LM's config."""
+
+    tokenizer: object
+    sizes: dict
+    lm_config: dict | None = None
+
+
+def resolve_architecture(cfg: ClassifierConfig) -> Architecture:
+    """Tokenizer and sizes: the LM's (those set in ``cfg`` must match), or from scratch
+    ``cfg``'s, unset ones from :class:`TokenizerConfig` and :class:`ModelSize`."""
+    from gulm.data.tokenizer import KmerTokenizer
+
+    if not cfg.lm:
+        base_tok, base_size = TokenizerConfig(), ModelSize()
+        tok = KmerTokenizer(cfg.k or base_tok.k, cfg.stride or base_tok.stride)
+        sizes = {k: getattr(cfg, k) or getattr(base_size, k) for k in _SIZES}
+        check_memory(tok.vocab_size, sizes["emb_size"], f"k={tok.k}: ")
+        return Architecture(tok, sizes)
+    lm = read_config(cfg.lm, "lm")
+    lm_tok = KmerTokenizer.from_dict(lm["tokenizer"])
+    want = (cfg.k if cfg.k is not None else lm_tok.k, cfg.stride if cfg.stride is not None else lm_tok.stride)
+    # another k or stride is refused when the encoder loads (check_tokenizer)
+    tok = lm_tok if want == (lm_tok.k, lm_tok.stride) else KmerTokenizer(*want)
+    sizes = {k: lm["model"][k] for k in _SIZES}
+    clash = {k: (getattr(cfg, k), sizes[k]) for k in _SIZES if getattr(cfg, k) is not None and getattr(cfg, k) != sizes[k]}
+    if clash:
+        raise ValueError(
+            f"{cfg.lm}: the language model's sizes differ from the requested ones ("
+            + ", ".join(f"{k} {want} != LM {have}" for k, (want, have) in clash.items())
+            + "); leave them unset to use the LM's")
+    return Architecture(tok, sizes, lm)
+
+
+def tokenized_splits(ds, tokenizer, classes: list[str], with_rc: bool) -> dict[str, TokenizedSet]:
+    """The train, valid and test splits of a labelled set that has them, tokenized."""
+    sets = {}
+    for split in SPLITS:
+        seqs, labels = select_split(ds, split)
+        if seqs:
+            y, _ = encode_labels(labels, classes)
+            sets[split] = TokenizedSet.build(seqs, tokenizer, y, with_rc=with_rc, name=f"{split} split")
+    return sets
+
+
+def train_classifier(cfg: ClassifierConfig | None = None, *, stop_after=None, **overrides) -> dict:
+    """Train a classifier with gradual unfreezing; evaluates on the test split at the end.
+    Returns the test metrics (or validation metrics when there is no test split)."""
+    cfg = config_from(ClassifierConfig, cfg, overrides)
+    device = start_phase(cfg)
+    ds = load_labeled(cfg.data)
+    train_seqs, train_labels = select_split(ds, "train")
+    if not train_seqs:
+        raise ValueError("the classification data has no training sequences")
+    _, classes = encode_labels(train_labels)
+    arch = resolve_architecture(cfg)
+    cfg = dataclasses.replace(cfg, **arch.sizes, k=arch.tokenizer.k, stride=arch.tokenizer.stride)
+    mcfg = AWDConfig(vocab_size=arch.tokenizer.vocab_size, **arch.sizes, drop_mult=cfg.drop_mult,
+                     n_classes=len(classes), bptt=cfg.bptt, max_len=cfg.max_len, **CLASSIFIER_DROPOUTS)
+    model = classifier(mcfg)
+    if cfg.lm:
+        load_encoder_from_lm(model, cfg.lm, arch.tokenizer, arch.lm_config)
+    sets = tokenized_splits(ds, arch.tokenizer, classes, with_rc=cfg.rc_augment or cfg.rc_average)
+    world, rank, bs = gdist.world_size(), gdist.rank(), rank_batch_size(cfg.bs)
+    train = ClassBatches(sets["train"], bs, shuffle=True, seed=cfg.seed, rc_augment=cfg.rc_augment,
+                         rank=rank, world=world)
+    valid = ClassBatches(sets["valid"], bs, rank=rank, world=world) if "valid" in sets else None
+    learner = Learner(model, ClassifierTask(cfg.alpha, cfg.beta, classes), train, valid,
+                      layer_groups=model.layer_groups(), wd=cfg.wd, clip=cfg.clip, device=device, dtype=cfg.dtype,
+                      out_dir=cfg.out, progress=cfg.progress, desc="classifier", checkpoint_every=cfg.checkpoint_every,
+                      keep_best=f"valid_{cfg.select_metric}" if cfg.select == "best" and valid else None)
+    t0 = time.perf_counter()
+    done = learner.fit_stages(cfg.stages, resume_state=resume_state(cfg), stop_after=stop_after)
+    metrics = {"split": "test" if "test" in sets else "valid", "train_seconds": time.perf_counter() - t0,
+               "complete": bool(done)}
+    if done and learner.restore_best():
+        metrics.update(selected_epoch="best", best_valid=learner.best_score)
+    else:
+        metrics.update(selected_epoch="last")
+    if metrics["split"] in sets:
+        metrics.update(score_split(model, arch.tokenizer, classes, sets[metrics["split"]], cfg, device))
+    if gdist.is_main():
+        save_checkpoint(cfg.out, model, kind="classifier", model_config=mcfg.to_dict(), tokenizer=arch.tokenizer,
+                        training=training_record(cfg), metrics=metrics,
+                        extra={"classes": classes, "window": int(np.median([len(s) for s in train_seqs])),
+                               "lm": os.path.abspath(cfg.lm) if cfg.lm else None})
+    gdist.barrier()
+    return metrics
+
+
+def score_split(model, tokenizer, classes, data: TokenizedSet, cfg: ClassifierConfig, device) -> dict:
+    """Metrics of the trained model on a tokenized split (computed on every rank, kept on rank 0)."""
+    from gulm.infer import Classifier
+    from gulm.metrics import classification_metrics
+
+    clf = Classifier(model, tokenizer, classes=classes, rc_average=cfg.rc_average, device=device, dtype=cfg.dtype)
+    probs = clf.probs_of_set(data, rank_batch_size(cfg.bs), progress=cfg.progress)
+    return classification_metrics(data.labels, probs, classes) if gdist.is_main() else {}

@@ -1,0 +1,55 @@
+"""What every training phase does around its Learner: start the run (process group, threads,
+seed, device), find the resume state, split the batch over ranks, refuse a vocabulary that
+does not fit in memory, and record the config in the checkpoint."""
+from __future__ import annotations
+
+import dataclasses
+import os
+
+import torch
+
+from gulm.configs.train import TrainOptions
+from gulm.runtime import checkpoint as ckpt
+from gulm.runtime import distributed as gdist
+from gulm.runtime.device import setup
+from gulm.train.learner import set_seed
+
+__all__ = ["start_phase", "resume_state", "rank_batch_size", "check_memory", "training_record"]
+
+
+def start_phase(cfg: TrainOptions) -> torch.device:
+    """Join torchrun's process group (if any), set threads and seeds; returns the device."""
+    device = setup(cfg.device, cfg.threads)
+    set_seed(cfg.seed)
+    return device
+
+
+def resume_state(cfg: TrainOptions) -> dict | None:
+    """The saved state to continue from, when ``cfg.resume`` and ``cfg.out`` holds one."""
+    return ckpt.read_resume_state(cfg.out, required=False) if cfg.resume else None
+
+
+def rank_batch_size(bs: int) -> int:
+    """This rank's share of a global batch of ``bs`` (all of it when it does not divide)."""
+    world = gdist.world_size()
+    return bs // world if bs % world == 0 else bs
+
+
+def check_memory(vocab_size: int, emb_size: int, what: str = "") -> None:
+    """Refuse a vocabulary whose embedding (weights, gradient and two Adam moments, fp32)
+    would not fit in this machine's memory."""
+    need = 4 * 4 * vocab_size * emb_size
+    try:
+        total = os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError, AttributeError):  # pragma: no cover - non-POSIX
+        return
+    if need > 0.8 * total:
+        raise MemoryError(
+            f"{what}a vocabulary of {vocab_size:,} tokens with {emb_size}-dim embeddings needs "
+            f"{need / 1e9:.1f} GB for the embedding alone (weights, gradient, Adam state), more "
+            f"than this machine's {total / 1e9:.1f} GB; use a smaller k")
+
+
+def training_record(cfg) -> dict:
+    """The config as the ``training`` record of config.json (flat keys, nested ``data``)."""
+    return dataclasses.asdict(cfg)
