@@ -110,6 +110,7 @@ class ClassifierConfig(_Common):
     hidden_size: int | None = None  # default 1150
     n_layers: int | None = None  # default 3
     drop_mult: float = 0.5
+    head_hidden: int = 50  # units of the head's hidden layer (the seed's 50; widen for many classes)
     stages: list = field(default_factory=lambda: [list(s) for s in SEED_STAGES])
     max_len: int = 1400
     rc_augment: bool = False
@@ -327,7 +328,7 @@ def train_classifier(cfg: ClassifierConfig | None = None, *, stop_after=None, **
             sets[split] = TokenizedSet.build(seqs, tok, y, with_rc=cfg.rc_augment or cfg.rc_average,
                                              name=f"{split} split")
     mcfg = AWDConfig(**sizes, drop_mult=cfg.drop_mult, n_classes=len(classes), bptt=cfg.bptt,
-                     max_len=cfg.max_len, **CLASSIFIER_DROPOUTS)
+                     max_len=cfg.max_len, head_hidden=cfg.head_hidden, **CLASSIFIER_DROPOUTS)
     model = classifier(mcfg)
     if cfg.lm:
         load_encoder_from_lm(model, cfg.lm, tok)
