@@ -246,12 +246,12 @@ def test_baseline_learns_a_planted_motif(tmp_path):
 def test_every_config_resolves_to_gulm_configs():
     from gulm.config import build_config
     from gulm.configs import ClassifierConfig, FinetuneConfig, PretrainConfig
-    from reproduce import harness
+    from reproduce import harness, settings
 
     ctx = {"data": "/data", **{f"dataset:{n}": f"/out/{n}" for n in dsets.BUILDERS}}
-    for lm in sorted(p.stem for p in (harness.CONFIG_DIR / "lm").glob("*.yaml")):
+    for lm in sorted(p.stem for p in (settings.CONFIG_DIR / "lm").glob("*.yaml")):
         for profile in (None, "smoke", "quick"):
-            values = harness._expand(harness.lm_config(lm, profile)["pretrain"], ctx)
+            values = settings.expand(settings.lm_config(lm, profile)["pretrain"], ctx)
             cfg = build_config(PretrainConfig, values, None)
             assert cfg.fasta and all(f.startswith("/data/") for f in cfg.fasta)
     def arch(values):
@@ -259,15 +259,15 @@ def test_every_config_resolves_to_gulm_configs():
 
     for task in harness.TASKS:
         archs = {}
-        for row in harness.row_names(task, include_optional=True):
+        for row in settings.row_names(task, include_optional=True):
             for profile in (None, "smoke", "quick"):
-                cfg = harness.row_config(task, row, profile)
-                clf = build_config(ClassifierConfig, {**harness._expand(cfg["classifier"], ctx), "csv": "x.csv"}, None)
+                cfg = settings.row_config(task, row, profile)
+                clf = build_config(ClassifierConfig, {**settings.expand(cfg["classifier"], ctx), "csv": "x.csv"}, None)
                 assert clf.stages
                 if cfg.get("finetune"):
                     build_config(FinetuneConfig, {**cfg["finetune"], "lm": "x", "csv": "x.csv"}, None)
                 if cfg.get("lm") not in (None, "task"):
-                    assert (harness.CONFIG_DIR / "lm" / f"{cfg['lm']}.yaml").exists()
+                    assert (settings.CONFIG_DIR / "lm" / f"{cfg['lm']}.yaml").exists()
                 for name in cfg.get("datasets") or []:
                     assert name in dsets.TASK_DATASETS[task]
                 if profile is None:  # naive, task-LM and shared-LM rows of a task share one architecture
@@ -276,7 +276,7 @@ def test_every_config_resolves_to_gulm_configs():
                     elif cfg["lm"] == "task":
                         archs[row] = arch(cfg["task_lm"])
                     else:
-                        archs[row] = arch(harness.lm_config(cfg["lm"])["pretrain"])
+                        archs[row] = arch(settings.lm_config(cfg["lm"])["pretrain"])
         assert len(set(archs.values())) == 1, (task, archs)
 
 

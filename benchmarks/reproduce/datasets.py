@@ -36,7 +36,7 @@ from . import homology, reads
 
 __all__ = ["DataMissing", "data_root", "build", "BUILDERS", "TASK_DATASETS", "BUILDER_VERSION"]
 
-BUILDER_VERSION = 2  # bump whenever a builder's output or defaults change: it keys the dataset cache
+BUILDER_VERSION = 3  # bump whenever a builder's output or defaults change: it keys the dataset cache
 
 ECOLI = "ecoli_k12_mg1655"
 ECOLI_FASTA = f"{ECOLI}/GCF_000005845.2_ASM584v2_genomic.fna.gz"
@@ -51,6 +51,7 @@ ENSEMBLE_FASTAS = [
     "bacterial_genomes/partial_500kb/shew_os185.fa.gz",
     "bacterial_genomes/partial_500kb/shew_os223.fa.gz",
 ]
+ATHALIANA_FASTA = "eukaryote_genome_samples/A.thaliana.fa.gz"
 UMAROV_PAIRS = {
     "umarov_ecoli": ("Ecoli_prom.fa.gz", "Ecoli_non_prom.fa.gz"),
     "umarov_arabidopsis_tata": ("Arabidopsis_tata.fa.gz", "Arabidopsis_non_prom.fa.gz"),
@@ -148,14 +149,16 @@ def _fasta_records(path: Path) -> list[tuple[str, str]]:
 
 
 def _leak_bed(root: Path, out: Path, sequences: list[str], k: int, pad: int,
-              extra: list[Interval] = (), genomes: str = "all") -> dict:
+              extra: list[Interval] = (), genomes: str = "all", files: list[str] | None = None) -> dict:
     """Write ``leak_exclude.bed``: ``extra`` intervals plus every region of E. coli K-12 and the
-    ensemble genomes sharing a canonical ``k``-mer with one of ``sequences`` (padded by ``pad``,
-    merged). Pretraining with ``exclude_bed`` set to it never sees those loci or their homologs.
-    ``genomes="ecoli"`` scans E. coli only (smoke runs)."""
+    ensemble genomes (or of ``files``) sharing a canonical ``k``-mer with one of ``sequences``
+    (padded by ``pad``, merged). Pretraining with ``exclude_bed`` set to it never sees those loci
+    or their homologs. ``genomes="ecoli"`` scans E. coli only (smoke runs)."""
     leak = [(iv.chrom, iv.start, iv.end) for iv in extra]
     bases_by_file = {}
-    for rel in [ECOLI_FASTA] + (ENSEMBLE_FASTAS if genomes == "all" else []):
+    if files is None:
+        files = [ECOLI_FASTA] + (ENSEMBLE_FASTAS if genomes == "all" else [])
+    for rel in files:
         path = root / rel
         if not path.exists():
             continue
@@ -254,6 +257,8 @@ def _build_umarov(name: str) -> Callable:
                 "source": {"positive": pos_file, "negative": neg_file}}
         if name == "umarov_ecoli":  # its loci lie in the E. coli genome the LMs are pretrained on
             body.update(_leak_bed(root, out, data.sequences, leak_k, leak_pad, genomes=leak_genomes))
+        elif name.startswith("umarov_arabidopsis"):  # ... and these in the A. thaliana genome sample
+            body.update(_leak_bed(root, out, data.sequences, leak_k, leak_pad, files=[ATHALIANA_FASTA]))
         return body
 
     builder.__name__ = f"build_{name}"

@@ -21,13 +21,11 @@ is also written as YAML next to its checkpoint, so any step can be re-run with t
 """
 from __future__ import annotations
 
-import copy
 import csv
 import dataclasses
 import hashlib
 import json
 import os
-import re
 import subprocess
 import time
 from pathlib import Path
@@ -38,112 +36,11 @@ import numpy as np
 from . import baseline as bl
 from . import datasets as dsets
 from .common import machine_info, summarize_folds, write_json
+from .settings import (CONFIG_DIR, ablation_study, config_hash, deep_merge, expand, lm_config, load_config,
+                       profile_settings, row_config, row_names, variant_config)
 
-__all__ = ["CONFIG_DIR", "Runner", "load_config", "row_names", "lm_config", "row_config"]
-
-CONFIG_DIR = Path(__file__).resolve().parent / "configs"
+__all__ = ["Runner", "TASKS"]
 TASKS = tuple(dsets.TASK_DATASETS)
-
-
-# ---- configs -------------------------------------------------------------------------------
-def load_config(path: str | os.PathLike) -> dict:
-    from gulm.config import load_yaml
-
-    return load_yaml(path)
-
-
-def deep_merge(base: dict, over: dict) -> dict:
-    out = copy.deepcopy(base)
-    for k, v in (over or {}).items():
-        if isinstance(v, dict) and isinstance(out.get(k), dict):
-            out[k] = deep_merge(out[k], v)
-        else:
-            out[k] = copy.deepcopy(v)
-    return out
-
-
-def row_names(task: str, include_optional: bool = False) -> list[str]:
-    folder = CONFIG_DIR / task
-    if not folder.is_dir():
-        raise KeyError(f"no configs for {task!r} (expected {folder})")
-    names = []
-    for path in sorted(folder.glob("*.yaml")):
-        cfg = load_config(path)
-        if include_optional or not cfg.get("optional", False):
-            names.append(path.stem)
-    return names
-
-
-def _profile(profile: str | None) -> dict:
-    if not profile:
-        return {}
-    path = CONFIG_DIR / f"{profile}.yaml"
-    if not path.exists() or profile in ("defaults", "baseline"):
-        raise KeyError(f"unknown profile {profile!r} (expected {path})")
-    return load_config(path)
-
-
-def lm_config(name: str, profile: str | None = None) -> dict:
-    path = CONFIG_DIR / "lm" / f"{name}.yaml"
-    if not path.exists():
-        raise KeyError(f"unknown language model {name!r} (expected {path})")
-    defaults = load_config(CONFIG_DIR / "defaults.yaml")
-    cfg = load_config(path)
-    pre = deep_merge(deep_merge(defaults.get("common", {}), {**defaults.get("tokenizer", {}),
-                                                              **defaults.get("model", {})}), cfg.get("pretrain", {}))
-    if profile:
-        s = _profile(profile)
-        pre = deep_merge(pre, {**s.get("common", {}), **s.get("model", {}), **s.get("pretrain", {})})
-    return {**cfg, "pretrain": pre}
-
-
-def row_config(task: str, row: str, profile: str | None = None) -> dict:
-    path = CONFIG_DIR / task / f"{row}.yaml"
-    if not path.exists():
-        raise KeyError(f"unknown row {row!r} for {task} (expected {path})")
-    defaults = load_config(CONFIG_DIR / "defaults.yaml")
-    cfg = load_config(path)
-    common = deep_merge(defaults.get("common", {}), cfg.get("common", {}))
-    # a row may set its own architecture (`model:`) for naive and task-LM rows; a shared LM brings its own
-    arch = {**defaults.get("tokenizer", {}), **deep_merge(defaults.get("model", {}), cfg.get("model", {}))}
-    clf = deep_merge(common, cfg.get("classifier", {}))
-    if cfg.get("lm") in (None, "task"):
-        clf = deep_merge(deep_merge(clf, arch), cfg.get("classifier", {}))
-    ft = deep_merge(common, cfg["finetune"]) if cfg.get("finetune") else None
-    task_lm = None
-    if cfg.get("lm") == "task":
-        task_lm = deep_merge(deep_merge(common, arch), cfg.get("task_lm", {}))
-    if profile:
-        s = _profile(profile)
-        tiny = {**s.get("common", {})}
-        clf = deep_merge(clf, {**tiny, **s.get("classifier", {})})
-        if cfg.get("lm") in (None, "task"):
-            clf = deep_merge(clf, s.get("model", {}))
-        if ft is not None:
-            ft = deep_merge(ft, {**tiny, **s.get("finetune", {})})
-        if task_lm is not None:
-            task_lm = deep_merge(task_lm, {**tiny, **s.get("model", {}), **s.get("pretrain", {})})
-    return {**cfg, "classifier": clf, "finetune": ft, "task_lm": task_lm}
-
-
-def _expand(obj, ctx: dict):
-    if isinstance(obj, str):
-        def sub(m):
-            key = m.group(1)
-            if key not in ctx:
-                raise KeyError(f"unknown placeholder {{{key}}} in a config")
-            return str(ctx[key])
-
-        return re.sub(r"\{([a-z_]+(?::[a-z0-9_]+)?)\}", sub, obj)
-    if isinstance(obj, list):
-        return [_expand(x, ctx) for x in obj]
-    if isinstance(obj, dict):
-        return {k: _expand(v, ctx) for k, v in obj.items()}
-    return obj
-
-
-def _hash(obj) -> str:
-    return hashlib.sha256(json.dumps(obj, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
 def _write_yaml(path: Path, values: dict) -> None:
@@ -237,7 +134,7 @@ class Runner:
         self.out = Path(out)
         self.results = Path(results) if results else self.out / "results"
         self.profile = profile or None
-        self.settings = _profile(self.profile)
+        self.settings = profile_settings(self.profile)
         self.suffix = f".{self.profile}" if self.profile else ""
         self.folds = folds
         self.only_splits = set(splits) if splits else None
@@ -322,12 +219,26 @@ class Runner:
     @staticmethod
     def _summary_entry(results: list[dict]) -> dict:
         folds = [r for r in results if r["split"].startswith("fold")]
-        entry = {"splits": {r["split"]: {k: r["metrics"].get(k) for k in
-                                         ("n", "accuracy", "precision", "recall", "f1", "mcc", "specificity", "roc_auc")}
+        def key(r):
+            return r["split"] if not r.get("seed") else f"{r['split']}@seed{r['seed']}"
+
+        entry = {"splits": {key(r): {k: r["metrics"].get(k) for k in
+                                     ("n", "accuracy", "precision", "recall", "f1", "mcc", "specificity", "roc_auc")}
                             for r in results},
                  "wall_seconds": round(sum(r.get("wall_seconds", 0) for r in results), 1)}
-        if len(folds) > 1:
-            entry["cv"] = summarize_folds([r["metrics"] for r in folds])
+        seeds = sorted({int(r.get("seed") or 0) for r in results})
+        if len(folds) > 1 or len(seeds) > 1:
+            runs = folds if len(folds) > 1 else results
+            entry["cv"] = summarize_folds([r["metrics"] for r in runs])
+            entry["seeds"] = seeds
+            entry["spread"] = ("sd over folds" if len(seeds) == 1 else
+                               f"sd over {len(runs)} runs ({len(runs) // len(seeds)} folds x {len(seeds)} seeds)"
+                               if len(folds) > 1 else f"sd over {len(seeds)} seeds")
+            if len(seeds) > 1 and len(folds) > 1:  # the spread of the seed means, too
+                by_seed = {sd: [r["metrics"] for r in runs if int(r.get("seed") or 0) == sd] for sd in seeds}
+                means = [summarize_folds(ms) for ms in by_seed.values()]
+                entry["sd_of_seed_means"] = {k: float(np.std([m[k]["mean"] for m in means if k in m], ddof=1))
+                                             for k in means[0]}
         return entry
 
     # ---- language models ---------------------------------------------------------------
@@ -339,9 +250,9 @@ class Runner:
         cfg = lm_config(name, self.profile)
         for dep in cfg.get("requires", []):
             self.dataset(dep)
-        values = _expand(cfg["pretrain"], self._ctx())
+        values = expand(cfg["pretrain"], self._ctx())
         folder = self.out / (f"lm_{self.profile}" if self.profile else "lm") / name
-        key = _hash(values)
+        key = config_hash(values)
         done = folder / "repro_key.json"
         if (not self.force and done.exists() and json.loads(done.read_text()).get("key") == key
                 and (folder / "model.safetensors").exists()):
@@ -377,7 +288,7 @@ class Runner:
         from gulm.data.tokenizer import KmerTokenizer
         from gulm import PretrainConfig, pretrain_lm
 
-        key = _hash({"spec": spec, "data_key": _file_hash(split["path"])})
+        key = config_hash({"spec": spec, "data_key": _file_hash(split["path"])})
         done = folder / "repro_key.json"
         if not self.force and done.exists() and json.loads(done.read_text()).get("key") == key:
             return folder
@@ -393,13 +304,58 @@ class Runner:
         return folder
 
     # ---- rows --------------------------------------------------------------------------
-    def run_row(self, task: str, row: str) -> list[dict]:
+    def run_row(self, task: str, row: str, seed: int | None = None) -> list[dict]:
         """Fine-tune (if configured) and train the classifier of ``row`` on each of its splits;
-        writes one result JSON per split and returns them."""
+        writes one result JSON per split and returns them. ``seed`` repeats the row with another
+        training seed (fine-tuning and classifier; data splits unchanged) into ``<row>__seed<N>``."""
+        cfg = row_config(task, row, self.profile)
+        tag = row
+        if seed is not None:
+            over = {"classifier": {"seed": seed}}
+            if cfg.get("finetune"):
+                over["finetune"] = {"seed": seed}
+            cfg = deep_merge(cfg, over)
+            tag = f"{row}__seed{seed}"
+        return self._run_config(task, row, cfg, tag=tag, seed=seed or 0)
+
+    def run_variant(self, task: str, study: str, variant: str) -> list[dict]:
+        """One variant of an ablation study (``configs/ablations/<task>/<study>.yaml``), trained on
+        the study's splits with the test rows removed (see :meth:`_valid_only`): its metrics are
+        valid metrics, for selection."""
+        spec = ablation_study(task, study)
+        cfg = variant_config(task, study, variant, self.profile)
+        return self._run_config(task, variant, cfg, tag=variant, seed=cfg["classifier"].get("seed", 0),
+                                study=study, splits=spec.get("splits"))
+
+    def _valid_only(self, split: dict) -> dict:
+        """The split's CSV for ablations: its test rows removed, and its valid rows cut in two
+        stratified halves: one stays ``valid`` (where a variant picks its epoch), the other is
+        relabelled ``test`` (where it is scored), so a best-epoch variant is not scored on the
+        data that chose its epoch. Cached next to the dataset."""
+        from gulm.data import read_labeled_csv, write_labeled_csv
+
+        src = Path(split["path"])
+        dest = src.parent / "valid_only" / src.name
+        if not dest.exists() or dest.stat().st_mtime < src.stat().st_mtime:
+            ds = read_labeled_csv(src)
+            keep = [i for i, t in enumerate(ds.split) if t != "test"]
+            sub = ds.subset(keep)
+            rng = np.random.default_rng(12345)
+            new_split = list(sub.split)
+            for label in sorted(set(sub.labels)):
+                idx = [i for i, (t, y) in enumerate(zip(sub.split, sub.labels)) if t == "valid" and y == label]
+                for i in rng.permutation(idx)[: len(idx) // 2]:
+                    new_split[int(i)] = "test"
+            sub.split = new_split
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            write_labeled_csv(dest, sub)
+        return {**split, "path": str(dest)}
+
+    def _run_config(self, task: str, row: str, cfg: dict, *, tag: str, seed: int = 0,
+                    study: str | None = None, splits: list[str] | None = None) -> list[dict]:
         from gulm.config import build_config
         from gulm import ClassifierConfig, FinetuneConfig, finetune_lm, train_classifier
 
-        cfg = row_config(task, row, self.profile)
         ctx = self._ctx()
         shared_lm = None
         if cfg.get("lm") not in (None, "task"):
@@ -408,15 +364,20 @@ class Runner:
         datasets = cfg.get("datasets") or dsets.TASK_DATASETS[task]
         for name in datasets:
             manifest = self.dataset(name)
-            for sp in self._splits(manifest, cfg.get("splits")):
-                path = self.results / task / name / sp["name"] / f"{row}{self.suffix}.json"
+            for sp in self._splits(manifest, splits or cfg.get("splits")):
+                if study is not None:
+                    sp = self._valid_only(sp)
+                    path = self.results / task / "ablations" / study / name / sp["name"] / f"{tag}{self.suffix}.json"
+                else:
+                    path = self.results / task / name / sp["name"] / f"{tag}{self.suffix}.json"
                 if path.exists() and not self.force:
                     old = json.loads(path.read_text())
-                    if old.get("data_key") == _file_hash(sp["path"]) and old.get("config_key") == _hash(cfg) and old.get("complete"):
-                        self.log(f"[{task}] {name} {sp['name']} {row}: cached ({path})")
+                    if old.get("data_key") == _file_hash(sp["path"]) and old.get("config_key") == config_hash(cfg) and old.get("complete"):
+                        self.log(f"[{task}] {name} {sp['name']} {tag}: cached ({path})")
                         results.append(old)
                         continue
-                run_dir = self.out / (f"runs_{self.profile}" if self.profile else "runs") / task / name / sp["name"] / row
+                run_dir = (self.out / (f"runs_{self.profile}" if self.profile else "runs") / task
+                           / (f"ablations/{study}" if study else "") / name / sp["name"] / tag)
                 timing, lm_info, throughput = {}, None, {}
                 lm_path = shared_lm
                 if shared_lm is not None:
@@ -424,13 +385,13 @@ class Runner:
                     timing["pretrain_seconds_shared"] = lm_info.get("wall_seconds")
                 if cfg.get("lm") == "task":
                     t0 = time.perf_counter()
-                    lm_path = self._task_lm(_expand(cfg["task_lm"], ctx), sp, run_dir / "task_lm")
+                    lm_path = self._task_lm(expand(cfg["task_lm"], ctx), sp, run_dir / "task_lm")
                     timing["task_lm_seconds"] = time.perf_counter() - t0
                     lm_info = {"name": "task", **self._lm_info(lm_path)}
                     throughput["task_lm_tokens_per_s"] = _log_stats(lm_path).get("train_tokens_per_s")
                 data_cfg = {"csv": sp["path"], "split_col": "set"}
                 if cfg.get("finetune") and lm_path is not None:
-                    ft_values = {**_expand(cfg["finetune"], ctx), "lm": str(lm_path), "data": data_cfg,
+                    ft_values = {**expand(cfg["finetune"], ctx), "lm": str(lm_path), "data": data_cfg,
                                  "out": str(run_dir / "finetuned")}
                     fcfg = build_config(FinetuneConfig, ft_values, None)
                     _write_yaml(run_dir / "finetune.yaml", _dataclass_values(fcfg))
@@ -442,7 +403,7 @@ class Runner:
                     lm_path = run_dir / "finetuned"
                     if lm_info is not None:
                         lm_info["finetune_metrics"] = ft_metrics
-                clf_values = {**_expand(cfg["classifier"], ctx), "data": data_cfg, "out": str(run_dir / "classifier"),
+                clf_values = {**expand(cfg["classifier"], ctx), "data": data_cfg, "out": str(run_dir / "classifier"),
                               "lm": str(lm_path) if lm_path is not None else ""}
                 if lm_path is not None:  # architecture and tokenizer come from the LM checkpoint; shown as such
                     lm_model = json.loads((Path(lm_path) / "config.json").read_text())["model"]
@@ -456,17 +417,19 @@ class Runner:
                 throughput["classifier_tokens_per_s"] = _log_stats(run_dir / "classifier").get("train_tokens_per_s")
                 timing["task_seconds"] = sum(v for k, v in timing.items() if k != "pretrain_seconds_shared" and v)
                 res = {
-                    "task": task, "dataset": name, "split": sp["name"], "row": row,
+                    "task": task, "dataset": name, "split": sp["name"], "row": row, "seed": seed,
+                    "study": study, "selection": ("epoch chosen on one half of the valid split, scored on the other; test rows "
+                                  "removed") if study else None,
                     "description": cfg.get("description", ""), "protocol": cfg.get("protocol", ""),
                     "metrics": metrics, "complete": bool(metrics.get("complete", True)),
                     "timing": timing, "throughput": throughput,
                     "model": _model_size(run_dir / "classifier"), "lm": lm_info,
                     "configs": {"classifier": _dataclass_values(ccfg)},
-                    "data_key": _file_hash(sp["path"]), "config_key": _hash(cfg), "csv": sp["path"],
+                    "data_key": _file_hash(sp["path"]), "config_key": config_hash(cfg), "csv": sp["path"],
                     "profile": self.profile, "machine": self._machine, "git_commit": self._commit,
                 }
                 write_json(path, res)
-                self.log(f"[{task}] {name} {sp['name']} {row}: acc {metrics.get('accuracy', float('nan')):.4f} "
+                self.log(f"[{task}] {name} {sp['name']} {tag}: {metrics.get('split')} acc {metrics.get('accuracy', float('nan')):.4f} "
                          f"mcc {metrics.get('mcc', float('nan')):.4f} in {timing['task_seconds']:.0f} s "
                          f"(classifier {throughput.get('classifier_tokens_per_s') or 0:.0f} tok/s)")
                 results.append(res)
@@ -513,7 +476,7 @@ class Runner:
         cfg = lm_config(name, self.profile)
         for dep in cfg.get("requires", []):
             self.dataset(dep)
-        pre = _expand(cfg["pretrain"], self._ctx())
+        pre = expand(cfg["pretrain"], self._ctx())
         corpus = LMCorpus.from_fasta(pre["fasta"], KmerTokenizer(pre.get("k", 5), pre.get("stride", 2)),
                                      valid_frac=pre.get("valid_frac", 0.1), both_strands=pre.get("both_strands", True),
                                      exclude_bed=pre.get("exclude_bed"))
@@ -523,7 +486,8 @@ class Runner:
         return {"lm": name, "tokens_per_epoch": n, "tokens": total, "tokens_per_s": tps,
                 "minutes": round(total / tps / 60, 1) if tps else None, "excluded_bases": corpus.stats["excluded_bases"]}
 
-    def run(self, task: str, rows: list[str] | None = None, *, baseline: bool = True, models: bool = True) -> dict:
+    def run(self, task: str, rows: list[str] | None = None, *, baseline: bool = True, models: bool = True,
+            seeds: list[int] | None = None) -> dict:
         if task not in TASKS:
             raise KeyError(f"unknown task {task!r}; choose from {TASKS}")
         for name in dsets.TASK_DATASETS[task]:
@@ -535,7 +499,8 @@ class Runner:
             if rows is None:
                 rows = self.settings.get("rows", {}).get(task) or row_names(task)
             for row in rows:
-                self.run_row(task, row)
+                for seed in seeds or [None]:
+                    self.run_row(task, row, seed=None if seed == 0 else seed)
             out["models"] = self.summarize(task)
         return out
 
@@ -557,3 +522,25 @@ class Runner:
         write_json(self.results / task / f"models_summary{self.suffix}.json",
                    {"task": task, "rows": models, "machine": self._machine, "git_commit": self._commit})
         return models
+
+    def summarize_ablation(self, task: str, study: str) -> dict:
+        """``ablations/<study>/summary.json``: each variant's valid metrics (mean over its
+        splits) and minutes, beside the study's base variant."""
+        spec = ablation_study(task, study)
+        rows: dict[str, list] = {}
+        for path in sorted((self.results / task / "ablations" / study).glob(f"*/*/*{self.suffix}.json")):
+            res = json.loads(path.read_text())
+            if res.get("complete") and res.get("study") == study:
+                rows.setdefault(res["row"], []).append(res)
+        out = {}
+        for variant, rs in rows.items():
+            ms = summarize_folds([r["metrics"] for r in rs])
+            out[variant] = {"valid": {k: v["mean"] for k, v in ms.items()}, "n_splits": len(rs),
+                            "minutes": round(sum(r["timing"]["task_seconds"] for r in rs) / 60, 1),
+                            "levers": spec["variants"].get(variant, {}).get("levers", ""),
+                            "note": spec["variants"].get(variant, {}).get("note", "")}
+        summary = {"task": task, "study": study, "description": spec.get("description", ""),
+                   "metric": spec.get("metric", "mcc"), "base": spec.get("reference"), "variants": out,
+                   "machine": self._machine}
+        write_json(self.results / task / "ablations" / study / f"summary{self.suffix}.json", summary)
+        return summary

@@ -6,6 +6,8 @@
     python benchmarks/reproduce/run.py --lm ecoli --lm ensemble          # pretrain shared LMs only
     python benchmarks/reproduce/run.py task1 --smoke --out /tmp/smoke    # seconds, tiny models
     python benchmarks/reproduce/run.py task2 --profile quick             # minutes: fold 0, short LM
+    python benchmarks/reproduce/run.py task2 --rows bacteria_lm --seeds 0,1,2    # 3 training seeds
+    python benchmarks/reproduce/run.py task2 --ablate levers             # an ablation study (valid only)
 
 Steps per task: build the datasets (cached), the k-mer logistic-regression baseline(s), then
 every row in configs/<task>/ (shared LMs are pretrained once into <out>/lm and reused). Results:
@@ -35,6 +37,11 @@ def main(argv=None) -> int:
     p.add_argument("--splits", default=None,
                    help="comma-separated split names to run, e.g. random_train100 (default: each row's own)")
     p.add_argument("--lm", action="append", default=[], metavar="NAME", help="pretrain this shared LM (repeatable)")
+    p.add_argument("--seeds", default=None,
+                   help="comma-separated training seeds to repeat each row with (e.g. 0,1,2; 0 is the row itself)")
+    p.add_argument("--ablate", default=None, metavar="STUDY[:VARIANT,...]",
+                   help="run an ablation study of the task (configs/ablations/<task>/STUDY.yaml), or some of its "
+                        "variants, on its splits with the test rows removed (valid metrics, for selection)")
     p.add_argument("--data-only", action="store_true", help="only build the datasets")
     p.add_argument("--baseline-only", action="store_true", help="datasets and baselines, no gulm training")
     p.add_argument("--models-only", action="store_true", help="skip the baselines")
@@ -90,12 +97,27 @@ def main(argv=None) -> int:
         return 0
     for name in args.lm:
         print(f"[lm] {name}: {runner.lm(name)}")
+    if args.ablate:
+        study, _, wanted = args.ablate.partition(":")
+        from reproduce.settings import ablation_study
+
+        for task in tasks:
+            variants = wanted.split(",") if wanted else list(ablation_study(task, study)["variants"])
+            for v in variants:
+                runner.run_variant(task, study, v)
+            summary = runner.summarize_ablation(task, study)
+            metric = summary["metric"]
+            for v, r in summary["variants"].items():
+                print(f"[ablation] {task}/{study} {v:<28} valid {metric} {r['valid'].get(metric, float('nan')):.4f} "
+                      f"acc {r['valid'].get('accuracy', float('nan')):.4f} ({r['n_splits']} splits, {r['minutes']} min)")
+        return 0
+    seeds = [int(x) for x in args.seeds.split(",")] if args.seeds else None
     for task in tasks:
         if args.data_only:
             for name in dsets.TASK_DATASETS[task]:
                 runner.dataset(name)
             continue
-        runner.run(task, rows, baseline=not args.models_only, models=not args.baseline_only)
+        runner.run(task, rows, baseline=not args.models_only, models=not args.baseline_only, seeds=seeds)
     return 0
 
 

@@ -80,6 +80,7 @@ class ClassifierConfig(TrainOptions):
     hidden_size: int | None = unset_like(ModelSize, "hidden_size", _FROM_LM.format(ModelSize.hidden_size))
     n_layers: int | None = unset_like(ModelSize, "n_layers", _FROM_LM.format(ModelSize.n_layers))
     drop_mult: float = opt(0.5, "multiplier of all five dropouts")
+    head_hidden: int = opt(50, "units of the head's hidden layer (the seed's 50; widen for many classes)")
     stages: list = opt(factory=lambda: [list(s) for s in SEED_STAGES],
                        help="gradual unfreezing: epochs:lr:groups,... (groups 0 = all)")
     max_len: int = opt(1400, "tokens of each sequence the classifier pools over (the last ones)")

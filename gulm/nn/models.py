@@ -11,6 +11,7 @@ import torch
 from torch import nn
 
 from gulm.configs.base import ModelSize
+from gulm.configs.train import ClassifierConfig
 from gulm.nn.awd_lstm import AWDLSTM
 from gulm.nn.heads import LinearDecoder, PoolingClassifier, masked_concat_pool
 
@@ -45,10 +46,10 @@ class AWDConfig:
     out_bias: bool = True
     # classifier only
     n_classes: int = 2
-    head_hidden: int = 50
+    head_hidden: int = ClassifierConfig.head_hidden
     head_p: float = 0.1
-    bptt: int = 70
-    max_len: int = 70 * 20
+    bptt: int = ClassifierConfig.bptt
+    max_len: int = ClassifierConfig.max_len
 
     def dropouts(self) -> dict:
         m = self.drop_mult

@@ -89,7 +89,8 @@ def train_classifier(cfg: ClassifierConfig | None = None, *, stop_after=None, **
     arch = resolve_architecture(cfg)
     cfg = dataclasses.replace(cfg, **arch.sizes, k=arch.tokenizer.k, stride=arch.tokenizer.stride)
     mcfg = AWDConfig(vocab_size=arch.tokenizer.vocab_size, **arch.sizes, drop_mult=cfg.drop_mult,
-                     n_classes=len(classes), bptt=cfg.bptt, max_len=cfg.max_len, **CLASSIFIER_DROPOUTS)
+                     n_classes=len(classes), bptt=cfg.bptt, max_len=cfg.max_len, head_hidden=cfg.head_hidden,
+                     **CLASSIFIER_DROPOUTS)
     model = classifier(mcfg)
     if cfg.lm:
         load_encoder_from_lm(model, cfg.lm, arch.tokenizer, arch.lm_config)

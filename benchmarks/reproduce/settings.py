@@ -1,0 +1,147 @@
+"""Experiment configs of the reproduction harness: loading, merging and expanding them.
+
+``configs/defaults.yaml`` (tokenizer, model size, shared options) is merged under every shared LM
+(``configs/lm/<name>.yaml``) and every table row (``configs/<task>/<row>.yaml``); a profile
+(``configs/<profile>.yaml``: smoke, quick) is merged over both. Ablation studies
+(``configs/ablations/<task>.yaml``) name a base row and, per variant, overrides of it.
+Strings may use ``{data}`` and ``{dataset:NAME}``, expanded by :func:`expand` at run time.
+Nothing here trains or reads data: :mod:`.harness` runs what these functions describe.
+"""
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+import os
+import re
+from pathlib import Path
+
+__all__ = ["CONFIG_DIR", "load_config", "deep_merge", "row_names", "lm_config", "row_config",
+           "profile_settings", "expand", "config_hash", "ablation_study", "variant_config"]
+
+CONFIG_DIR = Path(__file__).resolve().parent / "configs"
+
+
+def load_config(path: str | os.PathLike) -> dict:
+    from gulm.config import load_yaml
+
+    return load_yaml(path)
+
+
+def deep_merge(base: dict, over: dict) -> dict:
+    out = copy.deepcopy(base)
+    for k, v in (over or {}).items():
+        if isinstance(v, dict) and isinstance(out.get(k), dict):
+            out[k] = deep_merge(out[k], v)
+        else:
+            out[k] = copy.deepcopy(v)
+    return out
+
+
+def row_names(task: str, include_optional: bool = False) -> list[str]:
+    folder = CONFIG_DIR / task
+    if not folder.is_dir():
+        raise KeyError(f"no configs for {task!r} (expected {folder})")
+    names = []
+    for path in sorted(folder.glob("*.yaml")):
+        cfg = load_config(path)
+        if include_optional or not cfg.get("optional", False):
+            names.append(path.stem)
+    return names
+
+
+def profile_settings(profile: str | None) -> dict:
+    if not profile:
+        return {}
+    path = CONFIG_DIR / f"{profile}.yaml"
+    if not path.exists() or profile in ("defaults", "baseline"):
+        raise KeyError(f"unknown profile {profile!r} (expected {path})")
+    return load_config(path)
+
+
+def lm_config(name: str, profile: str | None = None) -> dict:
+    path = CONFIG_DIR / "lm" / f"{name}.yaml"
+    if not path.exists():
+        raise KeyError(f"unknown language model {name!r} (expected {path})")
+    defaults = load_config(CONFIG_DIR / "defaults.yaml")
+    cfg = load_config(path)
+    pre = deep_merge(deep_merge(defaults.get("common", {}), {**defaults.get("tokenizer", {}),
+                                                              **defaults.get("model", {})}), cfg.get("pretrain", {}))
+    if profile:
+        s = profile_settings(profile)
+        pre = deep_merge(pre, {**s.get("common", {}), **s.get("model", {}), **s.get("pretrain", {})})
+    return {**cfg, "pretrain": pre}
+
+
+def row_config(task: str, row: str, profile: str | None = None) -> dict:
+    path = CONFIG_DIR / task / f"{row}.yaml"
+    if not path.exists():
+        raise KeyError(f"unknown row {row!r} for {task} (expected {path})")
+    defaults = load_config(CONFIG_DIR / "defaults.yaml")
+    cfg = load_config(path)
+    common = deep_merge(defaults.get("common", {}), cfg.get("common", {}))
+    # a row may set its own architecture (`model:`) for naive and task-LM rows; a shared LM brings its own
+    arch = {**defaults.get("tokenizer", {}), **deep_merge(defaults.get("model", {}), cfg.get("model", {}))}
+    clf = deep_merge(common, cfg.get("classifier", {}))
+    if cfg.get("lm") in (None, "task"):
+        clf = deep_merge(deep_merge(clf, arch), cfg.get("classifier", {}))
+    ft = deep_merge(common, cfg["finetune"]) if cfg.get("finetune") else None
+    task_lm = None
+    if cfg.get("lm") == "task":
+        task_lm = deep_merge(deep_merge(common, arch), cfg.get("task_lm", {}))
+    if profile:
+        s = profile_settings(profile)
+        tiny = {**s.get("common", {})}
+        clf = deep_merge(clf, {**tiny, **s.get("classifier", {})})
+        if cfg.get("lm") in (None, "task"):
+            clf = deep_merge(clf, s.get("model", {}))
+        if ft is not None:
+            ft = deep_merge(ft, {**tiny, **s.get("finetune", {})})
+        if task_lm is not None:
+            task_lm = deep_merge(task_lm, {**tiny, **s.get("model", {}), **s.get("pretrain", {})})
+    return {**cfg, "classifier": clf, "finetune": ft, "task_lm": task_lm}
+
+
+def expand(obj, ctx: dict):
+    if isinstance(obj, str):
+        def sub(m):
+            key = m.group(1)
+            if key not in ctx:
+                raise KeyError(f"unknown placeholder {{{key}}} in a config")
+            return str(ctx[key])
+
+        return re.sub(r"\{([a-z_]+(?::[a-z0-9_]+)?)\}", sub, obj)
+    if isinstance(obj, list):
+        return [expand(x, ctx) for x in obj]
+    if isinstance(obj, dict):
+        return {k: expand(v, ctx) for k, v in obj.items()}
+    return obj
+
+
+def config_hash(obj) -> str:
+    return hashlib.sha256(json.dumps(obj, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+def ablation_study(task: str, study: str) -> dict:
+    """An ablation study: ``configs/ablations/<task>/<study>.yaml`` with ``base`` (a row of the
+    task), ``splits`` (where to select; test rows are always removed) and ``variants``: name ->
+    ``{levers: text, note: text, set: {...}}`` where ``set`` is deep-merged over the base row."""
+    path = CONFIG_DIR / "ablations" / task / f"{study}.yaml"
+    if not path.exists():
+        raise KeyError(f"unknown ablation study {study!r} for {task} (expected {path})")
+    spec = load_config(path)
+    if not isinstance(spec.get("variants"), dict) or not spec["variants"]:
+        raise ValueError(f"{path}: needs a non-empty 'variants' mapping")
+    return spec
+
+
+def variant_config(task: str, study: str, variant: str, profile: str | None = None) -> dict:
+    """The resolved row config of one variant: its base row (``base`` of the variant, else of
+    the study) with the variant's ``set`` merged over it."""
+    spec = ablation_study(task, study)
+    if variant not in spec["variants"]:
+        raise KeyError(f"{task}/{study}: no variant {variant!r}; have {sorted(spec['variants'])}")
+    v = spec["variants"][variant] or {}
+    base = row_config(task, v.get("base", spec["base"]), profile)
+    cfg = deep_merge(base, v.get("set", {}))
+    return {**cfg, "description": v.get("levers", "") or cfg.get("description", "")}

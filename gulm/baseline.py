@@ -1,0 +1,185 @@
+"""The honest baseline: k-mer frequencies + logistic regression (scikit-learn).
+
+Features: for each k in ``ks`` (default 1..6) the counts of all 4^k k-mers of a sequence (windows
+touching a non-ACGT base skipped), divided by the number of counted windows, so each k block sums
+to 1; with ``both_strands`` the reverse-complement strand is counted too (strand-symmetric
+features). Features are standardised on the training split; the inverse penalty C of an L2
+``LogisticRegression`` is chosen from ``Cs`` by accuracy on the valid split, and the model is
+trained on the train split only - like gulm's classifiers, so the two compare on the same split.
+
+A fitted baseline is saved without pickles: ``baseline.npz`` (arrays only, loaded with
+``allow_pickle=False``) plus ``baseline.json`` (options, classes and metrics).
+"""
+from __future__ import annotations
+
+import json
+import os
+import time
+import warnings
+from dataclasses import dataclass, field
+from typing import Sequence
+
+import numpy as np
+
+__all__ = ["kmer_features", "KmerLogReg", "fit_kmer_logreg", "DEFAULT_KS", "DEFAULT_CS",
+           "BASELINE_NPZ", "BASELINE_JSON"]
+
+DEFAULT_KS = (1, 2, 3, 4, 5, 6)
+DEFAULT_CS = (1e-5, 1e-4, 1e-3, 1e-2, 1e-1, 1.0)
+BASELINE_NPZ, BASELINE_JSON = "baseline.npz", "baseline.json"
+
+
+def _kmer_counts(sequences: Sequence[str | bytes], k: int) -> np.ndarray:
+    """[N, 4^k] counts of the k-mers (stride 1) of each sequence, non-ACGT windows skipped."""
+    from gulm.data.tokenizer import KmerTokenizer
+
+    tok = KmerTokenizer(k, 1)
+    width = 4 ** k
+    out = np.zeros((len(sequences), width), dtype=np.float64)
+    step = max(1, 2_000_000 // max(1, max((len(s) for s in sequences), default=1)))  # rows per batch
+    for a in range(0, len(sequences), step):
+        ids, _ = tok.encode_batch(list(sequences[a:a + step]))
+        ids = ids.numpy()
+        rows = np.broadcast_to(np.arange(ids.shape[0])[:, None], ids.shape)
+        keep = ids >= 2  # pad 0 and unk 1 are not k-mers
+        flat = rows[keep] * width + (ids[keep] - 2)
+        out[a:a + ids.shape[0]] = np.bincount(flat, minlength=ids.shape[0] * width).reshape(-1, width)
+    return out
+
+
+def _revcomp_all(sequences: Sequence[str | bytes]) -> list[bytes]:
+    table = bytes.maketrans(b"ACGTUacgtu", b"TGCAAtgcaa")
+    return [(s.encode() if isinstance(s, str) else bytes(s)).translate(table)[::-1] for s in sequences]
+
+
+def kmer_features(sequences: Sequence[str | bytes], ks: Sequence[int] = DEFAULT_KS, *,
+                  both_strands: bool = False, dtype=np.float32) -> np.ndarray:
+    """[N, sum(4^k)] normalised k-mer frequencies (see the module doc)."""
+    blocks = []
+    rc = _revcomp_all(sequences) if both_strands else None
+    for k in ks:
+        counts = _kmer_counts(sequences, k)
+        if rc is not None:
+            counts += _kmer_counts(rc, k)
+        total = counts.sum(1, keepdims=True)
+        blocks.append(np.divide(counts, total, out=np.zeros_like(counts), where=total > 0))
+    return np.concatenate(blocks, axis=1).astype(dtype, copy=False)
+
+
+@dataclass
+class KmerLogReg:
+    """A fitted k-mer logistic regression: standardisation + linear model, as plain arrays."""
+
+    classes: list[str]
+    ks: list[int]
+    both_strands: bool
+    C: float
+    mean: np.ndarray
+    scale: np.ndarray
+    coef: np.ndarray  # [C or 1, F]
+    intercept: np.ndarray  # [C or 1]
+    model_classes: np.ndarray  # class indices the model saw in training
+    valid_accuracy_by_C: dict = field(default_factory=dict)
+
+    def decision(self, x: np.ndarray) -> np.ndarray:
+        z = (x - self.mean) / self.scale
+        return z @ self.coef.T + self.intercept
+
+    def probs_from_features(self, x: np.ndarray) -> np.ndarray:
+        """[N, n_classes] probabilities (a class absent from training gets 0)."""
+        d = self.decision(np.asarray(x, dtype=np.float64))
+        if d.shape[1] == 1:  # binary: sigmoid of one logit for model_classes[1]
+            p1 = 1.0 / (1.0 + np.exp(-d[:, 0]))
+            p = np.stack([1.0 - p1, p1], axis=1)
+        else:
+            d = d - d.max(1, keepdims=True)
+            e = np.exp(d)
+            p = e / e.sum(1, keepdims=True)
+        out = np.zeros((x.shape[0], len(self.classes)))
+        out[:, self.model_classes] = p
+        return out
+
+    def probs(self, sequences: Sequence[str | bytes]) -> np.ndarray:
+        return self.probs_from_features(kmer_features(sequences, self.ks, both_strands=self.both_strands))
+
+    # ---- files (no pickles) ---------------------------------------------------------------
+    def save(self, folder: str | os.PathLike, extra: dict | None = None) -> None:
+        folder = os.fspath(folder)
+        os.makedirs(folder, exist_ok=True)
+        tmp = os.path.join(folder, ".baseline.tmp.npz")
+        np.savez(tmp, mean=self.mean, scale=self.scale, coef=self.coef, intercept=self.intercept,
+                 model_classes=self.model_classes)
+        os.replace(tmp, os.path.join(folder, BASELINE_NPZ))
+        meta = {"kind": "kmer_logreg", "classes": self.classes, "ks": self.ks,
+                "both_strands": self.both_strands, "C": self.C,
+                "valid_accuracy_by_C": {str(c): a for c, a in self.valid_accuracy_by_C.items()},
+                **(extra or {})}
+        with open(os.path.join(folder, ".baseline.tmp.json"), "w") as fh:
+            json.dump(meta, fh, indent=2, default=float)
+            fh.write("\n")
+        os.replace(os.path.join(folder, ".baseline.tmp.json"), os.path.join(folder, BASELINE_JSON))
+
+    @classmethod
+    def load(cls, folder: str | os.PathLike) -> "KmerLogReg":
+        folder = os.fspath(folder)
+        path = os.path.join(folder, BASELINE_NPZ)
+        try:
+            with open(os.path.join(folder, BASELINE_JSON)) as fh:
+                meta = json.load(fh)
+            arrays = np.load(path, allow_pickle=False)
+        except (OSError, ValueError) as err:
+            raise ValueError(f"{folder}: no readable k-mer baseline ({err})") from None
+        return cls(classes=list(meta["classes"]), ks=[int(k) for k in meta["ks"]],
+                   both_strands=bool(meta["both_strands"]), C=float(meta["C"]),
+                   mean=arrays["mean"], scale=arrays["scale"], coef=arrays["coef"],
+                   intercept=arrays["intercept"], model_classes=arrays["model_classes"],
+                   valid_accuracy_by_C={float(c): a for c, a in meta.get("valid_accuracy_by_C", {}).items()})
+
+    @staticmethod
+    def exists(folder: str | os.PathLike) -> bool:
+        return os.path.exists(os.path.join(os.fspath(folder), BASELINE_NPZ))
+
+
+def fit_kmer_logreg(x_train: np.ndarray, y_train: np.ndarray, x_valid: np.ndarray | None,
+                    y_valid: np.ndarray | None, classes: Sequence[str], *, ks: Sequence[int] = DEFAULT_KS,
+                    both_strands: bool = False, Cs: Sequence[float] = DEFAULT_CS,
+                    max_iter: int = 500) -> KmerLogReg:
+    """Standardise, fit one LogisticRegression per C, keep the best valid accuracy (ties: the
+    smaller C; without a valid split, the largest C of ``Cs`` below 1e-1, i.e. mild penalty)."""
+    from sklearn.exceptions import ConvergenceWarning
+    from sklearn.linear_model import LogisticRegression
+
+    mean = x_train.mean(0).astype(np.float64)
+    scale = x_train.std(0).astype(np.float64)
+    scale[scale == 0] = 1.0  # sklearn's StandardScaler does the same for constant features
+    xt = ((x_train - mean) / scale).astype(x_train.dtype, copy=False)
+    if len(np.unique(y_train)) < 2:
+        raise ValueError("the k-mer baseline needs at least two classes in the training split")
+    have_valid = x_valid is not None and len(x_valid) > 0
+    grid = sorted(Cs) if have_valid else [max([c for c in Cs if c <= 1e-1] or [min(Cs)])]
+    best, scores = None, {}
+    for C in grid:
+        model = LogisticRegression(C=C, max_iter=max_iter, tol=1e-4)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            model.fit(xt, y_train)
+        if have_valid:
+            xv = ((x_valid - mean) / scale).astype(x_valid.dtype, copy=False)
+            acc = float((model.predict(xv) == y_valid).mean())
+        else:
+            acc = float("nan")
+        scores[C] = acc
+        if best is None or acc > best[2]:
+            best = (model, C, acc)
+    model, C = best[0], best[1]
+    return KmerLogReg(classes=list(classes), ks=list(ks), both_strands=both_strands, C=float(C),
+                      mean=mean, scale=scale, coef=model.coef_.astype(np.float64),
+                      intercept=model.intercept_.astype(np.float64),
+                      model_classes=np.asarray(model.classes_, dtype=np.int64), valid_accuracy_by_C=scores)
+
+
+def timed(fn, *args, **kwargs):
+    """(result, seconds) of one call."""
+    t0 = time.perf_counter()
+    out = fn(*args, **kwargs)
+    return out, time.perf_counter() - t0
