@@ -7,10 +7,8 @@ from dataclasses import dataclass
 from gulm.configs.base import DTYPES, TRAIN_DTYPES, DataConfig, RunOptions
 from gulm.configs.fields import opt
 
-__all__ = ["InferOptions", "EvaluateConfig", "PredictConfig", "ScanConfig", "InterpretConfig",
+__all__ = ["InferOptions", "ClassifyOptions", "EvaluateConfig", "PredictConfig", "ScanConfig", "InterpretConfig",
            "DemoConfig", "TRACK_MODES"]
-
-_CHECKPOINT_HELP = "classifier checkpoint folder"
 
 #: bedGraph layouts of a scan's scores
 TRACK_MODES = {
@@ -25,31 +23,34 @@ class InferOptions(RunOptions):
     """Options of every command that runs a trained classifier."""
 
     dtype: str = opt("fp32", "compute precision (bf16/fp16: autocast; fp16 needs CUDA)", choices=DTYPES)
+    checkpoint: str = opt("", "classifier checkpoint folder", positional="?")
 
 
 @dataclass
-class EvaluateConfig(InferOptions):
+class ClassifyOptions(InferOptions):
+    """Options of the commands that classify whole sequences (evaluate, predict)."""
+
+    bs: int = opt(64, "sequences per batch")
+    rc_average: bool | None = opt(None, "average over both strands (default: as the classifier was trained)")
+
+
+@dataclass
+class EvaluateConfig(ClassifyOptions):
     """Metrics of a classifier on one split of labelled data."""
 
-    checkpoint: str = opt("", _CHECKPOINT_HELP, positional="?")
     data: DataConfig = opt(factory=DataConfig, help="the labelled data")
     split: str = opt("test", "split to score ('all': every sequence)", choices=("train", "valid", "test", "all"))
     json: str = opt("", "also write the metrics to this JSON file")
-    bs: int = opt(64, "sequences per batch")
-    rc_average: bool | None = opt(None, "average over both strands (default: as the classifier was trained)")
     progress: bool = opt(True, "show a progress bar")
 
 
 @dataclass
-class PredictConfig(InferOptions):
+class PredictConfig(ClassifyOptions):
     """Class probabilities of sequences."""
 
-    checkpoint: str = opt("", _CHECKPOINT_HELP, positional="?")
     sequences: list[str] = opt(factory=list, help="sequences given on the command line", positional="*")
     fasta: str = opt("", "FASTA file of query sequences (plain or compressed)")
     out: str = opt("", "output TSV ('-': standard output, where the command line writes without --out)")
-    bs: int = opt(64, "sequences per batch")
-    rc_average: bool | None = opt(None, "average over both strands (default: as the classifier was trained)")
     progress: bool = opt(False, "show a progress bar")
 
 
@@ -57,7 +58,6 @@ class PredictConfig(InferOptions):
 class ScanConfig(InferOptions):
     """Options of :func:`gulm.scan_genome` (and ``gulm scan``)."""
 
-    checkpoint: str = opt("", _CHECKPOINT_HELP, positional="?")
     fasta: str = opt("", "genome FASTA to scan (plain or compressed)", positional="?")
     out: str = opt("scan", "output prefix of the files written")
     regions: list[str] = opt(factory=list, metavar="REGION",
@@ -84,7 +84,6 @@ class ScanConfig(InferOptions):
 class InterpretConfig(InferOptions):
     """Options of :func:`gulm.interpret`."""
 
-    checkpoint: str = opt("", _CHECKPOINT_HELP, positional="?")
     sequence: str = opt("", "the sequence to analyse (or --fasta)")
     fasta: str = opt("", "FASTA whose first record (or --record) is analysed")
     record: str = opt("", "record of --fasta to analyse")
