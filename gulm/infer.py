@@ -18,7 +18,7 @@ import numpy as np
 import torch
 
 from gulm.data.batches import TokenizedSet
-from gulm.runtime.checkpoint import load_checkpoint, resolve_checkpoint
+from gulm.runtime.checkpoint import CheckpointError, load_checkpoint, resolve_checkpoint
 from gulm.runtime.device import check_dtype, input_table_enabled, precision, resolve_device
 
 __all__ = ["Classifier", "Encoder", "precision", "write_predictions"]
@@ -101,6 +101,9 @@ class Classifier(_Loaded):
 
     @classmethod
     def _from_checkpoint(cls, model, tok, cfg, device, dtype, path):
+        n = cfg["model"].get("n_classes")
+        if len(cfg.get("classes") or []) != n:
+            raise CheckpointError(f"{path}: {len(cfg.get('classes') or [])} class names for a model with {n} outputs")
         return cls(model, tok, classes=cfg["classes"], rc_average=cfg.get("training", {}).get("rc_average", False),
                    window=cfg.get("window") or 0, config=cfg, device=device, dtype=dtype, path=path)
 

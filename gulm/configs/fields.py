@@ -34,7 +34,9 @@ def opt(default: Any = _MISSING, help: str = "", *, factory=None, choices: Itera
     """
     if not help:
         raise ValueError("every config field needs a one-line help")
-    metadata = {"help": help, "choices": tuple(choices) if choices is not None else None,
+    if choices is not None and not isinstance(choices, tuple):
+        choices = tuple(choices)
+    metadata = {"help": help, "choices": choices,
                 "flag": flag, "deprecated": tuple(deprecated), "metavar": metavar,
                 "positional": positional}
     if factory is not None:

@@ -75,6 +75,26 @@ def test_missing_label_column_names_it(files, tmp_path):
     line = _one_line_error(gulm_cli("train-classifier", "--csv", files["promoters"], "--label-col",
                                     "klass", "--out", tmp_path / "c", *TINY), "klass")
     assert "label" in line  # the available columns are listed
+    assert "--label-col" in line and "label_col=" not in line  # the flag, as the user spells it
+
+
+def test_class_fasta_files_then_predict_to_standard_output(files, tmp_path):
+    from gulm.data import read_labeled_csv
+
+    ds = read_labeled_csv(files["promoters"])
+    for label in ("promoter", "non_promoter"):
+        (tmp_path / f"{label}.fa").write_text("".join(f">{i}\n{s}\n" for i, (s, y) in
+                                                      enumerate(zip(ds.sequences, ds.labels)) if y == label))
+    res = gulm_cli("train-classifier", "--fasta-class", f"promoter={tmp_path / 'promoter.fa'}",
+                   "--fasta-class", f"other={tmp_path / 'non_promoter.fa'}", "--k", "3", "--stride", "1",
+                   "--stages", "1:1e-2:0", "--threads", "1", "--out", tmp_path / "clf", *TINY)
+    assert res.returncode == 0, res.stderr
+    assert json.loads((tmp_path / "clf" / "config.json").read_text())["classes"] == ["other", "promoter"]
+    res = gulm_cli("predict", tmp_path / "clf", "ACGT" * 20, "TTGACA" * 15, "--threads", "1")
+    assert res.returncode == 0, res.stderr
+    rows = [r.split("\t") for r in res.stdout.strip().splitlines()]
+    assert rows[0] == ["id", "p_other", "p_promoter", "prediction"] and [r[0] for r in rows[1:]] == ["seq1", "seq2"]
+    assert all(abs(float(r[1]) + float(r[2]) - 1) < 1e-5 for r in rows[1:])
 
 
 def test_pretrain_yaml_with_override_then_classify_evaluate_predict(files, tmp_path):
