@@ -193,7 +193,7 @@ def scan_genome(cfg: ScanConfig | None = None, **overrides) -> ScanResult:
              for k, v in parts.items()}
     merged, skipped, seconds_all = _merge_ranks(local, skipped, seconds, cfg.out)
     summary = {
-        "checkpoint": os.path.abspath(cfg.checkpoint), "fasta": os.path.abspath(cfg.fasta),
+        "checkpoint": clf.path, "fasta": os.path.abspath(cfg.fasta),
         "target_class": clf.classes[target], "window": window, "stride": cfg.stride,
         "strands": strands, "windows_scored": int(merged["score"].size), "windows_skipped_non_acgt": skipped,
         "bases_scanned": int(sum(e - s for _, s, e in regions)), "seconds": seconds_all,

@@ -20,7 +20,7 @@ from gulm.data.batches import ClassBatches, TokenizedSet, encode_labels
 from gulm.data.sources import SPLITS, load_labeled, select_split
 from gulm.nn import CLASSIFIER_DROPOUTS, AWDConfig, classifier
 from gulm.runtime import distributed as gdist
-from gulm.runtime.checkpoint import load_encoder_from_lm, read_config, save_checkpoint
+from gulm.runtime.checkpoint import load_encoder_from_lm, read_config, resolve_checkpoint, save_checkpoint
 from gulm.train.common import check_memory, rank_batch_size, resume_state, start_phase, training_record
 from gulm.train.learner import Learner
 from gulm.train.tasks import ClassifierTask
@@ -117,7 +117,7 @@ def train_classifier(cfg: ClassifierConfig | None = None, *, stop_after=None, **
         save_checkpoint(cfg.out, model, kind="classifier", model_config=mcfg.to_dict(), tokenizer=arch.tokenizer,
                         training=training_record(cfg), metrics=metrics,
                         extra={"classes": classes, "window": int(np.median([len(s) for s in train_seqs])),
-                               "lm": os.path.abspath(cfg.lm) if cfg.lm else None})
+                               "lm": os.path.abspath(resolve_checkpoint(cfg.lm)) if cfg.lm else None})
     gdist.barrier()
     return metrics
 

@@ -315,6 +315,3 @@ class Learner:
         return (int(state["stage"]), int(state["epoch"]), int(state.get("step", 0)),
                 json.loads(state.get("partial", "{}")))
 
-    @staticmethod
-    def load_resume_state(out_dir) -> dict:
-        return ckpt.read_resume_state(out_dir)

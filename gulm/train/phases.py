@@ -14,7 +14,7 @@ from gulm.configs.fields import config_from
 from gulm.data.corpus import LMBatches, LMCorpus, cap_tokens
 from gulm.nn import LM_DROPOUTS, AWDConfig, language_model
 from gulm.runtime import distributed as gdist
-from gulm.runtime.checkpoint import load_checkpoint, save_checkpoint
+from gulm.runtime.checkpoint import load_checkpoint, resolve_checkpoint, save_checkpoint
 from gulm.train.common import check_memory, rank_batch_size, resume_state, start_phase, training_record
 from gulm.train.learner import Learner, Stage
 from gulm.train.tasks import LMTask
@@ -58,7 +58,7 @@ def finetune_lm(cfg: FinetuneConfig | None = None, *, stop_after=None, **overrid
     fresh.load_state_dict(model.state_dict())
     corpus = LMCorpus.from_labeled(load_labeled(cfg.data), tok, both_strands=cfg.both_strands)
     return fit_lm(cfg, fresh, mcfg, tok, corpus.train, corpus.valid,
-                  {"finetuned_from": os.path.abspath(cfg.lm), **corpus.stats}, device, stop_after, desc="finetune")
+                  {"finetuned_from": os.path.abspath(resolve_checkpoint(cfg.lm)), **corpus.stats}, device, stop_after, desc="finetune")
 
 
 def fit_lm(cfg, model, mcfg: AWDConfig, tok, train_tokens, valid_tokens, corpus_stats: dict, device,
