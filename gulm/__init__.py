@@ -19,11 +19,11 @@ _LAZY = {
     "train_classifier": "gulm.train.classifier", "PretrainConfig": "gulm.configs",
     "FinetuneConfig": "gulm.configs", "ClassifierConfig": "gulm.configs", "DataConfig": "gulm.configs",
     # inference
-    "evaluate": "gulm.classify", "predict": "gulm.classify", "Classifier": "gulm.infer",
+    "evaluate": "gulm.classify", "predict": "gulm.classify", "Classifier": "gulm.infer", "Encoder": "gulm.infer",
     # data
     "KmerTokenizer": "gulm.data.tokenizer", "Genome": "gulm.data.genome",
     # scan / interpret / demo
-    "scan_genome": "gulm.scan", "interpret": "gulm.interpret", "run_demo": "gulm.demo",
+    "scan_genome": "gulm.scan", "interpret": "gulm.interpretation", "run_demo": "gulm.demo",
 }
 
 
@@ -41,7 +41,6 @@ def __getattr__(name):
     import importlib
 
     value = getattr(importlib.import_module(mod), name)
-    # importing gulm.interpret binds the module to gulm.interpret: the function must win
     globals()[name] = value
     return value
 

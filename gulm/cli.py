@@ -75,7 +75,7 @@ def _scan(cfg):
 
 
 def _interpret(cfg):
-    from gulm.interpret import interpret
+    from gulm.interpretation import interpret
 
     res = interpret(cfg)
     print(f"P({res['target']}) of the sequence: {res['reference']:.4f}")

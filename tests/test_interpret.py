@@ -8,7 +8,7 @@ pytest.importorskip("gulm._C", reason="compiled extension not built")
 
 from gulm.data.tokenizer import KmerTokenizer
 from gulm.infer import Classifier
-from gulm.interpret import mutagenesis, perturbation, score_sequences
+from gulm.interpretation import mutagenesis, perturbation, score_sequences
 
 
 class OnePosition(nn.Module):
@@ -50,7 +50,7 @@ def test_perturbation_and_mutagenesis_find_the_position():
 
 
 def test_interpret_writes_tsv_and_png(tmp_path):
-    from gulm.interpret import interpret
+    from gulm.interpretation import interpret
     from gulm.nn import AWDConfig, classifier
     from gulm.runtime.checkpoint import save_checkpoint
 

@@ -3,7 +3,8 @@
 
 Nothing in a checkpoint is ever unpickled: weights are safetensors, everything else JSON; the
 optimizer and RNG state of ``resume.pt`` is loaded with ``torch.load(weights_only=True)``.
-Every file of a checkpoint folder is written here and nowhere else: folders go to a temporary
+The checkpoint itself (weights, config, metrics) and ``resume.pt`` are written here and nowhere
+else (the training log beside them is :mod:`gulm.train.log`'s): folders go to a temporary
 sibling and are renamed into place, files to a temporary name, so an interrupted save never
 leaves a half-written checkpoint.
 
