@@ -15,7 +15,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Any, Iterable
 
-__all__ = ["opt", "unset_like", "field_help", "config_from", "check_choices", "option_name", "set_command_line",
+__all__ = ["opt", "unset_like", "config_from", "check_choices", "option_name", "set_command_line",
            "DeviceChoices"]
 
 _MISSING = dataclasses.MISSING
@@ -51,10 +51,6 @@ def unset_like(cls, name: str, unset_means: str):
     meta = dict(f.metadata)
     meta["help"] = f"{meta['help']} (default: {unset_means})"
     return dataclasses.field(default=None, metadata=meta)
-
-
-def field_help(f: dataclasses.Field) -> str:
-    return f.metadata.get("help", "")
 
 
 def config_from(cls, given=None, overrides: dict | None = None, *, value_field: str | None = None):

@@ -4,11 +4,9 @@ from __future__ import annotations
 
 from gulm.configs.base import DataConfig
 from gulm.configs.fields import option_name
-from gulm.data.labeled import LabeledSequences
+from gulm.data.labeled import SPLIT_NAMES, LabeledSequences
 
-__all__ = ["load_labeled", "select_split", "SPLITS"]
-
-SPLITS = ("train", "valid", "test")
+__all__ = ["load_labeled", "select_split"]
 
 
 def load_labeled(cfg: DataConfig) -> LabeledSequences:
@@ -36,7 +34,7 @@ def load_labeled(cfg: DataConfig) -> LabeledSequences:
     if ds.split is None:
         fr = (1.0 - cfg.valid_frac - cfg.test_frac, cfg.valid_frac, cfg.test_frac)
         ds = ds.random_split(fr, seed=cfg.split_seed)
-    unknown = sorted(set(ds.split) - set(SPLITS))
+    unknown = sorted(set(ds.split) - set(SPLIT_NAMES))
     if unknown:
         raise ValueError(f"unknown split names {unknown[:5]} in the data (expected train, valid, test)")
     return ds

@@ -17,7 +17,8 @@ import numpy as np
 from gulm.configs import ClassifierConfig, ModelSize, TokenizerConfig
 from gulm.configs.fields import config_from
 from gulm.data.batches import ClassBatches, TokenizedSet, encode_labels
-from gulm.data.sources import SPLITS, load_labeled, select_split
+from gulm.data.labeled import SPLIT_NAMES
+from gulm.data.sources import load_labeled, select_split
 from gulm.nn import CLASSIFIER_DROPOUTS, AWDConfig, classifier
 from gulm.runtime import distributed as gdist
 from gulm.runtime.checkpoint import load_encoder_from_lm, read_config, resolve_checkpoint, save_checkpoint
@@ -68,7 +69,7 @@ def resolve_architecture(cfg: ClassifierConfig) -> Architecture:
 def tokenized_splits(ds, tokenizer, classes: list[str], with_rc: bool) -> dict[str, TokenizedSet]:
     """The train, valid and test splits of a labelled set that has them, tokenized."""
     sets = {}
-    for split in SPLITS:
+    for split in SPLIT_NAMES:
         seqs, labels = select_split(ds, split)
         if seqs:
             y, _ = encode_labels(labels, classes)
