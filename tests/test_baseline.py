@@ -1,0 +1,70 @@
+"""The k-mer logistic-regression baseline (gulm.baseline)."""
+import numpy as np
+import pytest
+
+pytest.importorskip("gulm._C", reason="compiled extension not built")
+pytest.importorskip("sklearn")
+
+from gulm.baseline import KmerLogReg, fit_kmer_logreg, kmer_features  # noqa: E402
+
+
+def test_kmer_features_count_and_normalise():
+    x = kmer_features(["AAAA", "ACGT", "ACNGT", "AC"], ks=[1, 2])
+    assert x.shape == (4, 4 + 16)
+    np.testing.assert_allclose(x[0, :4], [1, 0, 0, 0])  # A only
+    np.testing.assert_allclose(x[0, 4], 1.0)  # AA is the first 2-mer
+    np.testing.assert_allclose(x[1, :4], [0.25] * 4)
+    # windows touching N are skipped: ACNGT has 2-mers AC and GT only
+    assert x[2, 4 + 1] == pytest.approx(0.5) and x[2, 4 + 11] == pytest.approx(0.5)
+    np.testing.assert_allclose(x[:, :4].sum(1), 1.0)
+    both = kmer_features(["AAAA"], ks=[1], both_strands=True)
+    np.testing.assert_allclose(both[0], [0.5, 0, 0, 0.5])  # A on one strand, T on the other
+
+
+def _motif_set(n, rng):
+    seqs, y = [], []
+    for i in range(n):
+        s = "".join(rng.choice(list("ACGT"), 60))
+        if i % 2:
+            pos = rng.integers(0, 50)
+            s = s[:pos] + "TATAAT" + s[pos + 6:]
+        seqs.append(s)
+        y.append(i % 2)
+    return seqs, np.array(y)
+
+
+def test_fit_learns_a_motif_and_round_trips(tmp_path):
+    rng = np.random.default_rng(0)
+    seqs, y = _motif_set(400, rng)
+    x = kmer_features(seqs, ks=[1, 2, 3, 4, 5, 6])
+    model = fit_kmer_logreg(x[:300], y[:300], x[300:350], y[300:350], ["other", "motif"], Cs=[0.01, 0.1, 1.0])
+    acc = (model.probs(seqs[350:]).argmax(1) == y[350:]).mean()
+    assert acc > 0.8
+    assert model.C in model.valid_accuracy_by_C
+    model.save(tmp_path)
+    again = KmerLogReg.load(tmp_path)
+    np.testing.assert_allclose(again.probs(seqs[350:]), model.probs(seqs[350:]))
+    assert KmerLogReg.exists(tmp_path) and not KmerLogReg.exists(tmp_path / "nope")
+
+
+def test_fit_refuses_a_single_class():
+    x = kmer_features(["ACGT" * 5] * 6)
+    with pytest.raises(ValueError, match="two classes"):
+        fit_kmer_logreg(x, np.zeros(6, dtype=int), None, None, ["a"])
+
+
+def test_multiclass_probabilities_sum_to_one():
+    rng = np.random.default_rng(1)
+    motifs = ["TTGACA", "GGGCCC", "ATATAT"]
+    seqs, y = [], []
+    for i in range(150):
+        s = list(rng.choice(list("ACGT"), 50))
+        s[10:16] = motifs[i % 3]
+        seqs.append("".join(s))
+        y.append(i % 3)
+    y = np.array(y)
+    x = kmer_features(seqs, ks=[1, 2, 3])
+    m = fit_kmer_logreg(x[:120], y[:120], x[120:], y[120:], ["a", "b", "c"], ks=[1, 2, 3], Cs=[0.1, 1.0])
+    p = m.probs(seqs[120:])
+    np.testing.assert_allclose(p.sum(1), 1.0)
+    assert (p.argmax(1) == y[120:]).mean() > 0.7  # chance is 1/3
