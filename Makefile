@@ -19,7 +19,8 @@ $(VENV)/.deps:
 	$(PIP) install -q --upgrade pip
 	$(PIP) install -q torch==$(TORCH_VERSION)
 	$(PIP) install -q numpy pyfaidx scikit-learn tqdm pyyaml safetensors matplotlib \
-	    pytest pytest-benchmark hypothesis ninja pybind11 cmake setuptools wheel pyBigWig
+	    pytest pytest-benchmark hypothesis ninja pybind11 cmake setuptools wheel pyBigWig \
+	    pysam pyarrow
 	touch $@
 
 $(VENV)/.built: $(VENV)/.deps setup.py pyproject.toml $(CSRC)

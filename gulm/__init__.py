@@ -24,6 +24,10 @@ _LAZY = {
     "KmerTokenizer": "gulm.data.tokenizer", "Genome": "gulm.data.genome",
     # scan / interpret / demo
     "scan_genome": "gulm.scan", "interpret": "gulm.interpretation", "run_demo": "gulm.demo",
+    # variant effects, embeddings, gradient attributions
+    "variant_effect": "gulm.variants", "VariantEffectConfig": "gulm.configs", "embed": "gulm.embed",
+    "EmbedConfig": "gulm.configs", "integrated_gradients": "gulm.interpretation",
+    "gradient_x_input": "gulm.interpretation",
 }
 
 

@@ -79,11 +79,36 @@ def _interpret(cfg):
 
     res = interpret(cfg)
     print(f"P({res['target']}) of the sequence: {res['reference']:.4f}")
-    for k, v in res["perturbation"].items():
+    for k, v in res.get("perturbation", {}).items():
         i = int(v.argmin())
         print(f"  k={k:>2}: lowest P={v[i]:.4f} when randomizing [{i}, {i + k})")
+    if "saliency" in res:
+        ig = res["saliency"]["integrated_gradients"]
+        top = sorted(range(len(ig.bases)), key=lambda j: -abs(ig.bases[j]))[:5]
+        print(f"  integrated gradients: log-odds {ig.output:.3f} (baseline {ig.baseline:.3f}), completeness "
+              f"error {100 * ig.completeness_error:.2f}%; largest at positions {', '.join(map(str, top))}")
     for name, path in res["files"].items():
         print(f"  {name}: {path}")
+
+
+def _variant_effect(cfg):
+    from gulm.variants import variant_effect
+
+    s = variant_effect(cfg)
+    skipped = ", ".join(f"{k} {v}" for k, v in s["alleles_not_scored"].items() if v) or "none"
+    print(f"scored {s['alleles_scored']:,} of {s['alleles']:,} alleles in {s['records']:,} records "
+          f"({s['window']} bp windows, strand {s['strand']}, P({s['target']})) in {s['seconds']:.1f} s; "
+          f"{s['ref_mismatches']} REF mismatches ({s['ref_mismatch_policy']}); not scored: {skipped}")
+    print(json.dumps(s["files"], indent=1))
+
+
+def _embed(cfg):
+    from gulm.embed import embed
+
+    res = embed(cfg)
+    print(f"embedded {res['n']:,} sequences: {res['dim']} features each ({res['pool']} pooling of layer "
+          f"{res['layer']})")
+    print(json.dumps(res["files"], indent=1))
 
 
 def _demo(cfg):
@@ -143,12 +168,36 @@ COMMANDS: dict[str, Command] = {
             --annotation genes.gff3 --dtype bf16
         torchrun --nproc_per_node 2 --no-python gulm scan runs/clf genome.fna.gz --out scans/all""", _scan),
     "interpret": Command(
-        configs.InterpretConfig, "perturbation and mutagenesis of one sequence",
-        "Randomize k-bp stretches at every position (for each k) and mutate every base; writes TSVs "
-        "and PNGs under the --out prefix.",
+        configs.InterpretConfig, "attributions, perturbation and mutagenesis of one sequence",
+        "Interpret one sequence: perturb (randomize k-bp stretches at every position, for each k), ism "
+        "(every single-base substitution) and saliency (gradient x input and integrated gradients of the "
+        "target's log-odds over the token embeddings). Writes TSVs (<out>.attribution.tsv per position) and "
+        "PNGs (trace, heatmap, sequence logo) under the --out prefix.",
         """\
         gulm interpret runs/clf --sequence TTGACAATTAATCATCGGCTCGTATAATGTGTGG... --mark 100
-        gulm interpret runs/clf --fasta promoter.fa --ks 1 5 9 --out interp/p1""", _interpret),
+        gulm interpret runs/clf --fasta promoter.fa --ks 1 5 9 --out interp/p1
+        gulm interpret runs/clf --fasta promoter.fa --method saliency --ig-steps 128""", _interpret),
+    "variant-effect": Command(
+        configs.VariantEffectConfig, "score VCF variants: REF vs ALT windows (TSV, annotated VCF)",
+        "Score the REF and ALT windows of every VCF allele (plain or bgzipped; multi-allelic records split; "
+        "SNVs, MNVs and indels) with a classifier. Each window keeps the genome's bases before the variant "
+        "(half the window) and takes the rest after the allele, so REF and ALT windows have the same length; "
+        "it slides inward near chromosome ends. Writes <out>.tsv (ref_score, alt_score, delta, log-odds delta, "
+        "per-class columns for multiclass models), <out>.vcf.gz with INFO GULM_REF/GULM_ALT/GULM_DELTA/GULM_LOD "
+        "(tabix-indexed when sorted) and <out>.summary.json. Needs pysam: pip install 'gulm[vcf]'.",
+        """\
+        gulm variant-effect runs/clf --vcf calls.vcf.gz --genome genome.fa --out effects/calls
+        gulm variant-effect runs/clf --vcf calls.vcf --genome hg38.fa --chrom-map auto --ref-mismatch skip \\
+            --strand + --mutagenesis --dtype bf16""", _variant_effect),
+    "embed": Command(
+        configs.EmbedConfig, "pooled encoder features of sequences (.npy or parquet)",
+        "Embed sequences with the encoder of a language-model or classifier checkpoint: [last, max, mean] "
+        "pooling of a layer's outputs (or one of them). Input is streamed in chunks into a memory-mapped .npy "
+        "(with the ids in <out>.ids.txt) or a parquet file (needs pyarrow).",
+        """\
+        gulm embed runs/clf --fasta seqs.fa --out emb.npy
+        gulm embed runs/lm --csv set.csv --sequence-col seq --out emb.parquet --pool mean --layer 1
+        gulm embed runs/clf --bed sites.bed --genome genome.fa --out sites.npy""", _embed),
     "demo": Command(
         configs.DemoConfig, "all three phases on a synthetic genome (the embedded default)",
         "Generate a synthetic bacterial-like genome with planted sigma70-like promoters, pretrain a "

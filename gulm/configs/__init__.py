@@ -14,3 +14,6 @@ __all__ = [
     "EvaluateConfig", "PredictConfig", "ScanConfig", "InterpretConfig", "DemoConfig", "TRACK_MODES",
     "opt", "option_name",
 ]
+from gulm.configs.commands import POOLS, EmbedConfig, VariantEffectConfig  # noqa: E402
+
+__all__ += ["VariantEffectConfig", "EmbedConfig", "POOLS"]
