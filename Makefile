@@ -19,8 +19,8 @@ $(VENV)/.deps:
 	$(PIP) install -q --upgrade pip
 	$(PIP) install -q torch==$(TORCH_VERSION)
 	$(PIP) install -q numpy pyfaidx scikit-learn tqdm pyyaml safetensors matplotlib \
-	    pytest pytest-benchmark hypothesis ninja pybind11 cmake setuptools wheel pyBigWig \
-	    pysam pyarrow
+	    pytest pytest-benchmark hypothesis ninja pybind11 cmake setuptools wheel pyBigWig
+	$(PIP) install -q pysam pyarrow  # the vcf and parquet extras (variant-effect, embed --out .parquet)
 	touch $@
 
 $(VENV)/.built: $(VENV)/.deps setup.py pyproject.toml $(CSRC)
