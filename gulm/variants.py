@@ -229,6 +229,8 @@ def _logit(p: np.ndarray) -> np.ndarray:
 
 @dataclass
 class _Record:
+    """One VCF record while its chunk is scored."""
+
     chrom: str
     pos: int  # 1-based, as in the VCF
     id: str
@@ -236,7 +238,7 @@ class _Record:
     alts: list
     ref_match: bool = True
     window_row: int = -1  # row of the REF window in the chunk's window matrix
-    alleles: list = field(default_factory=list)  # (alt_index, row of the ALT window)
+    alleles: list = field(default_factory=list)  # (ALT index, row of its window) of the scored alleles
     scores: dict = field(default_factory=dict)  # alt_index -> dict of values
 
 
@@ -268,6 +270,20 @@ def _check_config(cfg: VariantEffectConfig, clf: Classifier) -> int:
     return window
 
 
+@dataclass
+class _Run:
+    """What scoring one VCF needs, passed down to the per-chunk steps."""
+
+    cfg: VariantEffectConfig
+    clf: Classifier
+    genome: object
+    names: ChromMap
+    window: int
+    target: int
+    n_header: int
+    summary: _Summary = field(default_factory=_Summary)
+
+
 def variant_effect(cfg: VariantEffectConfig | None = None, **overrides) -> dict:
     """Score every allele of a VCF with a classifier (see the module docstring); writes
     ``<out>.tsv``, ``<out>.vcf.gz`` and ``<out>.summary.json``; returns the summary."""
@@ -281,50 +297,34 @@ def variant_effect(cfg: VariantEffectConfig | None = None, **overrides) -> dict:
     from gulm.data.genome import Genome
 
     genome = Genome(cfg.genome)
-    names = ChromMap(cfg.chrom_map, genome)
+    run = _Run(cfg, clf, genome, ChromMap(cfg.chrom_map, genome), window, target, n_header)
     t0 = time.perf_counter()
+    files = {"tsv": f"{cfg.out}.tsv", "vcf": f"{cfg.out}.vcf.gz", "summary": f"{cfg.out}.summary.json"}
+    os.makedirs(os.path.dirname(os.path.abspath(cfg.out)) or ".", exist_ok=True)
     with _quiet_htslib(pysam):
         total, contigs = _prescan(pysam, cfg.vcf)
-        os.makedirs(os.path.dirname(os.path.abspath(cfg.out)) or ".", exist_ok=True)
-        files = {"tsv": f"{cfg.out}.tsv", "vcf": f"{cfg.out}.vcf.gz", "summary": f"{cfg.out}.summary.json"}
-        summary = _Summary()
-        vin = pysam.VariantFile(cfg.vcf)
-        header = _output_header(vin.header, contigs, names, cfg.mutagenesis, clf.classes[target], cfg.strand)
         tmp_vcf, tmp_tsv = files["vcf"] + ".tmp.vcf.gz", files["tsv"] + ".tmp"
-        vout = pysam.VariantFile(tmp_vcf, "wz", header=header)
-        try:
-            with open(tmp_tsv, "w") as tsv:
-                tsv.write("\t".join(_columns(clf, cfg.mutagenesis)) + "\n")
-                bar = None
-                if cfg.progress:
-                    from tqdm.auto import tqdm
-
-                    bar = tqdm(total=total, desc="variants", unit="rec", leave=False)
-                chunk = []
-                for i, rec in enumerate(vin, 1):
-                    chunk.append((i, rec))
-                    if len(chunk) >= cfg.chunk_size:
-                        _score_chunk(chunk, cfg, clf, genome, names, window, target, summary, tsv, vout, n_header)
-                        if bar is not None:
-                            bar.update(len(chunk))
-                        chunk = []
-                if chunk:
-                    _score_chunk(chunk, cfg, clf, genome, names, window, target, summary, tsv, vout, n_header)
-                    if bar is not None:
-                        bar.update(len(chunk))
-                if bar is not None:
-                    bar.close()
-        except BaseException:
+        with pysam.VariantFile(cfg.vcf) as vin:
+            header = _output_header(vin.header, contigs, run.names, cfg.mutagenesis, clf.classes[target],
+                                    cfg.strand)
+            vout = pysam.VariantFile(tmp_vcf, "wz", header=header)
+            try:
+                with open(tmp_tsv, "w") as tsv:
+                    tsv.write("\t".join(_columns(clf, cfg.mutagenesis)) + "\n")
+                    _score_all(run, vin, total, tsv, vout)
+            except BaseException:
+                vout.close()
+                for path in (tmp_vcf, tmp_tsv):
+                    if os.path.exists(path):
+                        os.remove(path)
+                raise
             vout.close()
-            for p in (tmp_vcf, tmp_tsv):
-                if os.path.exists(p):
-                    os.remove(p)
-            raise
-        vout.close()
-        vin.close()
+        if os.path.exists(files["vcf"] + ".tbi"):  # never leave an old index beside a new file
+            os.remove(files["vcf"] + ".tbi")
         os.replace(tmp_tsv, files["tsv"])
         os.replace(tmp_vcf, files["vcf"])
         files["vcf_index"] = _tabix(pysam, files["vcf"])
+    summary = run.summary
     if cfg.ref_mismatch == "warn" and summary.ref_mismatches > summary.mismatch_shown:
         warnings.warn(f"{cfg.vcf}: {summary.ref_mismatches} records in all whose REF does not match "
                       f"{genome.path} (scored with the VCF's REF; ref_match=false in {files['tsv']})",
@@ -346,6 +346,29 @@ def variant_effect(cfg: VariantEffectConfig | None = None, **overrides) -> dict:
         fh.write("\n")
     os.replace(tmp, files["summary"])
     return result
+
+
+def _score_all(run: _Run, vin, total: int, tsv, vout) -> None:
+    """Read, score and write the records ``chunk_size`` at a time, with a progress bar."""
+    bar = None
+    if run.cfg.progress:
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=total, desc="variants", unit="rec", leave=False)
+    chunk = []
+    try:
+        for i, rec in enumerate(vin, 1):
+            chunk.append((i, rec))
+            if len(chunk) == run.cfg.chunk_size:
+                _score_chunk(run, chunk, tsv, vout)
+                if bar is not None:
+                    bar.update(len(chunk))
+                chunk = []
+        if chunk:
+            _score_chunk(run, chunk, tsv, vout)
+    finally:
+        if bar is not None:
+            bar.close()
 
 
 def _prescan(pysam, path) -> tuple[int, list[str]]:
@@ -410,8 +433,9 @@ def _symbolic(alt: str | None) -> bool:
     return alt is None or not alt or not set(alt.upper()) <= _ALLELE_BASES
 
 
-def _score_chunk(chunk, cfg, clf, genome, names, window, target, summary, tsv, vout, n_header) -> None:
+def _score_chunk(run: _Run, chunk, tsv, vout) -> None:
     """Build the windows of a chunk of records, score them in batches, write their rows."""
+    cfg, clf, target, summary = run.cfg, run.clf, run.target, run.summary
     records: list[_Record] = []
     rows: list[np.ndarray] = []
     n_rows = 0
@@ -423,11 +447,11 @@ def _score_chunk(chunk, cfg, clf, genome, names, window, target, summary, tsv, v
         if not r.alts:
             summary.records_without_alt += 1
             continue
-        w = _record_windows(r, f"record {i} (line {n_header + i}, {rec.chrom}:{rec.pos})", cfg, genome, names,
-                            window, summary)
-        if w is not None:
+        made = _record_windows(run, r, f"record {i} (line {run.n_header + i}, {rec.chrom}:{rec.pos})")
+        if made is not None:
+            w, alt_indexes = made
             r.window_row = n_rows
-            r.alleles = [(a, n_rows + 1 + j) for j, a in enumerate(r.alleles)]
+            r.alleles = [(a, n_rows + 1 + j) for j, a in enumerate(alt_indexes)]
             rows.append(w)
             n_rows += len(w)
     if rows:
@@ -446,16 +470,17 @@ def _score_chunk(chunk, cfg, clf, genome, names, window, target, summary, tsv, v
                     values["pct"] = 100.0 * float((sat <= abs(d) + 1e-12).mean())
                 r.scores[a] = values
                 summary.alleles_scored += 1
-    _write(records, chunk, cfg, clf, tsv, vout)
+    _write(run, records, chunk, tsv, vout)
 
 
-def _record_windows(r: _Record, where: str, cfg, genome, names: ChromMap, window: int, summary) -> np.ndarray | None:
-    """The REF window and the ALT windows of the scorable alleles of one record [1 + A, W] (their
-    ALT indexes go to ``r.alleles``), or None when nothing of it is scored (counted)."""
-    chrom = names(r.chrom)
+def _record_windows(run: _Run, r: _Record, where: str) -> tuple[np.ndarray, list[int]] | None:
+    """(the REF window and the ALT windows of the scorable alleles of one record [1 + A, W], the
+    ALT indexes of those alleles), or None when nothing of it is scored (counted)."""
+    cfg, genome, window, summary = run.cfg, run.genome, run.window, run.summary
+    chrom = run.names(r.chrom)
     if chrom is None:
         if cfg.missing_chrom == "error":
-            raise VcfError(names.missing_message(cfg.vcf, r.chrom, where))
+            raise VcfError(run.names.missing_message(cfg.vcf, r.chrom, where))
         summary.not_scored["missing_chrom"] += len(r.alts)
         return None
     length = genome.length(chrom)
@@ -479,7 +504,7 @@ def _record_windows(r: _Record, where: str, cfg, genome, names: ChromMap, window
             return None
         if summary.mismatch_shown < 10:
             summary.mismatch_shown += 1
-            warnings.warn(f"{msg}; scored with the VCF's REF", DataWarning, stacklevel=4)
+            warnings.warn(f"{msg}; scored with the VCF's REF", DataWarning, stacklevel=5)
     alleles = []
     for a, alt in enumerate(r.alts):
         if _symbolic(alt):
@@ -499,16 +524,19 @@ def _record_windows(r: _Record, where: str, cfg, genome, names: ChromMap, window
     if left > start or left + max(lens) > window:
         summary.not_scored["window_does_not_fit"] += len(alleles)
         return None
-    r.alleles = [a for a, _ in alleles]
-    return allele_windows(genome.fetch(chrom, start - left, start, upper=True), ref,
-                          genome.fetch(chrom, stop, stop + right, upper=True), [ref] + [x for _, x in alleles], window)
+    windows = allele_windows(genome.fetch(chrom, start - left, start, upper=True), ref,
+                             genome.fetch(chrom, stop, stop + right, upper=True), [ref] + [x for _, x in alleles],
+                             window)
+    return windows, [a for a, _ in alleles]
 
 
 def _fmt(x: float) -> str:
     return f"{x:.6g}"
 
 
-def _write(records, chunk, cfg, clf, tsv, vout) -> None:
+def _write(run: _Run, records, chunk, tsv, vout) -> None:
+    """The TSV rows of the scored alleles and the VCF copy of every record of a chunk."""
+    cfg, clf = run.cfg, run.clf
     multiclass = len(clf.classes) > 2
     for r, (_, rec) in zip(records, chunk):
         for a, alt in enumerate(r.alts):
