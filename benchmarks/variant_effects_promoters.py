@@ -179,40 +179,60 @@ def main(argv=None) -> dict:
     summary = gulm.variant_effect(checkpoint=ckpt, vcf=vcf, genome=fa, out=os.path.join(args.out, "effects"),
                                   window=81, strand="+", dtype=args.dtype, threads=args.threads, progress=False)
 
-    # per promoter: |delta| and |log-odds delta| of the 3 substitutions at each of the 81 positions
+    # per promoter, position and base: the signed delta P(promoter) and log-odds delta (NaN at REF)
     index = {rid: i for i, (rid, *_) in enumerate(boxed)}
-    delta = np.zeros((len(boxed), 81, 3))
-    lod = np.zeros_like(delta)
-    fill = np.zeros((len(boxed), 81), dtype=int)
+    signed = np.full((len(boxed), 81, 4), np.nan)
+    signed_lod = np.full_like(signed, np.nan)
     ref_p = np.zeros(len(boxed))
     with open(summary["files"]["tsv"]) as fh:
         for r in csv.DictReader(fh, delimiter="\t"):
-            i, j = index[r["chrom"]], int(r["pos"]) - 1
-            delta[i, j, fill[i, j]] = abs(float(r["delta"]))
-            lod[i, j, fill[i, j]] = abs(float(r["log_odds_delta"]))
-            fill[i, j] += 1
+            i, j, b = index[r["chrom"]], int(r["pos"]) - 1, "ACGT".index(r["alt"])
+            signed[i, j, b] = float(r["delta"])
+            signed_lod[i, j, b] = float(r["log_odds_delta"])
             ref_p[i] = float(r["ref_score"])
-    assert (fill == 3).all(), "every substitution should have been scored"
+    assert (np.isfinite(signed).sum(2) == 3).all(), "every substitution should have been scored"
+    delta, lod = np.abs(signed), np.abs(signed_lod)
     where = np.zeros((len(boxed), 81), dtype=int)  # 0 elsewhere, 1 -35 box, 2 -10 box
+    consensus = np.full((len(boxed), 81), -1)  # the consensus base's index at box positions
     for i, (_, _, s35, s10, _) in enumerate(boxed):
-        where[i, s35:s35 + 6] = 1
-        where[i, s10:s10 + 6] = 2
-    mask = {name: np.repeat((where == code)[:, :, None], 3, axis=2) for code, name in
+        for start, code, motif in ((s35, 1, BOX35), (s10, 2, BOX10)):
+            where[i, start:start + 6] = code
+            consensus[i, start:start + 6] = ["ACGT".index(c) for c in motif]
+    scored_mask = np.isfinite(signed)
+    mask = {name: (where == code)[:, :, None] & scored_mask for code, name in
             ((0, "elsewhere"), (1, "box35"), (2, "box10"))}
     mask["boxes"] = mask["box35"] | mask["box10"]
+    ref_is_consensus = np.array([[seq[j] == "ACGT"[consensus[i, j]] if consensus[i, j] >= 0 else False
+                                  for j in range(81)] for i, (_, seq, *_) in enumerate(boxed)])
+    to_consensus = np.zeros_like(scored_mask)
+    for b in range(4):
+        to_consensus[:, :, b] = consensus == b
+    signed_masks = {  # substitutions that break a consensus base of a box, or make one
+        "box_breaks_consensus": mask["boxes"] & ref_is_consensus[:, :, None],
+        "box_makes_consensus": mask["boxes"] & ~ref_is_consensus[:, :, None] & to_consensus,
+        "elsewhere": mask["elsewhere"],
+    }
 
-    def stats(values: np.ndarray) -> dict:
+    def stats(values: np.ndarray, signed_values: np.ndarray) -> dict:
         out = {name: round(float(values[m].mean()), 5) for name, m in mask.items()}
         out["median"] = {name: round(float(np.median(values[m])), 5) for name, m in mask.items()}
         out["ratio_boxes_to_elsewhere"] = round(out["boxes"] / out["elsewhere"], 2)
+        out["ratio_box10_to_elsewhere"] = round(out["box10"] / out["elsewhere"], 2)
         per = np.array([values[i][mask["boxes"][i]].mean() > values[i][mask["elsewhere"][i]].mean()
                         for i in range(len(boxed))])
         out["promoters_boxes_larger"] = round(float(per.mean()), 3)
         out["auroc_boxes_vs_elsewhere"] = round(auroc(values[mask["boxes"]], values[mask["elsewhere"]]), 3)
+        out["auroc_box10_vs_elsewhere"] = round(auroc(values[mask["box10"]], values[mask["elsewhere"]]), 3)
+        out["signed_mean"] = {name: round(float(signed_values[m].mean()), 5) for name, m in signed_masks.items()}
+        out["signed_n"] = {name: int(m.sum()) for name, m in signed_masks.items()}
+        breaks, rest = signed_masks["box_breaks_consensus"], signed_masks["elsewhere"]
+        lower = [signed_values[i][breaks[i]].mean() < signed_values[i][rest[i]].mean()
+                 for i in range(len(boxed)) if breaks[i].any()]
+        out["promoters_breaking_consensus_lowers_more"] = round(float(np.mean(lower)), 3)
         return out
 
     # the positional profile: mean |delta| at each position relative to the TSS
-    profile = delta.mean(axis=(0, 2))
+    profile = np.nanmean(delta, axis=(0, 2))
     top = np.argsort(-profile)[:12]
     result = {
         "machine": f"{platform.processor() or platform.machine()}, torch {torch.__version__}, "
@@ -225,7 +245,7 @@ def main(argv=None) -> dict:
         "substitutions_scored": summary["alleles_scored"], "scoring_seconds": summary["seconds"],
         "substitutions_per_second": summary["alleles_per_second"], "dtype": args.dtype,
         "mean_p_promoter_of_reference": round(float(ref_p.mean()), 4),
-        "abs_delta": stats(delta), "abs_log_odds_delta": stats(lod),
+        "abs_delta": stats(delta, signed), "abs_log_odds_delta": stats(lod, signed_lod),
         "profile_top_positions_rel_tss": [int(j - TSS) for j in top],
         "profile_rel_tss": {int(j - TSS): round(float(profile[j]), 5) for j in range(81)},
     }

@@ -55,6 +55,9 @@ class _Fasta:
     def __init__(self, path: str):
         self.path = path
 
+    def count(self) -> int:
+        return sum(1 for _ in self.records())
+
     def records(self) -> Iterator[tuple[str, str]]:
         from gulm.data.fasta import iter_fasta
 
@@ -64,6 +67,9 @@ class _Fasta:
 class _Csv:
     def __init__(self, path: str, sequence_col: str, id_col: str):
         self.path, self.sequence_col, self.id_col = path, sequence_col, id_col
+
+    def count(self) -> int:
+        return sum(1 for _ in self.records())
 
     def records(self) -> Iterator[tuple[str, str]]:
         path = Path(self.path)
@@ -121,6 +127,9 @@ class _Bed:
         self.path = path
         self.genome = Genome(genome)
         self.intervals = read_bed(path)  # intervals are small; the sequences are fetched chunk by chunk
+
+    def count(self) -> int:
+        return len(self.intervals)
 
     def records(self) -> Iterator[tuple[str, str]]:
         g = self.genome
@@ -252,7 +261,7 @@ def embed(cfg: EmbedConfig | None = None, **overrides) -> dict:
         raise ValueError(f"{option_name('layer')} {cfg.layer}: the model has {len(sizes)} LSTM layers "
                          f"(0..{len(sizes) - 1}, or -1 for the last)")
     dim = sizes[cfg.layer] * (3 if cfg.pool == "concat" else 1)
-    n = sum(1 for _ in source.records())  # first pass: the number of rows of the memory map
+    n = source.count()  # first pass: the number of rows of the memory map
     if n == 0:
         raise DataError(f"{where}: no sequences to embed")
     os.makedirs(os.path.dirname(os.path.abspath(cfg.out)) or ".", exist_ok=True)

@@ -1,10 +1,12 @@
 """The one inference path: every command that runs a trained model (evaluate, predict, scan,
-interpret, and later variant effects and embeddings) loads it and runs it through here.
+interpret, variant effects and embeddings) loads it and runs it through here.
 
     clf = Classifier.load("runs/clf", device="cpu", dtype="bf16")
     probs = clf.probs(["ACGT...", "TTGACA..."])      # [N, C], batched and length-sorted
     p = clf.batch_probs(ids, lengths)[:, clf.target_index("promoter")]   # hot loops (scan)
     feats = Encoder.load("runs/lm").features(seqs)   # pooled [last, max, mean] features [N, 3E]
+    p = clf.window_probs(windows_uint8)              # equal-length windows [N, W] (variants, mutants)
+    logits = clf.logits_from_embeddings(ids, lengths, embeds)   # autograd on: gradient attributions
 
 Precision ("fp32", "bf16", "fp16") is mapped to autocast in one place,
 :func:`gulm.runtime.device.precision` (re-exported here).
