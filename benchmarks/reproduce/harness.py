@@ -323,9 +323,33 @@ class Runner:
         the study's splits with the test rows removed (see :meth:`_valid_only`): its metrics are
         valid metrics, for selection."""
         spec = ablation_study(task, study)
+        if (spec["variants"].get(variant) or {}).get("baseline"):
+            return self._baseline_variant(task, study, variant, spec)
         cfg = variant_config(task, study, variant, self.profile)
         return self._run_config(task, variant, cfg, tag=variant, seed=cfg["classifier"].get("seed", 0),
                                 study=study, splits=spec.get("splits"))
+
+    def _baseline_variant(self, task: str, study: str, variant: str, spec: dict) -> list[dict]:
+        """The k-mer logistic regression on a study's valid-only splits (C chosen on one half of
+        the valid split, scored on the other), so each variant has the baseline beside it."""
+        opts = dict((spec["variants"][variant] or {}).get("options") or {})
+        out = []
+        for name in spec.get("datasets") or dsets.TASK_DATASETS[task]:
+            for sp in self._splits(self.dataset(name), spec.get("splits")):
+                sp = self._valid_only(sp)
+                path = self.results / task / "ablations" / study / name / sp["name"] / f"{variant}{self.suffix}.json"
+                if path.exists() and not self.force and json.loads(path.read_text()).get("options") == opts:
+                    out.append(json.loads(path.read_text()))
+                    continue
+                res = bl.run_baseline(sp["path"], **opts)
+                res.update(task=task, dataset=name, split=sp["name"], row=variant, study=study, complete=True,
+                           options=opts, timing={"task_seconds": res["wall_seconds"]}, machine=self._machine,
+                           selection="C chosen on one half of the valid split, scored on the other")
+                write_json(path, res)
+                self.log(f"[{task}] {name} {sp['name']} {variant}: acc {res['metrics']['accuracy']:.4f} "
+                         f"mcc {res['metrics']['mcc']:.4f}")
+                out.append(res)
+        return out
 
     def _valid_only(self, split: dict) -> dict:
         """The split's CSV for ablations: its test rows removed, and its valid rows cut in two
