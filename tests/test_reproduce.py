@@ -267,7 +267,7 @@ def test_every_config_resolves_to_gulm_configs():
                 if cfg.get("finetune"):
                     build_config(FinetuneConfig, {**cfg["finetune"], "lm": "x", "csv": "x.csv"}, None)
                 if cfg.get("lm") not in (None, "task"):
-                    assert (settings.CONFIG_DIR / "lm" / f"{cfg['lm']}.yaml").exists()
+                    assert (settings.CONFIG_DIR / "lm" / f"{settings.lm_config_name(cfg['lm'])}.yaml").exists()
                 for name in cfg.get("datasets") or []:
                     assert name in dsets.TASK_DATASETS[task]
                 if profile is None:  # naive, task-LM and shared-LM rows of a task share one architecture
