@@ -12,7 +12,7 @@ from typing import Mapping, Sequence
 
 import numpy as np
 
-__all__ = ["classification_metrics", "format_table", "write_metrics"]
+__all__ = ["classification_metrics", "single_class_note", "format_table", "write_metrics"]
 
 SUMMARY_KEYS = ("accuracy", "precision", "recall", "f1", "mcc", "specificity", "roc_auc")
 
@@ -90,6 +90,17 @@ def classification_metrics(
     if class_names is not None:
         out["classes"] = list(class_names)
     return out
+
+
+def single_class_note(y_true, class_names: Sequence[str] | None = None) -> str | None:
+    """Why some metrics are undefined when ``y_true`` holds one class only (None otherwise)."""
+    present, counts = np.unique(np.asarray(y_true, dtype=np.int64), return_counts=True)
+    if present.size != 1:
+        return None
+    name = class_names[int(present[0])] if class_names is not None else str(int(present[0]))
+    return (f"one class only ({name!r}, {int(counts[0])} sequences): MCC (0 by convention), ROC-AUC (nan) "
+            f"and the rates of the absent classes are undefined, since they compare classes; accuracy "
+            f"here is the share predicted as {name!r}")
 
 
 def _fmt(v) -> str:
