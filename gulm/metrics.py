@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import math
+import warnings
 from typing import Mapping, Sequence
 
 import numpy as np
@@ -46,6 +47,14 @@ def classification_metrics(
         ``specificity``, ``roc_auc`` (NaN when only one class is present) and
         ``confusion_matrix`` (rows: true class, columns: predicted class).
     """
+    with warnings.catch_warnings():
+        # sklearn's warnings about a class absent from y_true: single_class_note says it in words
+        warnings.filterwarnings("ignore", message=".*single label was found", category=UserWarning)
+        warnings.filterwarnings("ignore", message=".*(ill-defined|no (true|predicted) samples)")
+        return _classification_metrics(y_true, probs, class_names)
+
+
+def _classification_metrics(y_true, probs, class_names) -> dict:
     from sklearn import metrics as skm
 
     y_true = np.asarray(y_true, dtype=np.int64)

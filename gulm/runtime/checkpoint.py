@@ -345,6 +345,6 @@ def read_resume_state(out_dir, required: bool = True) -> dict | None:
             "which could run code when loaded, so gulm did not load it (it never wrote such a file); "
             "remove it to train from the start") from None
     except (RuntimeError, EOFError, OSError, ValueError) as err:
-        reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        reason = str(err).strip().splitlines()[0].split(". ")[0] if str(err).strip() else type(err).__name__
         raise CheckpointError(f"{path}: cannot read the resume state ({reason}); the file is truncated or "
                               "damaged: remove it to train from the start") from None
