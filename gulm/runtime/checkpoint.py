@@ -162,6 +162,7 @@ def save_checkpoint(folder, model: nn.Module, *, kind: str, model_config: dict, 
         state = {k: v.detach().to("cpu").contiguous() for k, v in model.state_dict().items()
                  if k not in tied}
         save_file(state, os.path.join(tmp, WEIGHTS))
+        os.chmod(os.path.join(tmp, WEIGHTS), 0o666 & ~current_umask())  # safetensors writes 0600
         config = {
             "gulm_version": gulm.__version__,
             "kind": kind,
