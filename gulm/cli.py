@@ -147,7 +147,7 @@ COMMANDS: dict[str, Command] = {
         "Randomize k-bp stretches at every position (for each k) and mutate every base; writes TSVs "
         "and PNGs under the --out prefix.",
         """\
-        gulm interpret runs/clf --sequence TTGACAATTAATCATCGGCTCGTATAATGTGTGG... --mark 100
+        gulm interpret runs/clf --sequence TTTACACTTTATGCTTCCGGCTCGTATGTTGTGTGGAATTGTGAGCGGATAACAATTTCACACAGGA --mark 30
         gulm interpret runs/clf --fasta promoter.fa --ks 1 5 9 --out interp/p1""", _interpret),
     "demo": Command(
         configs.DemoConfig, "all three phases on a synthetic genome (the embedded default)",
@@ -155,7 +155,7 @@ COMMANDS: dict[str, Command] = {
         "small LM on it, fine-tune, and compare a classifier trained from scratch with one from the "
         "pretrained LM.",
         """\
-        gulm demo                      # synthetic genome, all three phases, ~10 min on 2 cores
+        gulm demo                      # synthetic genome, all three phases (its time: see the README)
         gulm demo --out demo_out --quick""", _demo),
 }
 

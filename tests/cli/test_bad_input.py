@@ -49,6 +49,8 @@ def run(argv, cwd, capsys, monkeypatch):
     capsys.readouterr()
     try:
         code = main([str(a) for a in argv])
+    except SystemExit as exit_:  # argparse's own refusals
+        code = exit_.code
     finally:
         set_command_line(False)
     out = capsys.readouterr()
