@@ -186,6 +186,15 @@ def duplicate_record_names(world, d):
     return ["predict", world["clf"], "--fasta", "q.fa", "--out", "p.tsv"]
 
 
+def scan_duplicate_record_names(world, d):
+    import random
+
+    rng = random.Random(0)
+    recs = "".join(f">chr\n{''.join(rng.choice('ACGT') for _ in range(600))}\n" for _ in range(2))
+    (d / "dup.fa").write_text(recs)
+    return ["scan", world["clf"], "dup.fa", "--out", "s", "--progress", "false", "--windows-tsv", "false"]
+
+
 def resume_true_without_state(world, d):
     return ["pretrain", "--fasta", world["genome"], "--k", "3", "--stride", "1", "--max-tokens", "1500",
             "--epochs", "1", "--out", "lm", "--resume", "true", *TINY]
@@ -214,6 +223,7 @@ CASES = [
     (evaluate_one_class, 0, ["warning:", "one class only ('promoter', 6 sequences)", "MCC", "ROC-AUC"]),
     (n_only_and_iupac_records, 0, ["warning:", "2 of 3 sequences are mostly unknown", "'ns'", "valid_fraction"]),
     (duplicate_record_names, 0, ["warning:", "q.fa: 1 duplicate record name", "'x_2'"]),
+    (scan_duplicate_record_names, 0, ["warning:", "dup.fa: 1 duplicate record name", "kept as 'chr_2'"]),
     (resume_true_without_state, 0, ["no resume state in lm, starting fresh"]),
 ]
 
