@@ -305,10 +305,12 @@ def load_encoder_from_lm(model: nn.Module, folder, tokenizer, lm_config: dict | 
     own = model.state_dict()
     bad = [k for k, v in state.items() if k not in own or own[k].shape != v.shape]
     if bad:
+        shown = "; ".join(f"{k}: LM {list(state[k].shape)}, classifier "
+                          f"{list(own[k].shape) if k in own else 'none'}" for k in bad[:3])
         raise CheckpointError(
-            f"{folder}: encoder shapes differ from this model's for {bad[:3]} "
-            f"(LM: {cfg['model'].get('emb_size')}/{cfg['model'].get('hidden_size')}/"
-            f"{cfg['model'].get('n_layers')} layers); build the classifier with the LM's sizes")
+            f"{folder}: {len(bad)} encoder tensor(s) differ from this model's ({shown}; LM sizes "
+            f"{cfg['model'].get('emb_size')}/{cfg['model'].get('hidden_size')}/{cfg['model'].get('n_layers')} "
+            "layers); build the classifier with the LM's sizes")
     model.load_state_dict(state, strict=False)
     return cfg
 
