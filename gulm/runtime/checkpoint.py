@@ -25,10 +25,10 @@ Every path or name of a checkpoint that a user gives goes through :func:`resolve
 """
 from __future__ import annotations
 
-import glob
 import json
 import os
 import pickle
+import re
 import shutil
 import tempfile
 
@@ -95,9 +95,12 @@ def recover_checkpoint(folder) -> list[str]:
         elif _complete(folder):
             shutil.rmtree(old, ignore_errors=True)
             done.append(f"{folder}: removed {old}, left by an interrupted save")
-    for tmp in glob.glob(os.path.join(glob.escape(parent), glob.escape(_tmp_prefix(folder)) + "*")):
-        shutil.rmtree(tmp, ignore_errors=True)
-        done.append(f"{folder}: removed {tmp}, a half-written save")
+    # mkdtemp's 8 random characters after the prefix: never another folder's (".ckpt-x-2-...")
+    ours = re.compile(re.escape(_tmp_prefix(folder)) + r"[a-z0-9_]{8}")
+    for name in os.listdir(parent) if os.path.isdir(parent) else []:
+        if ours.fullmatch(name):
+            shutil.rmtree(os.path.join(parent, name), ignore_errors=True)
+            done.append(f"{folder}: removed {os.path.join(parent, name)}, a half-written save")
     if os.path.isdir(folder):
         for name in os.listdir(folder):
             if name.endswith(".tmp"):

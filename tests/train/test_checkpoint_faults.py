@@ -200,3 +200,15 @@ def test_checkpoints_honour_the_umask(tmp_path, mask):
     assert stat.S_IMODE(folder.stat().st_mode) == 0o777 & ~mask
     for name in ("model.safetensors", "config.json", "metrics.json", "resume.pt"):
         assert stat.S_IMODE((folder / name).stat().st_mode) == 0o666 & ~mask, name
+
+
+def test_recovery_touches_only_its_own_folder(tmp_path, monkeypatch):
+    """Leftovers of x are not those of x-2 (whose temporary folder starts with x's prefix)."""
+    _save(tmp_path / "x", 1)
+    _kill_at(monkeypatch, "written")
+    with pytest.raises(Killed):
+        _save(tmp_path / "x-2", 1)
+    monkeypatch.setattr(ckpt, "fault_point", lambda step: None)
+    assert ckpt.recover_checkpoint(tmp_path / "x") == []
+    assert len(_leftovers(tmp_path / "x-2")) == 1
+    assert len(ckpt.recover_checkpoint(tmp_path / "x-2")) == 1 and _leftovers(tmp_path / "x-2") == []
