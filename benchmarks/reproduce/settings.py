@@ -80,12 +80,14 @@ def row_config(task: str, row: str, profile: str | None = None) -> dict:
     defaults = load_config(CONFIG_DIR / "defaults.yaml")
     cfg = load_config(path)
     common = deep_merge(defaults.get("common", {}), cfg.get("common", {}))
+    # finetune/classifier only: the recipe layer under the row's own options (rows pin their preset)
+    recipe = deep_merge(defaults.get("recipe", {}), cfg.get("recipe", {}))
     # a row may set its own architecture (`model:`) for naive and task-LM rows; a shared LM brings its own
     arch = {**defaults.get("tokenizer", {}), **deep_merge(defaults.get("model", {}), cfg.get("model", {}))}
-    clf = deep_merge(common, cfg.get("classifier", {}))
+    clf = deep_merge(deep_merge(common, recipe), cfg.get("classifier", {}))
     if cfg.get("lm") in (None, "task"):
         clf = deep_merge(deep_merge(clf, arch), cfg.get("classifier", {}))
-    ft = deep_merge(common, cfg["finetune"]) if cfg.get("finetune") else None
+    ft = deep_merge(deep_merge(common, recipe), cfg["finetune"]) if cfg.get("finetune") else None
     task_lm = None
     if cfg.get("lm") == "task":
         task_lm = deep_merge(deep_merge(common, arch), cfg.get("task_lm", {}))

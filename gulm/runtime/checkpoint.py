@@ -62,18 +62,28 @@ def fault_point(step: str) -> None:
 
 
 def resolve_checkpoint(path_or_name) -> str:
-    """The folder of a checkpoint given by path (later also by the name of a shipped model).
-    Raises :class:`CheckpointError` naming it unless it holds a gulm checkpoint."""
+    """The folder of a checkpoint given by path, or by the name of a model shipped with gulm
+    (``gulm models``; its files' sha256 is checked on first use). Raises
+    :class:`CheckpointError` naming it unless it holds a gulm checkpoint."""
+    from gulm import pretrained
+
     if path_or_name is None or str(path_or_name) == "":
         raise CheckpointError("no checkpoint given")
     folder = os.fspath(path_or_name)
+    if pretrained.is_name(folder):
+        try:
+            folder = str(pretrained.path(folder))
+        except pretrained.PretrainedError as err:
+            raise CheckpointError(str(err)) from None
     if not os.path.isdir(folder):
         old = os.path.normpath(folder) + OLD
         if os.path.isdir(old):
             raise CheckpointError(
                 f"{folder}: no such checkpoint folder, but {old} holds the last good checkpoint of an "
                 f"interrupted save; the next training run into {folder} restores it (or rename it back)")
-        raise CheckpointError(f"{folder}: no such checkpoint folder")
+        shipped = pretrained.names()
+        hint = f" or shipped model name (shipped: {', '.join(shipped)})" if shipped else ""
+        raise CheckpointError(f"{folder}: no such checkpoint folder{hint}")
     if not os.path.exists(os.path.join(folder, CONFIG)) or not os.path.exists(os.path.join(folder, WEIGHTS)):
         raise CheckpointError(f"{folder}: not a gulm checkpoint (needs {CONFIG} and {WEIGHTS})")
     return folder

@@ -17,7 +17,7 @@ from gulm.runtime.device import setup
 from gulm.train.learner import set_seed
 from gulm.train.log import notice
 
-__all__ = ["start_phase", "resume_state", "rank_batch_size", "check_memory", "training_record"]
+__all__ = ["start_phase", "resume_state", "rank_batch_size", "check_memory", "training_record", "apply_preset"]
 
 
 def start_phase(cfg: TrainOptions) -> torch.device:
@@ -77,3 +77,18 @@ def check_memory(vocab_size: int, emb_size: int, what: str = "") -> None:
 def training_record(cfg) -> dict:
     """The config as the ``training`` record of config.json (flat keys, nested ``data``)."""
     return dataclasses.asdict(cfg)
+
+
+def apply_preset(cfg, phase: str, train_sequences, n_classes: int, *, scratch: bool = False):
+    """``cfg`` with the options left unset filled from its recipe preset (``cfg.preset``: auto
+    chooses from the training sequences' lengths, the number of classes and ``cfg.stranded``),
+    plus the :class:`~gulm.presets.Preset` used; says which, once, on the main rank."""
+    from gulm import presets
+
+    p = presets.resolve(cfg.preset, [len(s) for s in train_sequences], n_classes, cfg.stranded)
+    cfg = presets.apply(cfg, p, phase)
+    if scratch:
+        cfg = presets.apply(cfg, p, "scratch")
+    if gdist.is_main() and getattr(cfg, "progress", True):
+        print(f"gulm {phase}: preset {p.name} ({p.reason})", flush=True)
+    return cfg, p

@@ -15,7 +15,8 @@ from gulm.data.corpus import LMBatches, LMCorpus, cap_tokens
 from gulm.nn import LM_DROPOUTS, AWDConfig, language_model
 from gulm.runtime import distributed as gdist
 from gulm.runtime.checkpoint import load_checkpoint, resolve_checkpoint, save_checkpoint
-from gulm.train.common import check_memory, rank_batch_size, resume_state, start_phase, training_record
+from gulm.train.common import (apply_preset, check_memory, rank_batch_size, resume_state, start_phase,
+                               training_record)
 from gulm.train.learner import Learner, Stage
 from gulm.train.log import notice
 from gulm.train.tasks import LMTask
@@ -58,19 +59,23 @@ def capped_streams(train, valid, max_tokens: int, bptt: int):
 
 def finetune_lm(cfg: FinetuneConfig | None = None, *, stop_after=None, **overrides) -> dict:
     """Fine-tune a language model on the classification sequences (never the test split)."""
-    from gulm.data.sources import load_labeled
+    from gulm.data.sources import load_labeled, select_split
 
     cfg = config_from(FinetuneConfig, cfg, overrides)
     if not cfg.lm:
         raise ValueError(f"fine-tuning needs a language-model checkpoint ({option_name('lm')})")
     device = start_phase(cfg)
     model, tok, lm_cfg = load_checkpoint(cfg.lm, kind="lm")
+    labeled = load_labeled(cfg.data)
+    train_seqs, train_labels = select_split(labeled, "train")
+    cfg, preset = apply_preset(cfg, "finetune", train_seqs, len(set(train_labels)))
     mcfg = AWDConfig.from_dict({**lm_cfg["model"], "drop_mult": cfg.drop_mult})
     fresh = language_model(mcfg)
     fresh.load_state_dict(model.state_dict())
-    corpus = LMCorpus.from_labeled(load_labeled(cfg.data), tok, both_strands=cfg.both_strands)
-    return fit_lm(cfg, fresh, mcfg, tok, corpus.train, corpus.valid,
-                  {"finetuned_from": os.path.abspath(resolve_checkpoint(cfg.lm)), **corpus.stats}, device, stop_after, desc="finetune")
+    corpus = LMCorpus.from_labeled(labeled, tok, both_strands=cfg.both_strands)
+    stats = {"finetuned_from": os.path.abspath(resolve_checkpoint(cfg.lm)), **corpus.stats,
+             "preset": {"name": preset.name, "reason": preset.reason}}
+    return fit_lm(cfg, fresh, mcfg, tok, corpus.train, corpus.valid, stats, device, stop_after, desc="finetune")
 
 
 def fit_lm(cfg, model, mcfg: AWDConfig, tok, train_tokens, valid_tokens, corpus_stats: dict, device,
