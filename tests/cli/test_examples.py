@@ -164,9 +164,8 @@ def _fast(command):
 
     fields = {f.name for f in dataclasses.fields(COMMANDS[command].config)}
     extra = list(FAST.get(command, []))
-    if "progress" in fields:
-        extra += ["--progress", "false"]
-    return extra + ["--threads", "1"]
+    extra += ["--progress", "false"] if "progress" in fields else []
+    return extra + (["--threads", "1"] if "threads" in fields else [])
 
 
 def _free_port():
