@@ -19,9 +19,9 @@ def evaluate(checkpoint: str | EvaluateConfig | None = None, data: DataConfig | 
     every sequence); options are :class:`~gulm.configs.EvaluateConfig`'s fields (``json=``
     also writes them to a file)."""
     from gulm.data.batches import TokenizedSet, encode_labels
+    from gulm.data.errors import DataWarning
     from gulm.data.sources import load_labeled, select_split
     from gulm.infer import Classifier
-    from gulm.data.errors import DataWarning
     from gulm.metrics import classification_metrics, single_class_note, write_metrics
     from gulm.runtime.device import setup
 

@@ -38,8 +38,8 @@ class Genome:
 
     Args:
         path: the FASTA file.
-        cache_dir: where decompressed copies and indexes go when they cannot sit beside the file
-            (see the module docstring for the default).
+        cache_dir: where decompressed copies and indexes go (default: ``$GULM_CACHE``, else the user
+            cache directory; see :mod:`gulm.data.cache`). Nothing is ever written beside ``path``.
         read_ahead: bases pyfaidx reads past each request and keeps in a buffer; helps many small,
             sequential fetches (sliding windows). ``None`` turns it off.
 
