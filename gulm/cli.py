@@ -198,7 +198,7 @@ COMMANDS: dict[str, Command] = {
         "Randomize k-bp stretches at every position (for each k) and mutate every base; writes TSVs "
         "and PNGs under the --out prefix.",
         """\
-        gulm interpret runs/clf --sequence TTGACAATTAATCATCGGCTCGTATAATGTGTGG... --mark 100
+        gulm interpret runs/clf --sequence TTTACACTTTATGCTTCCGGCTCGTATGTTGTGTGGAATTGTGAGCGGATAACAATTTCACACAGGA --mark 30
         gulm interpret runs/clf --fasta promoter.fa --ks 1 5 9 --out interp/p1""", _interpret),
     "baseline": Command(
         configs.BaselineConfig, "k-mer logistic regression on a classifier's own split",
@@ -221,7 +221,7 @@ COMMANDS: dict[str, Command] = {
         "small LM on it, fine-tune, and compare a classifier trained from scratch with one from the "
         "pretrained LM.",
         """\
-        gulm demo                      # synthetic genome, all three phases, ~10 min on 2 cores
+        gulm demo                      # synthetic genome, all three phases (its time: see the README)
         gulm demo --out demo_out --quick""", _demo),
 }
 
@@ -255,6 +255,23 @@ def _finish_distributed() -> None:
     gdist.shutdown()
 
 
+def _one_line_warnings(command: str):
+    """Warnings as one line each on stderr: ``gulm <command>: warning: ...`` (gulm's own data
+    warnings without their class name, anything else with it)."""
+    import warnings
+
+    from gulm.data.errors import DataWarning
+
+    def show(message, category, filename, lineno, file=None, line=None):
+        text = " ".join(str(message).split())
+        if not issubclass(category, DataWarning):
+            text = f"{category.__name__}: {text}"
+        print(f"gulm {command}: warning: {text}", file=file or sys.stderr, flush=True)
+
+    previous, warnings.showwarning = warnings.showwarning, show
+    return previous
+
+
 def main(argv=None) -> int:
     from gulm.configs.fields import set_command_line
 
@@ -264,6 +281,16 @@ def main(argv=None) -> int:
     if not args.command:
         parser.print_help()
         return 2
+    import warnings
+
+    previous = _one_line_warnings(args.command)
+    try:
+        return _run(args)
+    finally:
+        warnings.showwarning = previous
+
+
+def _run(args) -> int:
     try:
         from gulm.config import build_config, load_yaml
 
@@ -279,10 +306,11 @@ def main(argv=None) -> int:
             raise
         from gulm._ext import ExtensionMissingError
 
-        msg = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-        if isinstance(err, ExtensionMissingError):
-            msg = str(err).replace("\n", " ")
-        elif not isinstance(err, (ValueError, OSError, KeyError, RuntimeError, MemoryError)):
+        # one line: a message of several lines (torch's, say) is joined, not cut at its first line
+        msg = " ".join(str(err).split()) or type(err).__name__
+        if len(msg) > 600:
+            msg = msg[:597] + "..."
+        if not isinstance(err, ExtensionMissingError) and not isinstance(err, (ValueError, OSError, KeyError, RuntimeError, MemoryError)):
             msg = f"{type(err).__name__}: {msg}"
         print(f"gulm {args.command}: error: {msg}", file=sys.stderr)
         return 2

@@ -85,8 +85,8 @@ class InterpretConfig(InferOptions):
     """Options of :func:`gulm.interpret`."""
 
     sequence: str = opt("", "the sequence to analyse (or --fasta)")
-    fasta: str = opt("", "FASTA whose first record (or --record) is analysed")
-    record: str = opt("", "record of --fasta to analyse")
+    fasta: str = opt("", "FASTA holding the sequence (one record, or choose it with --record)")
+    record: str = opt("", "record of --fasta to analyse (needed when it holds several)")
     out: str = opt("interpret", "output prefix of the TSVs and PNGs")
     ks: list[int] = opt(factory=lambda: [1, 3, 5, 7, 9, 11, 13, 15], metavar="K",
                         help="lengths of the randomized stretches")

@@ -26,8 +26,10 @@ class TrainOptions(RunOptions):
     beta: float = opt(1.0, "temporal activation regularisation (TAR) weight")
     dtype: str = opt("fp32", "compute precision (bf16: autocast)", choices=TRAIN_DTYPES)
     seed: int = opt(0, "random seed of weights, batches and dropout")
-    progress: bool = opt(True, "show progress bars and per-epoch lines")
-    resume: bool = opt(False, "continue from the out folder's resume.pt")
+    progress: bool = opt(True, "show progress bars (the line after each epoch is printed either way)")
+    resume: bool | str = opt(False, "continue from the out folder's resume.pt: true (start fresh, with a note, "
+                                    "when there is none), require (refuse to start without one) or false (default: false)",
+                             choices=(False, True, "require"), metavar="{true,false,require}")
     checkpoint_every: float = opt(600.0, "seconds between resume saves inside an epoch (0: at epoch ends only)")
 
 
@@ -43,7 +45,8 @@ class PretrainConfig(TrainOptions, TokenizerConfig, ModelSize):
     drop_mult: float = opt(0.3, "multiplier of all five dropouts")
     epochs: int = opt(10, "training epochs")
     lr: float = opt(1e-2, "peak learning rate (one-cycle)")
-    max_tokens: int = opt(0, "cap the training stream at this many tokens, sampled evenly (0: no cap)")
+    max_tokens: int = opt(0, "cap the training stream at this many tokens, sampled evenly, and the "
+                             "validation stream in proportion (0: no cap)")
     out: str = opt("runs/lm", "output checkpoint folder")
 
 

@@ -18,7 +18,7 @@ from gulm.configs import ClassifierConfig, ModelSize, TokenizerConfig
 from gulm.configs.fields import config_from
 from gulm.data.batches import ClassBatches, TokenizedSet, encode_labels
 from gulm.data.labeled import SPLIT_NAMES
-from gulm.data.sources import load_labeled, select_split
+from gulm.data.sources import check_training_data, load_labeled, select_split
 from gulm.nn import CLASSIFIER_DROPOUTS, AWDConfig, classifier
 from gulm.runtime import distributed as gdist
 from gulm.runtime.checkpoint import load_encoder_from_lm, read_config, resolve_checkpoint, save_checkpoint
@@ -83,6 +83,7 @@ def train_classifier(cfg: ClassifierConfig | None = None, *, stop_after=None, **
     cfg = config_from(ClassifierConfig, cfg, overrides)
     device = start_phase(cfg)
     ds = load_labeled(cfg.data)
+    check_training_data(ds, cfg.data)
     train_seqs, train_labels = select_split(ds, "train")
     if not train_seqs:
         raise ValueError("the classification data has no training sequences")

@@ -18,9 +18,10 @@ from gulm.runtime.checkpoint import load_checkpoint, resolve_checkpoint, save_ch
 from gulm.train.common import (apply_preset, check_memory, rank_batch_size, resume_state, start_phase,
                                training_record)
 from gulm.train.learner import Learner, Stage
+from gulm.train.log import notice
 from gulm.train.tasks import LMTask
 
-__all__ = ["pretrain_lm", "finetune_lm"]
+__all__ = ["pretrain_lm", "finetune_lm", "capped_streams"]
 
 
 def pretrain_lm(cfg: PretrainConfig | None = None, *, corpus: LMCorpus | None = None, stop_after=None,
@@ -41,8 +42,19 @@ def pretrain_lm(cfg: PretrainConfig | None = None, *, corpus: LMCorpus | None = 
     tok = corpus.tokenizer
     mcfg = AWDConfig(vocab_size=tok.vocab_size, emb_size=cfg.emb_size, hidden_size=cfg.hidden_size,
                      n_layers=cfg.n_layers, drop_mult=cfg.drop_mult, bptt=cfg.bptt, **LM_DROPOUTS)
-    return fit_lm(cfg, language_model(mcfg), mcfg, tok, cap_tokens(corpus.train, cfg.max_tokens), corpus.valid,
-                  corpus.stats, device, stop_after, desc="pretrain")
+    train, valid = capped_streams(corpus.train, corpus.valid, cfg.max_tokens, cfg.bptt)
+    return fit_lm(cfg, language_model(mcfg), mcfg, tok, train, valid, corpus.stats, device, stop_after,
+                  desc="pretrain")
+
+
+def capped_streams(train, valid, max_tokens: int, bptt: int):
+    """The training stream capped at ``max_tokens`` and the validation stream in proportion (at
+    least 8 windows of ``bptt``, so validation still runs); both untouched without a cap."""
+    if not max_tokens or train.size <= max_tokens:
+        return train, valid
+    share = int(round(max_tokens * valid.size / max(1, train.size)))
+    valid_cap = min(valid.size, max(share, 8 * bptt * gdist.world_size()))
+    return cap_tokens(train, max_tokens), cap_tokens(valid, valid_cap)
 
 
 def finetune_lm(cfg: FinetuneConfig | None = None, *, stop_after=None, **overrides) -> dict:
@@ -77,6 +89,9 @@ def fit_lm(cfg, model, mcfg: AWDConfig, tok, train_tokens, valid_tokens, corpus_
         # at least two windows per validation stream
         vbs = max(1, min(bs, (len(valid_tokens) - 1) // (2 * world * cfg.bptt)))
         valid = LMBatches(valid_tokens, vbs, cfg.bptt, shuffle=False, rank=rank, world=world)
+    elif gdist.is_main():
+        notice(f"{desc}: no validation: the validation stream has {0 if valid_tokens is None else len(valid_tokens)} "
+               f"tokens, too few for {4 * world} windows of {option_name('bptt')} {cfg.bptt}")
     learner = Learner(model, LMTask(cfg.alpha, cfg.beta), train, valid,
                       layer_groups=model.layer_groups(), wd=cfg.wd, clip=cfg.clip, device=device,
                       dtype=cfg.dtype, out_dir=cfg.out, progress=cfg.progress, desc=desc,
