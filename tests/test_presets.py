@@ -10,7 +10,8 @@ from gulm.configs import ClassifierConfig, FinetuneConfig
 @pytest.mark.parametrize("lengths,n_classes,stranded,name", [
     ([81] * 50, 2, True, "short"),            # sigma70 promoters
     ([150, 250, 200] * 30, 100, False, "many-classes"),  # 16S reads of 100 genera
-    ([500] * 40, 2, False, "short"),          # enhancers, 500 bp
+    ([500] * 40, 2, False, "long"),           # enhancers, 500 bp
+    ([251] * 40, 2, True, "short"),           # plant promoters
     ([1000, 3000, 800] * 20, 2, True, "long"),  # transcripts
     ([601, 700, 650], 3, True, "long"),
     ([90] * 12, 11, True, "many-classes"),
@@ -23,6 +24,15 @@ def test_auto_chooses_from_length_classes_and_strandedness(lengths, n_classes, s
     assert clf["stages"] and clf["drop_mult"] > 0 and clf["select"] in ("last", "best")
     if n_classes > presets.MANY_CLASSES:
         assert clf["head_hidden"] >= n_classes  # no 50-unit bottleneck for 100 classes
+
+
+def test_large_sets_get_fewer_all_layer_epochs():
+    small = presets.resolve("short", [81] * 2_000, 2)
+    assert small.options("classifier")["stages"][-1][0] == 14  # 162 kbp: the full schedule
+    big = presets.resolve("short", [250] * 20_000, 2)  # 5 Mbp: 24 Mbp allow 4 epochs in all
+    stages = big.options("classifier")["stages"]
+    assert stages[:3] == small.options("classifier")["stages"][:3] and stages[-1][0] == 2
+    assert big.options("finetune")["epochs"] == 2 and "cut to" in big.reason
 
 
 def test_every_preset_is_complete_over_the_seed_base():

@@ -45,7 +45,7 @@ def row_names(task: str, include_optional: bool = False) -> list[str]:
     names = []
     for path in sorted(folder.glob("*.yaml")):
         cfg = load_config(path)
-        if include_optional or not cfg.get("optional", False):
+        if include_optional or not (cfg.get("optional", False) or cfg.get("legacy", False)):
             names.append(path.stem)
     return names
 

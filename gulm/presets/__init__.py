@@ -7,7 +7,7 @@ the base layer of every other preset; ``auto`` (the default of ``gulm finetune``
 ``gulm train-classifier``) picks one from the training data with :func:`choose`:
 
 - more than 10 classes (taxa): ``many-classes`` (a head wider than the classes);
-- median length over 600 bases (enhancers, transcripts): ``long``;
+- median length over 300 bases (enhancers, amplicons, transcripts): ``long``;
 - otherwise (promoters, reads, amplicons): ``short``;
 - unstranded data (``--stranded false``: reads, enhancers) also trains on both orientations and
   averages the two at prediction.
@@ -32,7 +32,7 @@ __all__ = ["Preset", "names", "load", "choose", "resolve", "apply", "describe", 
 PRESET_DIR = Path(__file__).resolve().parent
 BASE = "seed"
 MANY_CLASSES = 10
-LONG_BASES = 600
+LONG_BASES = 300
 PHASES = ("finetune", "classifier", "scratch")
 
 
@@ -99,10 +99,35 @@ def resolve(preset: str, lengths: Sequence[int], n_classes: int, stranded: bool 
     p = choose(lengths, n_classes, stranded) if preset == "auto" else load(preset)
     if not p.reason:
         p.reason = f"asked for {preset}"
+    _fit_budget(p, int(np.sum(lengths)))
     if not stranded:
         p.values["classifier"].update(rc_augment=True, rc_average=True)
         p.reason += "; unstranded: reverse complements in training and prediction"
     return p
+
+
+def _fit_budget(p: Preset, bases: int) -> None:
+    """Shorten the longest stages on large training sets: a preset's ``budget_bases`` caps the
+    bases its classifier (and, with both strands counted, its LM fine-tuning) reads in all, so a
+    recipe tuned on a few thousand sequences does not run for hours on a hundred thousand. The
+    all-layer stage keeps at least 2 epochs, fine-tuning at least 1."""
+    budget = float(p.values["classifier"].get("budget_bases") or 0)
+    if not budget or bases <= 0:
+        return
+    clf = p.values["classifier"]
+    stages = [list(st) for st in clf["stages"]]
+    over = sum(int(st[0]) for st in stages) - int(budget // bases)
+    if over > 0:
+        last = stages[-1]
+        last[0] = max(2, int(last[0]) - over)
+        clf["stages"] = stages
+        p.reason += f"; {bases / 1e6:.1f} Mbp of training sequence: all-layer epochs cut to {last[0]}"
+    ft = p.values["finetune"]
+    strands = 2 if ft.get("both_strands", True) else 1
+    cap = max(1, int(budget // (bases * strands)))
+    if int(ft.get("epochs", 0)) > cap:
+        ft["epochs"] = cap
+        p.reason += f", fine-tuning epochs cut to {cap}"
 
 
 def apply(cfg, preset: Preset, phase: str):
