@@ -221,14 +221,22 @@ class Encoder(_Loaded):
         return self.map_batches(data, fn, width, bs, progress=progress, desc="features").astype(np.float32)
 
 
-def write_predictions(path_or_file, ids: Sequence[str], probs: np.ndarray, classes: Sequence[str]) -> None:
-    """TSV of predictions: ``id``, one ``p_<class>`` column per class, ``prediction``. ``path_or_file``
+def write_predictions(path_or_file, ids: Sequence[str], probs: np.ndarray, classes: Sequence[str],
+                      columns: dict[str, Sequence[float]] | None = None) -> None:
+    """TSV of predictions: ``id``, one ``p_<class>`` column per class, ``prediction``, then the
+    ``columns`` given (name -> one value per row, such as ``valid_fraction``). ``path_or_file``
     is a path or an open text file (standard output, say)."""
     if len(ids) != len(probs):
         raise ValueError(f"{len(ids)} ids for {len(probs)} rows of probabilities")
-    lines = ["id\t" + "\t".join(f"p_{c}" for c in classes) + "\tprediction\n"]
-    lines += [name + "\t" + "\t".join(f"{x:.6f}" for x in p) + f"\t{classes[int(p.argmax())]}\n"
-              for name, p in zip(ids, probs)]
+    columns = dict(columns or {})
+    for name, values in columns.items():
+        if len(values) != len(ids):
+            raise ValueError(f"column {name!r}: {len(values)} values for {len(ids)} rows")
+    extra = "".join(f"\t{name}" for name in columns)
+    lines = ["id\t" + "\t".join(f"p_{c}" for c in classes) + f"\tprediction{extra}\n"]
+    lines += [name + "\t" + "\t".join(f"{x:.6f}" for x in p) + f"\t{classes[int(p.argmax())]}"
+              + "".join(f"\t{float(v[i]):.4f}" for v in columns.values()) + "\n"
+              for i, (name, p) in enumerate(zip(ids, probs))]
     if hasattr(path_or_file, "write"):
         path_or_file.writelines(lines)
         return

@@ -177,6 +177,7 @@ def interpret(cfg: InterpretConfig | None = None, **overrides) -> dict:
         raise ValueError(f"the sequence contains non-ACGT characters {bad[:5]}; interpretation needs plain bases")
     if len(seq) < clf.tokenizer.k:
         raise ValueError(f"the sequence ({len(seq)} bp) is shorter than k={clf.tokenizer.k}")
+    _check_options(cfg, len(seq), "perturb" in methods)
     target = clf.target_index(cfg.target)
     ref = float(score_sequences(clf, np.frombuffer(seq.encode(), np.uint8)[None, :], target, cfg.batch_size)[0])
     result = {"reference": ref, "target": clf.classes[target], "sequence": seq, "methods": list(methods)}
@@ -243,8 +244,22 @@ def _methods(cfg: InterpretConfig) -> list[str]:
     return methods
 
 
+def _check_options(cfg: InterpretConfig, length: int, perturb: bool = True) -> None:
+    """Refuse stretch lengths (when perturbing) and a mark that do not fit the sequence (an empty
+    table otherwise)."""
+    bad = [k for k in cfg.ks if not 1 <= k <= length]
+    if perturb and (bad or not cfg.ks):
+        raise ValueError(f"{option_name('ks')} {' '.join(map(str, bad)) or '(none)'}: every stretch length must be "
+                         f"between 1 and the sequence's length ({length} bp)")
+    if cfg.mark >= length or cfg.mark < -1:
+        raise ValueError(f"{option_name('mark')} {cfg.mark} is outside the {length}-bp sequence (0-based positions "
+                         f"0 to {length - 1}; -1 for none)")
+
+
 def _sequence(cfg: InterpretConfig) -> str:
     if cfg.sequence:
+        if cfg.fasta:
+            raise ValueError(f"give either {option_name('sequence')} or {option_name('fasta')}, not both")
         return cfg.sequence
     if not cfg.fasta:
         raise ValueError(f"give a sequence or a FASTA to interpret ({option_name('sequence')} or "
@@ -252,4 +267,8 @@ def _sequence(cfg: InterpretConfig) -> str:
     from gulm.data.genome import Genome
 
     g = Genome(cfg.fasta)
+    if not cfg.record and len(g) > 1:
+        shown = ", ".join(g.names[:5]) + (", ..." if len(g) > 5 else "")
+        raise ValueError(f"{cfg.fasta} holds {len(g)} records ({shown}); choose the one to interpret with "
+                         f"{option_name('record')}")
     return g.sequence(cfg.record or g.names[0], upper=True)

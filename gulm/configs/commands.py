@@ -8,7 +8,7 @@ from gulm.configs.base import DTYPES, TRAIN_DTYPES, DataConfig, RunOptions
 from gulm.configs.fields import opt
 
 __all__ = ["InferOptions", "ClassifyOptions", "EvaluateConfig", "PredictConfig", "ScanConfig", "InterpretConfig",
-           "DemoConfig", "TRACK_MODES"]
+           "DemoConfig", "BaselineConfig", "ModelsConfig", "TRACK_MODES"]
 
 #: bedGraph layouts of a scan's scores
 TRACK_MODES = {
@@ -85,8 +85,8 @@ class InterpretConfig(InferOptions):
     """Options of :func:`gulm.interpret`."""
 
     sequence: str = opt("", "the sequence to analyse (or --fasta)")
-    fasta: str = opt("", "FASTA whose first record (or --record) is analysed")
-    record: str = opt("", "record of --fasta to analyse")
+    fasta: str = opt("", "FASTA holding the sequence (one record, or choose it with --record)")
+    record: str = opt("", "record of --fasta to analyse (needed when it holds several)")
     out: str = opt("interpret", "output prefix of the TSVs and PNGs")
     ks: list[int] = opt(factory=lambda: [1, 3, 5, 7, 9, 11, 13, 15], metavar="K",
                         help="lengths of the randomized stretches")
@@ -110,6 +110,32 @@ class DemoConfig(RunOptions):
     quick: bool = opt(False, "a much shorter run (smoke test)")
     seed: int = opt(0, "seed of the synthetic genome and of training")
     dtype: str = opt("fp32", "compute precision", choices=TRAIN_DTYPES)
+
+
+@dataclass
+class BaselineConfig:
+    """Options of :func:`gulm.kmer_baseline` (``gulm baseline``): the k-mer logistic regression on
+    the same split as a classifier checkpoint."""
+
+    checkpoint: str = opt("", "classifier checkpoint whose split the baseline uses", positional="?")
+    data: DataConfig = opt(factory=DataConfig, help="labelled data (default: the checkpoint's own)")
+    ks: list[int] = opt(factory=lambda: [1, 2, 3, 4, 5, 6], metavar="K", help="k-mer lengths of the features")
+    both_strands: bool | None = opt(None, "count k-mers on both strands (default: as the classifier, "
+                                          "yes when it was trained with reverse complements)")
+    cs: list[float] = opt(factory=lambda: [1e-5, 1e-4, 1e-3, 1e-2, 1e-1, 1.0], metavar="C", flag="cs",
+                          help="inverse L2 penalties tried; the best valid accuracy wins")
+    max_iter: int = opt(500, "iterations of the logistic-regression solver")
+    out: str = opt("", "folder for baseline.npz/json (default: the checkpoint folder)")
+    threads: int = opt(0, "CPU threads (0: automatic)")
+
+
+@dataclass
+class ModelsConfig:
+    """Options of ``gulm models``: the pretrained language models shipped with gulm."""
+
+    name: str = opt("", "print this model's card instead of the table", positional="?")
+    json: bool = opt(False, "print JSON")
+    presets: bool = opt(False, "list the recipe presets of finetune and train-classifier instead")
 
 
 # ---------------------------------------------------------------------------- variant effects, embeddings
