@@ -137,8 +137,9 @@ def _interpret(cfg):
         ig = res["saliency"]["integrated_gradients"]
         top = sorted(range(len(ig.bases)), key=lambda j: -abs(ig.bases[j]))[:5]
         hint = " (over 1%: raise --ig-steps, or use --dtype fp32)" if ig.completeness_error > 0.01 else ""
-        print(f"  integrated gradients: log-odds {ig.output:.3f} (baseline {ig.baseline:.3f}), completeness "
-              f"error {100 * ig.completeness_error:.2f}%{hint}; largest at positions {', '.join(map(str, top))}")
+        print(f"  integrated gradients ({res['ig_steps']} points): log-odds {ig.output:.3f} (baseline "
+              f"{ig.baseline:.3f}), completeness error {100 * ig.completeness_error:.2f}%{hint}; largest at "
+              f"positions {', '.join(map(str, top))}")
     for name, path in res["files"].items():
         print(f"  {name}: {path}")
 
