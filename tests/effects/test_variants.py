@@ -246,6 +246,10 @@ def test_bad_input_gets_one_clear_line(tmp_path, tiny_clf, tiny_lm, genome):
     with pytest.raises(VcfError, match=r"record 1 .*lies outside chromosome '2' \(length 120\)"):
         variant_effect(checkpoint=tiny_clf, vcf=outside, genome=fa, out=str(tmp_path / "o"), progress=False)
     good = write_vcf(tmp_path / "good.vcf", body)
+    (tmp_path / "empty.fa").write_text("")
+    with pytest.raises(ValueError, match="empty.fa: empty file"):
+        variant_effect(checkpoint=tiny_clf, vcf=good, genome=str(tmp_path / "empty.fa"), out=str(tmp_path / "f"),
+                       progress=False)
     with pytest.raises(ValueError, match="not a classifier checkpoint"):
         variant_effect(checkpoint=tiny_lm, vcf=good, genome=fa, out=str(tmp_path / "l"), progress=False)
     cli = [sys.executable, "-m", "gulm", "variant-effect", tiny_clf, "--genome", fa, "--out", str(tmp_path / "c"),
