@@ -240,7 +240,7 @@ COMMANDS: dict[str, Command] = {
         "(tabix-indexed when sorted) and <out>.summary.json. Needs pysam: pip install 'gulm[vcf]'.",
         """\
         gulm variant-effect runs/clf --vcf calls.vcf.gz --genome genome.fa --out effects/calls
-        gulm variant-effect runs/clf --vcf calls.vcf --genome hg38.fa --chrom-map auto --ref-mismatch skip \\
+        gulm variant-effect runs/clf --vcf calls.vcf --genome genome.fa --chrom-map auto --ref-mismatch skip \\
             --strand + --mutagenesis --dtype bf16""", _variant_effect),
     "embed": Command(
         configs.EmbedConfig, "pooled encoder features of sequences (.npy or parquet)",

@@ -2,7 +2,9 @@
 
     gulm variant-effect runs/clf --vcf calls.vcf.gz --genome genome.fa --out effects
 
-The VCF is read with pysam (``pip install 'gulm[vcf]'``), plain or bgzipped; multi-allelic
+The VCF is read with pysam (``pip install 'gulm[vcf]'``), plain or bgzipped (a VCF compressed
+with plain gzip, bzip2 or xz, which htslib cannot open, is read through a temporary plain copy
+beside the outputs); multi-allelic
 records are split into one row per ALT allele. SNVs, MNVs and indels up to ``max_indel`` bp are
 scored; symbolic alleles (``<DEL>``, breakends, ``*``) are skipped and counted.
 
@@ -41,6 +43,8 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
+import tempfile
 import time
 import warnings
 from contextlib import contextmanager
@@ -50,7 +54,7 @@ import numpy as np
 
 from gulm.configs import VariantEffectConfig, option_name
 from gulm.configs.fields import config_from
-from gulm.data.compression import DECOMPRESSION_ERRORS, open_binary
+from gulm.data.compression import DECOMPRESSION_ERRORS, open_binary, sniff_compression
 from gulm.data.errors import DataError, DataWarning
 from gulm.infer import Classifier
 from gulm.runtime.device import setup
@@ -91,6 +95,22 @@ def _quiet_htslib(pysam):
         yield
     finally:
         pysam.set_verbosity(old)
+
+
+@contextmanager
+def _htslib_readable(path: str, folder: str):
+    """``path``, or a temporary plain copy in ``folder`` when it is compressed other than with bgzip
+    (htslib reads plain and bgzipped VCFs; a gzip-compressed one cannot be opened)."""
+    if sniff_compression(path) in ("plain", "bgzip"):
+        yield path
+        return
+    fd, tmp = tempfile.mkstemp(prefix=".gulm-vcf-", suffix=".vcf", dir=folder)
+    try:
+        with os.fdopen(fd, "wb") as out, open_binary(path) as fh:
+            shutil.copyfileobj(fh, out, 1 << 20)
+        yield tmp
+    finally:
+        os.remove(tmp)
 
 
 def read_vcf_header(path) -> int:
@@ -301,10 +321,11 @@ def variant_effect(cfg: VariantEffectConfig | None = None, **overrides) -> dict:
     t0 = time.perf_counter()
     files = {"tsv": f"{cfg.out}.tsv", "vcf": f"{cfg.out}.vcf.gz", "summary": f"{cfg.out}.summary.json"}
     os.makedirs(os.path.dirname(os.path.abspath(cfg.out)) or ".", exist_ok=True)
-    with _quiet_htslib(pysam):
-        total, contigs = _prescan(pysam, cfg.vcf)
+    folder = os.path.dirname(os.path.abspath(cfg.out)) or "."
+    with _quiet_htslib(pysam), _htslib_readable(cfg.vcf, folder) as vcf:
+        total, contigs = _prescan(pysam, vcf, cfg.vcf)
         tmp_vcf, tmp_tsv = files["vcf"] + ".tmp.vcf.gz", files["tsv"] + ".tmp"
-        with pysam.VariantFile(cfg.vcf) as vin:
+        with pysam.VariantFile(vcf) as vin:
             header = _output_header(vin.header, contigs, run.names, cfg.mutagenesis, clf.classes[target],
                                     cfg.strand)
             vout = pysam.VariantFile(tmp_vcf, "wz", header=header)
@@ -371,17 +392,17 @@ def _score_all(run: _Run, vin, total: int, tsv, vout) -> None:
             bar.close()
 
 
-def _prescan(pysam, path) -> tuple[int, list[str]]:
+def _prescan(pysam, path, shown) -> tuple[int, list[str]]:
     """(number of records, chromosome names in order of appearance): a quick first pass for the
-    progress bar and for the output header's contig lines."""
+    progress bar and for the output header's contig lines. Errors name ``shown``."""
     n, seen = 0, {}
     try:
         with pysam.VariantFile(path) as vf:
             for rec in vf:
                 n += 1
                 seen.setdefault(rec.chrom, None)
-    except (ValueError, OSError) as err:
-        raise VcfError(f"{path}: cannot read record {n + 1}: {err}") from None
+    except (ValueError, OSError, NotImplementedError) as err:
+        raise VcfError(f"{shown}: cannot read record {n + 1}: {err}") from None
     return n, list(seen)
 
 

@@ -136,6 +136,35 @@ def write_example_files(d):
     (d / "test_loci.bed").write_text("NC_000913.3\t1000\t3000\nNC_000913.3\t20000\t21000\n")
     (d / "lm.yaml").write_text("fasta: [genome.fna.gz]\nk: 5\nstride: 2\nepochs: 2\nout: runs/lm\n")
     (d / "clf.yaml").write_text("csv: promoters.csv\nlm: runs/lm\nout: runs/clf_yaml\n")
+    write_variant_example_files(d, pos)
+
+
+def write_variant_example_files(d, promoters):
+    """The files of the variant-effect and embed examples: calls.vcf and calls.vcf.gz on genome.fa
+    (sorted; an SNV, a multi-allelic record, a deletion, an insertion), seqs.fa and set.csv."""
+    genome = "".join((d / "genome.fa").read_text().splitlines()[1:])
+    rows = []
+    for pos, kind in ((1_000, "snv"), (5_000, "multi"), (9_000, "del"), (12_000, "ins")):
+        ref = genome[pos - 1]
+        alts = [b for b in "ACGT" if b != ref]
+        if kind == "del":
+            ref, alts = genome[pos - 1:pos + 2], [ref]
+        elif kind == "ins":
+            alts = [ref + "TA"]
+        elif kind == "snv":
+            alts = alts[:1]
+        rows.append(f"NC_000913.3\t{pos}\t{kind}\t{ref}\t{','.join(alts)}\t50\tPASS\t.\n")
+    (d / "calls.vcf").write_text("##fileformat=VCFv4.2\n##contig=<ID=NC_000913.3,length=45000>\n"
+                                 "#CHROM\tPOS\tID\tREF\tALT\tQUAL\tFILTER\tINFO\n" + "".join(rows))
+    try:  # bgzip, as VCFs come; without pysam (the vcf extra) the variant-effect examples cannot run anyway
+        import pysam
+
+        pysam.tabix_compress(str(d / "calls.vcf"), str(d / "calls.vcf.gz"), force=True)
+    except ImportError:
+        with gzip.open(d / "calls.vcf.gz", "wt") as fh:
+            fh.write((d / "calls.vcf").read_text())
+    _fasta(d / "seqs.fa", [(f"s{i}", s) for i, (_, s) in enumerate(promoters[:5])])
+    (d / "set.csv").write_text("id,seq\n" + "".join(f"s{i},{s}\n" for i, (_, s) in enumerate(promoters[:5])))
 
 
 @pytest.fixture(scope="module")

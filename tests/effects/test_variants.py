@@ -121,6 +121,13 @@ def test_vcf_copy_has_info_fields_per_alt_and_bgzip_input_reads_the_same(tmp_pat
     variant_effect(checkpoint=tiny_clf, vcf=str(tmp_path / "v.vcf.gz"), genome=fa, out=str(tmp_path / "b"),
                    progress=False)
     assert read_tsv(tmp_path / "b.tsv") == rows
+    # plain gzip, which htslib cannot open: read through a temporary copy
+    with open(vcf, "rb") as src, gzip.open(tmp_path / "g.vcf.gz", "wb") as dst:
+        dst.write(src.read())
+    variant_effect(checkpoint=tiny_clf, vcf=str(tmp_path / "g.vcf.gz"), genome=fa, out=str(tmp_path / "g"),
+                   progress=False)
+    assert read_tsv(tmp_path / "g.tsv") == rows
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".gulm-vcf-")]
     summary = json.loads((tmp_path / "b.summary.json").read_text())
     assert summary["alleles_scored"] == 4 and summary["records"] == 3
 
