@@ -147,3 +147,22 @@ def test_interpret_refines_integrated_gradients_to_one_percent(tmp_path, demo_mo
     assert integrated_gradients(clf, seq, clf.target_index("promoter"), steps=4).completeness_error > 0.01
     res = interpret(checkpoint=ckpt, sequence=seq, method=["saliency"], ig_steps=4, out=str(tmp_path / "r"))
     assert res["ig_steps"] in (8, 16, 32) and res["ig_completeness_error"] <= 0.01
+
+
+def test_integrated_gradients_equal_captums_when_installed(tiny_clf):
+    """Captum (not a dependency) gives the same attributions through the same differentiable path."""
+    captum_attr = pytest.importorskip("captum.attr")
+    clf = Classifier.load(tiny_clf)
+    seq = random_seq(50, 9)
+    ids = clf.tokenizer.encode(seq)[None]
+    lengths = torch.tensor([ids.shape[1]])
+    x = clf.token_embeddings(ids)
+
+    def f(embeds):
+        n = embeds.shape[0]
+        return log_odds(clf.logits_from_embeddings(ids.expand(n, -1), lengths.expand(n), embeds), 1)
+
+    theirs = captum_attr.IntegratedGradients(f).attribute(x, baselines=torch.zeros_like(x), n_steps=50,
+                                                          method="gausslegendre")
+    ours = integrated_gradients(clf, seq, 1, steps=50)
+    np.testing.assert_allclose(theirs.sum(-1)[0].detach().numpy(), ours.tokens, rtol=1e-5, atol=1e-7)
