@@ -99,6 +99,10 @@ class ClassifierConfig(TrainOptions, PresetOptions):
     head_hidden: int | None = opt(None, f"units of the head's hidden layer (default: {_PRESET}; the seed's 50)")
     stages: list | None = opt(None, f"gradual unfreezing: epochs:lr:groups,... (groups 0 = all; default: {_PRESET})")
     max_len: int = opt(1400, "tokens of each sequence the classifier pools over (the last ones)")
+    kmer_features: list[int] = opt(factory=list, metavar="K",
+                                   help="add a 'wide' branch to the head: a linear model on the frequencies "
+                                        "of k-mers of these lengths (e.g. 1 2 3 4 5 6), trained with the "
+                                        "network; empty: the pure ULMFiT head")
     rc_augment: bool | None = opt(None, "replace training sequences by their reverse complement at random "
                                         "(default: yes unless --stranded)")
     rc_average: bool | None = opt(None, "average predictions over both strands (default: yes unless --stranded)")

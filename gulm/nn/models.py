@@ -14,6 +14,7 @@ from gulm.configs.base import ModelSize
 from gulm.configs.train import ClassifierConfig
 from gulm.nn.awd_lstm import AWDLSTM
 from gulm.nn.heads import HEAD_HIDDEN, LinearDecoder, PoolingClassifier, masked_concat_pool
+from gulm.nn.spectrum import KmerSpectrum
 
 __all__ = [
     "AWDConfig", "LanguageModel", "SequenceClassifier", "language_model", "classifier",
@@ -50,6 +51,10 @@ class AWDConfig:
     head_p: float = 0.1
     bptt: int = ClassifierConfig.bptt
     max_len: int = ClassifierConfig.max_len
+    # the optional wide branch: k-mer frequency lengths, and the tokens' k and stride to read them
+    kmer_features: tuple = ()
+    token_k: int = 0
+    token_stride: int = 0
 
     def dropouts(self) -> dict:
         m = self.drop_mult
@@ -130,10 +135,19 @@ class SequenceClassifier(nn.Module):
         d = cfg.dropouts()
         self.head = PoolingClassifier(cfg.emb_size, cfg.n_classes, cfg.head_hidden,
                                       output_p=d["output_p"], hidden_head_p=cfg.head_p)
+        self.wide = None
+        if cfg.kmer_features:  # wide and deep: a linear model on k-mer frequencies beside the head
+            spectrum = KmerSpectrum(cfg.token_k, cfg.token_stride, cfg.kmer_features)
+            self.wide = nn.ModuleDict({"spectrum": spectrum, "linear": nn.Sequential(
+                nn.BatchNorm1d(spectrum.size), nn.Dropout(d["output_p"]), nn.Linear(spectrum.size, cfg.n_classes))})
 
     def forward(self, ids: torch.Tensor, lengths: torch.Tensor):
-        raw_outputs, outputs, lengths, start = read_sequences(self.encoder, ids, lengths, self.config)
-        return self.head(outputs[-1], lengths, start), raw_outputs, outputs
+        raw_outputs, outputs, pool_end, start = read_sequences(self.encoder, ids, lengths, self.config)
+        logits = self.head(outputs[-1], pool_end, start)
+        if self.wide is not None:
+            spec = self.wide["spectrum"](ids, lengths.to(ids.device))
+            logits = logits + self.wide["linear"](spec.to(logits.dtype) if logits.dtype != spec.dtype else spec)
+        return logits, raw_outputs, outputs
 
     def features(self, ids: torch.Tensor, lengths: torch.Tensor, layer: int = -1) -> torch.Tensor:
         """Pooled encoder features [B, 3E] ([last, max, mean] of ``layer``'s outputs), the
@@ -145,7 +159,7 @@ class SequenceClassifier(nn.Module):
         """[embedding, lstm 0, ..., lstm n-1, head]: the groups of gradual unfreezing."""
         groups = [[self.encoder.encoder.weight]]
         groups += [list(r.parameters()) for r in self.encoder.rnns]
-        groups.append(list(self.head.parameters()))
+        groups.append(list(self.head.parameters()) + (list(self.wide.parameters()) if self.wide is not None else []))
         return groups
 
 

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from gulm.configs import ClassifierConfig, ModelSize, TokenizerConfig
-from gulm.configs.fields import config_from
+from gulm.configs.fields import config_from, option_name
 from gulm.data.batches import ClassBatches, TokenizedSet, encode_labels
 from gulm.data.labeled import SPLIT_NAMES
 from gulm.data.sources import check_training_data, load_labeled, select_split
@@ -66,6 +66,17 @@ def resolve_architecture(cfg: ClassifierConfig) -> Architecture:
     return Architecture(tok, sizes, lm)
 
 
+def wide_branch(cfg: ClassifierConfig, tokenizer) -> dict:
+    """The AWDConfig fields of the optional k-mer-frequency branch (``cfg.kmer_features``)."""
+    if not cfg.kmer_features:
+        return {}
+    if tokenizer.vocab != "canonical" or tokenizer.stride > tokenizer.k:
+        raise ValueError(f"{option_name('kmer_features')} needs canonical tokens with stride <= k "
+                         f"(have {tokenizer!r})")
+    return {"kmer_features": tuple(int(m) for m in cfg.kmer_features), "token_k": tokenizer.k,
+            "token_stride": tokenizer.stride}
+
+
 def tokenized_splits(ds, tokenizer, classes: list[str], with_rc: bool) -> dict[str, TokenizedSet]:
     """The train, valid and test splits of a labelled set that has them, tokenized."""
     sets = {}
@@ -93,7 +104,7 @@ def train_classifier(cfg: ClassifierConfig | None = None, *, stop_after=None, **
     cfg = dataclasses.replace(cfg, **arch.sizes, k=arch.tokenizer.k, stride=arch.tokenizer.stride)
     mcfg = AWDConfig(vocab_size=arch.tokenizer.vocab_size, **arch.sizes, drop_mult=cfg.drop_mult,
                      n_classes=len(classes), bptt=cfg.bptt, max_len=cfg.max_len, head_hidden=cfg.head_hidden,
-                     **CLASSIFIER_DROPOUTS)
+                     **wide_branch(cfg, arch.tokenizer), **CLASSIFIER_DROPOUTS)
     model = classifier(mcfg)
     if cfg.lm:
         load_encoder_from_lm(model, cfg.lm, arch.tokenizer, arch.lm_config)

@@ -1,0 +1,72 @@
+"""k-mer frequency spectra computed from token ids, for the optional "wide" branch of a
+classifier head (wide and deep: a linear model on k-mer frequencies beside the pooled LSTM).
+
+The bases of a sequence are recovered from its canonical k-mer tokens (id = 2 + base-4 code)
+whenever the stride is at most k: token t spells bases [t*stride, t*stride + k). The spectrum of
+each requested length m is then counted over the windows of m bases that touch no unknown base,
+and divided by their number - the same features as :func:`gulm.baseline.kmer_features` on the
+raw sequence (up to a tail shorter than one token). Everything is batched tensor code.
+"""
+from __future__ import annotations
+
+from typing import Sequence
+
+import torch
+from torch import nn
+
+__all__ = ["KmerSpectrum"]
+
+
+class KmerSpectrum(nn.Module):
+    """forward(ids [B, L] right-padded canonical k-mer ids, lengths [B]) -> [B, sum(4^m)] float32
+    frequencies of the m-mers for every m in ``ks`` (each block sums to 1, or 0 when empty)."""
+
+    def __init__(self, token_k: int, token_stride: int, ks: Sequence[int]):
+        super().__init__()
+        if not 1 <= token_stride <= token_k:
+            raise ValueError(f"a k-mer spectrum needs stride <= k to recover the bases (k={token_k}, "
+                             f"stride={token_stride})")
+        if not ks or min(ks) < 1 or max(ks) > 8:
+            raise ValueError(f"k-mer feature lengths must lie in [1, 8], got {list(ks)}")
+        self.k, self.stride, self.ks = int(token_k), int(token_stride), [int(m) for m in ks]
+        shifts = 2 * torch.arange(self.k - 1, -1, -1)
+        self.register_buffer("shifts", shifts, persistent=False)
+
+    @property
+    def size(self) -> int:
+        return sum(4 ** m for m in self.ks)
+
+    def bases(self, ids: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        """[B, Lb] base codes 0..3, -1 where unknown or beyond the sequence."""
+        B, L = ids.shape
+        k, s = self.k, self.stride
+        Lb = (L - 1) * s + k if L else 0
+        pos = torch.arange(L, device=ids.device)[:, None] * s + torch.arange(k, device=ids.device)[None, :]
+        pos = pos.reshape(-1).expand(B, -1)  # [B, L*k]
+        code = (ids.long() - 2).clamp_min(0)
+        digits = ((code[:, :, None] >> self.shifts) & 3).reshape(B, -1)
+        in_seq = (torch.arange(L, device=ids.device)[None, :] < lengths.to(ids.device)[:, None])
+        known = (ids >= 2) & in_seq  # [B, L]
+        out = torch.full((B, Lb), -1, dtype=torch.long, device=ids.device)
+        rows = torch.arange(B, device=ids.device)[:, None].expand(B, L * k)
+        kt = known[:, :, None].expand(B, L, k).reshape(B, -1)
+        # overlapping tokens spell the same bases; a base no known token covers stays unknown
+        out[rows[kt], pos[kt]] = digits[kt]
+        return out
+
+    def forward(self, ids: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        b = self.bases(ids, lengths)
+        B, Lb = b.shape
+        blocks = []
+        for m in self.ks:
+            width = 4 ** m
+            if Lb < m:
+                blocks.append(torch.zeros(B, width, device=ids.device))
+                continue
+            win = b.unfold(1, m, 1)  # [B, Lb-m+1, m]
+            valid = (win >= 0).all(-1)
+            code = (win.clamp_min(0) * (4 ** torch.arange(m - 1, -1, -1, device=ids.device))).sum(-1)
+            flat = (torch.arange(B, device=ids.device)[:, None] * width + code)[valid]
+            counts = torch.bincount(flat, minlength=B * width).reshape(B, width).float()
+            blocks.append(counts / counts.sum(1, keepdim=True).clamp_min(1.0))
+        return torch.cat(blocks, dim=1)
