@@ -188,11 +188,13 @@ def _gulm_part(argv):
     return argv[i + 1], argv[i + 2:]
 
 
-def _fast(command):
+def _fast(command, argv=()):
     from gulm.cli import COMMANDS
 
     fields = {f.name for f in dataclasses.fields(COMMANDS[command].config)}
     extra = list(FAST.get(command, []))
+    if "--lm" in argv and extra[:len(SIZES)] == SIZES:  # the sizes come from the LM
+        extra = extra[len(SIZES):]
     extra += ["--progress", "false"] if "progress" in fields else []
     return extra + (["--threads", "1"] if "threads" in fields else [])
 
@@ -211,7 +213,7 @@ def _run_torchrun(argv, workdir):
     env["OMP_NUM_THREADS"] = "1"
     env.pop("GULM_DEBUG", None)
     command, _ = _gulm_part(argv)
-    cmd = [sys.executable, "-m", "torch.distributed.run", *argv[1:], *_fast(command)]
+    cmd = [sys.executable, "-m", "torch.distributed.run", *argv[1:], *_fast(command, argv)]
     res = subprocess.run(cmd, cwd=workdir, capture_output=True, text=True, env=env, timeout=600)
     return res.returncode, res.stdout, res.stderr
 
@@ -225,7 +227,7 @@ def _run_gulm(argv, workdir, capsys, monkeypatch):
     monkeypatch.delenv("GULM_DEBUG", raising=False)
     capsys.readouterr()
     try:
-        code = main(argv[1:] + _fast(command))
+        code = main(argv[1:] + _fast(command, argv))
     except SystemExit as exit_:  # argparse refusing an option the example uses
         code = exit_.code
     finally:
