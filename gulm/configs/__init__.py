@@ -5,6 +5,7 @@ them (or their fields as keyword arguments)."""
 from gulm.configs.base import DTYPES, TRAIN_DTYPES, DataConfig, ModelSize, RunOptions, TokenizerConfig
 from gulm.configs.commands import (TRACK_MODES, DemoConfig, EvaluateConfig, InferOptions, InterpretConfig,
                                    PredictConfig, ScanConfig)
+from gulm.configs.commands import BACKGROUNDS, CallConfig, CallOptions
 from gulm.configs.fields import opt, option_name
 from gulm.configs.train import SEED_STAGES, ClassifierConfig, FinetuneConfig, PretrainConfig, TrainOptions
 
@@ -12,5 +13,5 @@ __all__ = [
     "DTYPES", "TRAIN_DTYPES", "TokenizerConfig", "ModelSize", "DataConfig", "RunOptions", "TrainOptions",
     "PretrainConfig", "FinetuneConfig", "ClassifierConfig", "SEED_STAGES", "InferOptions",
     "EvaluateConfig", "PredictConfig", "ScanConfig", "InterpretConfig", "DemoConfig", "TRACK_MODES",
-    "opt", "option_name",
+    "opt", "option_name", "CallOptions", "CallConfig", "BACKGROUNDS",
 ]

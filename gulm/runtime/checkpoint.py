@@ -26,9 +26,10 @@ from gulm.metrics import write_metrics
 
 __all__ = ["resolve_checkpoint", "save_checkpoint", "read_config", "load_checkpoint",
            "load_encoder_from_lm", "check_tokenizer", "save_resume_state", "read_resume_state",
-           "TokenizerMismatchError", "CheckpointError", "KINDS"]
+           "TokenizerMismatchError", "CheckpointError", "KINDS", "read_calibration"]
 
 WEIGHTS, CONFIG, METRICS, RESUME = "model.safetensors", "config.json", "metrics.json", "resume.pt"
+CALIBRATION = "calibration.json"  # a classifier's validation scores (see save_checkpoint)
 KINDS = {"lm": "language-model", "classifier": "classifier"}
 
 
@@ -67,8 +68,10 @@ def _tied_keys(model: nn.Module) -> set[str]:
 
 def save_checkpoint(folder, model: nn.Module, *, kind: str, model_config: dict, tokenizer,
                     training: dict | None = None, metrics: dict | None = None,
-                    extra: dict | None = None) -> str:
-    """Atomically write a checkpoint folder; returns its path."""
+                    extra: dict | None = None, calibration: dict | None = None) -> str:
+    """Atomically write a checkpoint folder; returns its path. ``calibration`` (JSON-able: a
+    classifier's validation labels and scores, for calibrated scan thresholds) goes to
+    ``calibration.json``."""
     from safetensors.torch import save_file
 
     folder = os.path.abspath(os.fspath(folder))
@@ -93,11 +96,14 @@ def save_checkpoint(folder, model: nn.Module, *, kind: str, model_config: dict, 
             json.dump(config, fh, indent=2, default=str)
             fh.write("\n")
         write_metrics(os.path.join(tmp, METRICS), metrics or {})
+        if calibration is not None:
+            with open(os.path.join(tmp, CALIBRATION), "w") as fh:
+                json.dump(calibration, fh, separators=(",", ":"))
         old = None
         if os.path.exists(folder):
             # keep files that are not part of the checkpoint (logs, resume state)
             for name in os.listdir(folder):
-                if name not in (WEIGHTS, CONFIG, METRICS):
+                if name not in (WEIGHTS, CONFIG, METRICS, CALIBRATION):
                     os.replace(os.path.join(folder, name), os.path.join(tmp, name))
             old = folder + ".old"
             if os.path.exists(old):
@@ -120,6 +126,15 @@ def read_config(folder, kind: str | None = None) -> dict:
     if kind is not None and cfg.get("kind") != kind:
         raise CheckpointError(f"{folder}: not a {KINDS[kind]} checkpoint (found kind {cfg.get('kind')!r})")
     return cfg
+
+
+def read_calibration(folder) -> dict | None:
+    """The ``calibration.json`` of a checkpoint (see :func:`save_checkpoint`), None if it has none."""
+    path = os.path.join(resolve_checkpoint(folder), CALIBRATION)
+    if not os.path.exists(path):
+        return None
+    with open(path) as fh:
+        return json.load(fh)
 
 
 def _load_state(folder) -> dict[str, torch.Tensor]:
