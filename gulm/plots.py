@@ -43,7 +43,7 @@ def plot_scan_region(d: dict, window: int, region: str, path: str, target_name: 
     iv = parse_region(region)
     span = iv.end - iv.start
     unit, scale = ("kb", 1e3) if span >= 20_000 else ("bp", 1.0)
-    fig, (ax_p, ax_g, ax_m) = plt.subplots(3, 1, figsize=(11, 5.6), sharex=True,
+    fig, (ax_p, ax_g, ax_m) = plt.subplots(3, 1, figsize=(11, 5.8), sharex=True,
                                            gridspec_kw={"height_ratios": [3, 1.4, 3], "hspace": 0.08})
     chroms = d["chrom"].astype(str)
     colors = {"+": "#1f5fa8", "-": "#c0392b"}
@@ -54,7 +54,7 @@ def plot_scan_region(d: dict, window: int, region: str, path: str, target_name: 
         y = d["score"][sel]
         if x.size:
             ax.plot(x, y, lw=0.9, color=colors[strand])
-            ax.fill_between(x, 0, y, color=colors[strand], alpha=0.12, lw=0)
+            ax.fill_between(x, 0, y, color=colors[strand], alpha=0.08, lw=0)
         if threshold is not None and threshold <= 1:
             ax.axhline(threshold, color="0.25", ls="--", lw=0.8)
             ax.text(1.0, threshold, f" {threshold:.3g}", transform=ax.get_yaxis_transform(), va="center",
@@ -75,8 +75,10 @@ def plot_scan_region(d: dict, window: int, region: str, path: str, target_name: 
 
     _draw_genes(ax_g, iv, annotation, feature_type, colors)
     ax_m.set_xlim(iv.start, iv.end)
-    ax_m.xaxis.set_major_formatter(FuncFormatter(
-        lambda v, _: f"{v / scale:,.{0 if unit == 'bp' or span >= 200_000 else 1}f}"))
+    ticks = ax_m.get_xticks()
+    step = (ticks[1] - ticks[0]) / scale if len(ticks) > 1 else 1.0
+    digits = 0 if float(step).is_integer() else 1 if float(step * 10).is_integer() else 2
+    ax_m.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v / scale:,.{digits}f}"))
     ax_m.set_xlabel(f"{iv.chrom} position ({unit})", fontsize=9)
     ax_m.tick_params(axis="x", labelsize=8)
     handles = [plt.Line2D([], [], color=colors["+"], lw=1, label="score, + strand"),
@@ -88,12 +90,12 @@ def plot_scan_region(d: dict, window: int, region: str, path: str, target_name: 
 
         handles += [Patch(color="#f39c12", alpha=0.35, label="calls"),
                     plt.Line2D([], [], marker="v", color="black", ls="none", ms=5, label="summits")]
-    ax_p.legend(handles=handles, loc="upper left", bbox_to_anchor=(0, 1.0), fontsize=7, ncol=len(handles),
-                frameon=False)
+    fig.legend(handles=handles, loc="lower center", bbox_to_anchor=(0.5, 0.0), fontsize=8, ncol=len(handles),
+               frameon=False)
     what = f"{window} bp windows" + (f", stride {stride} bp" if stride else "")
     ax_p.set_title(f"{iv.chrom}:{iv.start + 1:,}-{iv.end:,}" + (f" \u2014 {model}" if model else "")
                    + f" \u2014 P({target_name}), {what}", fontsize=10)
-    fig.subplots_adjust(left=0.08, right=0.95, top=0.92, bottom=0.09)
+    fig.subplots_adjust(left=0.08, right=0.95, top=0.93, bottom=0.14)
     fig.savefig(path, dpi=100, format="png")
     plt.close(fig)
     return path

@@ -224,10 +224,9 @@ def scan_genome(cfg: ScanConfig | None = None, **overrides) -> ScanResult:
     genome = Genome(cfg.fasta)
     regions = _regions(cfg, genome)
     check_plot_regions(cfg.plot, regions, genome.lengths)  # before the work, not after
-    negatives, source = None, ""
-    if gdist.is_main():
-        negatives, source = _negatives(cfg, clf, target, genome, regions, window)
-        resolve_threshold(cfg, negatives, source)  # a bad --threshold fails here
+    # every rank (deterministic and cheap), so that a bad --threshold fails on all of them
+    negatives, source = _negatives(cfg, clf, target, genome, regions, window)
+    resolve_threshold(cfg, negatives, source)
     units = _chunks(regions, window, cfg.stride, cfg.chunk_size)
     strands = ["+", "-"] if cfg.strand == "both" else [cfg.strand]
     world = gdist.world_size()

@@ -19,7 +19,8 @@ Files of a scan with prefix ``<out>`` (0-based half-open coordinates, sorted by 
 Calls: windows scoring at or above the threshold, on one strand, that overlap (or lie within
 ``merge_gap`` bp) are merged; a merged run is split at every valley whose score lies
 ``split_drop`` or more below the highest score on each side (the cut is the valley window's
-centre); calls narrower than ``min_width`` are dropped. The summit of a call is the centre of
+centre), unless that leaves a piece narrower than ``min_width`` (0: the window length); calls
+narrower than ``min_width`` are dropped. The summit of a call is the centre of
 its best window. ``--threshold auto`` is the lowest score that at most ``fpr`` of the negative
 windows reach.
 
@@ -122,20 +123,23 @@ def find_calls(chrom, start, strand, score, window: int, threshold: float = 0.5,
                split_drop: float = 0.0, min_width: int = 0) -> dict:
     """Calls of windows ``[start, start + window)`` scoring >= ``threshold`` (see the module doc).
 
-    Returns arrays sorted by (chrom, start, strand): ``chrom``, ``start``, ``end``, ``strand``,
-    ``peak`` (best score), ``best`` (best window's start), ``summit`` (its centre, inside the call).
+    ``min_width`` (0: ``window``): no split leaves a call narrower than this, and narrower calls
+    are dropped. Returns arrays sorted by (chrom, start, strand): ``chrom``, ``start``, ``end``,
+    ``strand``, ``peak`` (best score), ``best`` (best window's start), ``summit`` (its centre,
+    inside the call).
     """
     chrom = np.asarray(chrom).astype(str)
     start = np.asarray(start, dtype=np.int64)
     strand = np.asarray(strand).astype(str)
     score = np.asarray(score, dtype=np.float32)
+    width = max(int(min_width) or window, 1)
+    half = window // 2
     rows = []
     if score.size:
         order = np.lexsort((start, strand, chrom))
         c, p, st, x = chrom[order], start[order], strand[order], score[order]
         key_change = np.flatnonzero((c[1:] != c[:-1]) | (st[1:] != st[:-1])) + 1
         bounds = np.concatenate(([0], key_change, [x.size]))
-        half = window // 2
         for g0, g1 in zip(bounds[:-1], bounds[1:]):
             gp, gx = p[g0:g1], x[g0:g1]
             hits = np.flatnonzero(gx >= threshold)
@@ -144,7 +148,13 @@ def find_calls(chrom, start, strand, score, window: int, threshold: float = 0.5,
             breaks = np.flatnonzero(gp[hits[1:]] > gp[hits[:-1]] + window + merge_gap) + 1
             for run in np.split(hits, breaks):
                 i0, i1 = int(run[0]), int(run[-1]) + 1  # the run's span, sub-threshold windows included
-                cuts = [i0 + v for v in _valleys(gx[i0:i1], split_drop)] if split_drop > 0 and i1 - i0 > 2 else []
+                a0, b0 = int(gp[i0]), int(gp[i1 - 1]) + window
+                cuts = []  # valley windows, each leaving at least `width` bp on both sides
+                if split_drop > 0 and i1 - i0 > 2:
+                    for v in _valleys(gx[i0:i1], split_drop):
+                        at = int(gp[i0 + v]) + half
+                        if at - (int(gp[cuts[-1]]) + half if cuts else a0) >= width and b0 - at >= width:
+                            cuts.append(i0 + v)
                 edges = [i0 - 1] + cuts + [i1]
                 for k in range(len(edges) - 1):
                     lo, hi = edges[k] + 1, edges[k + 1]  # a valley window belongs to neither side
@@ -156,7 +166,7 @@ def find_calls(chrom, start, strand, score, window: int, threshold: float = 0.5,
                         a = max(a, int(gp[edges[k]]) + half)
                     if k < len(edges) - 2:
                         b = min(b, int(gp[edges[k + 1]]) + half)
-                    if b - a < max(min_width, 1):
+                    if b - a < width:
                         continue
                     j = piece[int(np.argmax(gx[piece]))]
                     best = int(gp[j])

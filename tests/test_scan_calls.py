@@ -72,10 +72,25 @@ def scan(ckpt, genome, tmp_path, name="s", **kw):
 
 
 def gulm_cli(*args):
+    """The command line as a user runs it (a subprocess)."""
     env = dict(os.environ, PYTHONPATH=ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""))
     env.pop("GULM_DEBUG", None)
     return subprocess.run([sys.executable, "-m", "gulm", *map(str, args)], capture_output=True, text=True,
                           env=env, timeout=300)
+
+
+def in_process_cli(capsys, *args):
+    """(exit code, stdout, stderr) of ``gulm.cli.main`` in this process (faster than a subprocess)."""
+    from gulm.cli import main
+    from gulm.configs.fields import set_command_line
+
+    capsys.readouterr()
+    try:
+        rc = main([str(a) for a in args])
+    finally:
+        set_command_line(False)
+    out = capsys.readouterr()
+    return rc, out.out, out.err
 
 
 # ---------------------------------------------------------------------------- thresholds
@@ -111,10 +126,13 @@ def test_long_runs_split_where_the_score_drops_and_summits_are_best_windows():
     assert np.allclose(split["peak"], [0.99, 0.97])
     # a drop that is not deep on both sides does not split
     assert find_calls(c, p, s, x, w, threshold=0.5, split_drop=0.4)["start"].size == 1
-    # a valley below the threshold inside overlapping windows splits too (it is a valley)
+    # a valley below the threshold inside overlapping windows splits too (it is a valley), unless
+    # a piece would be narrower than the minimum width (by default the window's 50 bp)
     c, p, s, x, w = _run([0.9, 0.2, 0.9])
     assert find_calls(c, p, s, x, w, threshold=0.5)["start"].size == 1
-    assert find_calls(c, p, s, x, w, threshold=0.5, split_drop=0.3)["start"].tolist() == [0, 35]
+    assert find_calls(c, p, s, x, w, threshold=0.5, split_drop=0.3)["start"].size == 1
+    narrow = find_calls(c, p, s, x, w, threshold=0.5, split_drop=0.3, min_width=30)
+    assert list(zip(narrow["start"].tolist(), narrow["end"].tolist())) == [(0, 35), (35, 70)]
 
 
 def test_min_width_merge_gap_and_strands():
@@ -180,31 +198,34 @@ def test_threshold_auto_uses_the_checkpoints_validation_negatives(ckpts, genome,
         assert float(r[7]) == pytest.approx(-np.log10((1 + above) / 101), abs=2e-3)
 
 
-def test_threshold_auto_without_stored_scores_uses_a_shuffled_background(ckpts, genome, tmp_path):
+def test_threshold_auto_without_stored_scores_uses_a_shuffled_background(ckpts, genome, tmp_path, capsys):
     res = scan(ckpts["plain"], genome, tmp_path, background_windows=40, fpr=0.1)
     cal = res.summary["calibration"]
     assert "shuffled" in cal["negatives"] and cal["n_negatives"] == 40
     assert cal["negatives_at_or_above"] <= 0.1
     again = scan(ckpts["plain"], genome, tmp_path, name="again", background_windows=40, fpr=0.1)
     assert again.summary["threshold"] == res.summary["threshold"]  # a fixed seed
-    out = gulm_cli("scan", ckpts["plain"], genome["fasta"], "--window", "60", "--stride", "20", "--progress",
-                   "false", "--background", "shuffled", "--background-windows", "30", "--out", tmp_path / "cli")
-    assert out.returncode == 0, out.stderr
-    assert "threshold 0." in out.stdout and "auto: at most 0.01 of 30 negatives" in out.stdout
-    bad = gulm_cli("scan", ckpts["plain"], genome["fasta"], "--threshold", "high", "--out", tmp_path / "bad")
-    assert bad.returncode == 2 and "--threshold must be a number in [0, 1] or auto" in bad.stderr
+    rc, out, err = in_process_cli(capsys, "scan", ckpts["plain"], genome["fasta"], "--window", "60", "--stride",
+                                  "20", "--progress", "false", "--background", "shuffled", "--background-windows",
+                                  "30", "--threads", "1", "--out", tmp_path / "cli")
+    assert rc == 0, err
+    assert "threshold 0." in out and "auto: at most 0.01 of 30 negatives" in out
+    rc, out, err = in_process_cli(capsys, "scan", ckpts["plain"], genome["fasta"], "--threshold", "high", "--out",
+                                  tmp_path / "bad")
+    assert rc == 2 and err.strip() == "gulm scan: error: --threshold must be a number in [0, 1] or auto, got 'high'"
     assert not list(tmp_path.glob("bad*"))
 
 
-def test_gulm_call_recalls_from_the_windows_file_or_the_bedgraphs(ckpts, genome, tmp_path):
+def test_gulm_call_recalls_from_the_windows_file_or_the_bedgraphs(ckpts, genome, tmp_path, capsys):
     res = scan(ckpts["calibrated"], genome, tmp_path, threshold="0.6", regions=["chrA:1-3000"])
     out = gulm_cli("call", tmp_path / "s", "--threshold", "0.6", "--out", tmp_path / "same")
     assert out.returncode == 0, out.stderr
     for kind in ("calls.bed", "peaks.narrowPeak", "summits.bed"):
         assert (tmp_path / f"same.{kind}").read_text() == (tmp_path / f"s.{kind}").read_text(), kind
-    out = gulm_cli("call", tmp_path / "s", "--threshold", "auto", "--fpr", "0.2", "--split-drop", "0",
-                   "--out", tmp_path / "auto")
-    assert out.returncode == 0, out.stderr
+    rc, out, err = in_process_cli(capsys, "call", tmp_path / "s", "--threshold", "auto", "--fpr", "0.2",
+                                  "--split-drop", "0", "--out", tmp_path / "auto")
+    assert rc == 0, err
+    assert out.startswith("threshold 0.7900 (auto") and "auto: at most 0.2 of 100 negatives" in out
     s = json.load(open(tmp_path / "auto.summary.json"))
     assert s["threshold"] == pytest.approx(auto_threshold(NEG, 0.2)) and s["threshold_mode"] == "auto"
     assert s["window"] == 60 and s["called_from"] == str(tmp_path / "s")
@@ -221,8 +242,8 @@ def test_gulm_call_recalls_from_the_windows_file_or_the_bedgraphs(ckpts, genome,
     res3 = gulm.call_scan(scan=str(tmp_path / "s"), threshold="0.7")
     on_disk = json.load(open(tmp_path / "s.summary.json"))
     assert on_disk["threshold"] == 0.7 and "bedgraph+" in on_disk["files"] and res3.files["calls"] == str(tmp_path / "s.calls.bed")
-    missing = gulm_cli("call", tmp_path / "nothing")
-    assert missing.returncode == 2 and "no scan summary" in missing.stderr
+    rc, _, err = in_process_cli(capsys, "call", tmp_path / "nothing")
+    assert rc == 2 and len(err.strip().splitlines()) == 1 and "no scan summary" in err
 
 
 def test_track_from_bedgraph_in_window_mode(ckpts, genome, tmp_path):
@@ -232,7 +253,7 @@ def test_track_from_bedgraph_in_window_mode(ckpts, genome, tmp_path):
 
 
 # ---------------------------------------------------------------------------- plots
-def test_several_plots_and_a_clear_error_outside_the_scanned_area(ckpts, genome, tmp_path):
+def test_several_plots_and_a_clear_error_outside_the_scanned_area(ckpts, genome, tmp_path, capsys):
     res = scan(ckpts["plain"], genome, tmp_path, threshold="0.5", regions=["chrA:1-3000"],
                plot=["chrA:1-1500", "chrA:1001-3000"], annotation=genome["gff"])
     assert res.files["plots"] == [str(tmp_path / "s.chrA_1-1500.png"), str(tmp_path / "s.chrA_1001-3000.png")]
@@ -241,10 +262,10 @@ def test_several_plots_and_a_clear_error_outside_the_scanned_area(ckpts, genome,
     with pytest.raises(ValueError, match="outside the scanned regions"):
         scan(ckpts["plain"], genome, tmp_path, name="out", regions=["chrA:1-1000"], plot=["chrA:901-1200"])
     assert not list(tmp_path.glob("out*"))
-    cli = gulm_cli("scan", ckpts["plain"], genome["fasta"], "--regions", "chrA:1-1000", "--plot", "chrB:1-100",
-                   "--out", tmp_path / "cli")
-    lines = cli.stderr.strip().splitlines()
-    assert cli.returncode == 2 and len(lines) == 1 and "--plot chrB:1-100: outside the scanned regions" in lines[0]
+    rc, _, err = in_process_cli(capsys, "scan", ckpts["plain"], genome["fasta"], "--regions", "chrA:1-1000",
+                                "--plot", "chrB:1-100", "--out", tmp_path / "cli")
+    lines = err.strip().splitlines()
+    assert rc == 2 and len(lines) == 1 and "--plot chrB:1-100: outside the scanned regions (chrA:1-1000)" in lines[0]
 
 
 # ---------------------------------------------------------------------------- failures and threads

@@ -71,7 +71,8 @@ class CallOptions:
     merge_gap: int = opt(0, "join called windows closer than this many bp")
     split_drop: float = opt(0.1, "split a call where the score falls this far below the peaks on both "
                                  "sides (0: never split)")
-    min_width: int = opt(0, "drop calls narrower than this many bp (0: keep every call)")
+    min_width: int = opt(0, "calls are at least this many bp wide: no split leaves a narrower piece and "
+                            "narrower calls are dropped (0: the window length)")
     plot: list[str] = opt(factory=list, metavar="REGION",
                           help="regions to plot, chrom:start-end (1-based inclusive) inside the scanned "
                                "regions; one PNG each")
