@@ -63,8 +63,8 @@ def test_mixed_negatives_come_in_their_shares_from_where_they_should(genome):
     for id_, seq in zip(data.ids, data.sequences):
         kind, (chrom, a, b, strand) = _kind(id_), _where(id_)
         assert len(seq) == 150 and seq == genome.fetch(chrom, a, b, strand, upper=True)
-        if kind == "intergenic":
-            assert not any(g.start < b and a < g.end for g in genes)  # between genes, either strand
+        if kind == "intergenic":  # centred between genes, either strand
+            assert not any(g.start <= (a + b) // 2 < g.end for g in genes)
         if kind in ("intergenic", "antisense"):
             for g in genes:  # no gene on the window's strand starts within 200 bp downstream of it
                 if g.strand != strand:
@@ -73,9 +73,13 @@ def test_mixed_negatives_come_in_their_shares_from_where_they_should(genome):
                     assert not (g.start - 200 < b and a < g.start + 50), (id_, g)
                 else:
                     assert not (g.end - 50 < b and a < g.end + 200), (id_, g)
-        if kind == "antisense":
-            flip = "-" if strand == "+" else "+"
-            assert (chrom, a, b, flip) in all_pos
+        if kind == "antisense":  # on the other strand, from a gene's promoter window to 50 bp before its end
+            gene = next(g for g in genes if g.name == id_.split("|")[0].split("~")[0])
+            assert gene.strand != strand
+            if gene.strand == "+":
+                assert gene.start - 100 <= a and b <= gene.end - 50
+            else:
+                assert gene.start + 50 <= a and b <= gene.end + 100
     assert set(data.split) == {"train", "valid", "test"}
     assert promoter_dataset(genome, negatives=MIX, seed=1) == data
     assert promoter_dataset(genome, negatives=MIX, seed=2) != data

@@ -2,9 +2,10 @@
 E. coli set (used by the demo on its synthetic genome and by the reproduction on real genomes).
 
 The seed's negatives are windows inside genes, so a classifier trained on them learns mostly
-"coding against non-coding" and calls most intergenic DNA (issue 13). ``negatives`` can mix in
-two kinds that teach promoters instead (:data:`NEGATIVE_KINDS`): intergenic windows away from
-any gene start, and promoter windows read on the other strand. :func:`promoter_intervals` gives
+"coding against non-coding" and calls most intergenic DNA and the antisense strand of genes
+(issue 13). ``negatives`` can mix in two kinds that teach promoters instead
+(:data:`NEGATIVE_KINDS`): intergenic windows away from any gene start, and windows read on the
+strand opposite to a gene (its promoter read backwards included). :func:`promoter_intervals` gives
 the same windows as labelled BED intervals, for ``gulm train-classifier --bed``.
 """
 from __future__ import annotations
@@ -25,10 +26,11 @@ LABELS = ("promoter", "non_promoter")
 NEGATIVE_KINDS = {
     "in_gene": "a window inside a gene, at least `margin` bp from its ends, read on the gene's strand "
                "(the seed's negatives)",
-    "intergenic": "a window between genes (no gene on either strand) read on either strand, outside the "
-                  "`clearance` bp upstream of any gene start on that strand",
-    "antisense": "a promoter window read on the other strand, unless a gene on that strand starts within "
-                 "`clearance` bp downstream of it",
+    "intergenic": "a window centred between genes (no gene on either strand at its centre), read on either "
+                  "strand, outside the `clearance` bp upstream of any gene start on that strand",
+    "antisense": "a window read on the strand opposite to a gene, anywhere from its promoter window to "
+                 "`margin` bp before its end (so the promoter read backwards too), outside the `clearance` bp "
+                 "upstream of any gene start on that strand",
 }
 
 
@@ -104,29 +106,44 @@ def _start_zones(genes, window: int, upstream: int, clearance: int) -> list[Inte
     return zones
 
 
+def _outside_zones(cands: list[tuple], zones) -> list[tuple]:
+    """The candidate windows (label, chrom, start, end, strand, name) that overlap no start zone
+    of their own strand."""
+    ivs = [Interval(c, s, e, name=str(i), strand=st) for i, (_, c, s, e, st, _) in enumerate(cands)]
+    whole = {int(iv.name) for iv in subtract_intervals(ivs, zones, stranded=True)
+             if len(iv) == cands[int(iv.name)][3] - cands[int(iv.name)][2]}
+    return [cands[i] for i in sorted(whole)]
+
+
 def _intergenic_windows(lengths, genes, zones, window: int) -> list[tuple]:
-    """Every ``window``-bp tile of the DNA between genes (both strands), on each strand, outside
-    that strand's start zones."""
+    """Every ``window``-bp tile whose centre lies between genes (no gene on either strand), on
+    each strand, outside that strand's start zones."""
     whole = [Interval(c, 0, n) for c, n in lengths.items()]
     gaps = subtract_intervals(whole, [Interval(g.chrom, g.start, g.end) for g in genes])
-    out = []
-    for strand in ("+", "-"):
-        allowed = subtract_intervals([Interval(iv.chrom, iv.start, iv.end, strand=strand) for iv in gaps],
-                                     [z for z in zones if z.strand == strand], stranded=True)
-        for iv in allowed:
-            for p in range(iv.start, iv.end - window + 1, window):
-                out.append((LABELS[1], iv.chrom, p, p + window, strand, "intergenic"))
-    return out
+    half = window // 2
+    cands = []
+    for iv in gaps:
+        first = max(iv.start - half, 0)
+        last = min(iv.end - 1 - half, lengths[iv.chrom] - window)  # the centre p + half stays in the gap
+        for p in range(first, last + 1, window):
+            for strand in ("+", "-"):
+                cands.append((LABELS[1], iv.chrom, p, p + window, strand, "intergenic"))
+    return _outside_zones(cands, zones)
 
 
-def _antisense_windows(positives, zones) -> list[tuple]:
-    """The promoter windows read on the other strand, unless that strand has a gene start there."""
+def _antisense_windows(lengths, genes, zones, window: int, upstream: int, margin: int, draw: StableDraw) -> list[tuple]:
+    """One random window per gene read on the other strand, from its promoter window (``upstream``
+    bp before the start) to ``margin`` bp before its end, outside the start zones of that strand."""
     flip = {"+": "-", "-": "+"}
-    cand = [Interval(c, s, e, name=str(i), strand=flip[st]) for i, (_, c, s, e, st, _) in enumerate(positives)]
-    kept = {iv.name for iv in subtract_intervals(cand, zones, stranded=True)
-            if len(iv) == cand[int(iv.name)].end - cand[int(iv.name)].start}
-    return [(LABELS[1], c, s, e, flip[st], f"{gene}~antisense")
-            for i, (_, c, s, e, st, gene) in enumerate(positives) if str(i) in kept]
+    cands = []
+    for g in genes:
+        if g.strand not in ("+", "-") or len(g) + upstream < window + margin:
+            continue
+        u = draw.integer(-upstream, len(g) - window - margin)  # sense offset of the window from the start
+        start, end = (g.start + u, g.start + u + window) if g.strand == "+" else (g.end - u - window, g.end - u)
+        if 0 <= start and end <= lengths.get(g.chrom, -1):
+            cands.append((LABELS[1], g.chrom, start, end, flip[g.strand], f"{_gene_name(g)}~antisense"))
+    return _outside_zones(cands, zones)
 
 
 def _labelled_windows(genome, genes, *, window, upstream, anchor, negatives, margin, clearance, balance,
@@ -171,14 +188,13 @@ def _labelled_windows(genome, genes, *, window, upstream, anchor, negatives, mar
     if own_promoter is None and shares == {"in_gene": 1.0}:  # the seed's set, draws unchanged
         items += _in_gene_windows(genes, window, margin, draw)
     elif own_promoter is None:
-        positives = list(items)
         zones = _start_zones([g for g in genes if g.strand in ("+", "-")], window, upstream, clearance)
         pools = {
             "in_gene": lambda: _in_gene_windows(genes, window, margin, draw),
             "intergenic": lambda: _intergenic_windows(lengths, genes, zones, window),
-            "antisense": lambda: _antisense_windows(positives, zones),
+            "antisense": lambda: _antisense_windows(lengths, genes, zones, window, upstream, margin, draw),
         }
-        quota = apportion(len(positives), np.array(list(shares.values())))
+        quota = apportion(len(items), np.array(list(shares.values())))
         for kind, n in zip(shares, quota):
             pool = pools[kind]()
             pick = sorted(draw.permutation(len(pool))[:n].tolist())  # a short pool gives what it has
@@ -243,10 +259,11 @@ def promoter_dataset(
       read on the gene's strand;
     - ``negatives`` may instead mix the kinds of :data:`NEGATIVE_KINDS` in set proportions, e.g.
       ``"in_gene=0.4,intergenic=0.3,antisense=0.3"`` (or a mapping): as many negatives as positives, each
-      kind its share, drawn from all its candidates (``intergenic``: every ``window``-bp tile of the DNA
-      between genes on each strand, outside ``clearance`` bp upstream of any gene start on that strand;
-      ``antisense``: the promoter windows read on the other strand, unless that strand has a gene start
-      within ``clearance`` bp downstream); a kind with fewer candidates than its share gives what it has;
+      kind its share, drawn from all its candidates (``intergenic``: every ``window``-bp tile centred
+      between genes, on each strand; ``antisense``: one random window per gene read on the other strand,
+      from its promoter window to ``margin`` bp before its end; neither within ``clearance`` bp upstream
+      of a gene start on the strand it is read on); a kind with fewer candidates than its share gives
+      what it has;
     - ``negatives="operon_internal"`` (synthetic genomes, ``anchor="gene_start"``): positives are the
       gene-start windows of genes with their own promoter and negatives those of genes inside operons,
       without one - both hold an RBS and a start codon at the same offset, so the boxes and the upstream
