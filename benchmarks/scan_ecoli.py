@@ -35,7 +35,7 @@ import time
 import numpy as np
 
 TARGETS = {"enrichment": 2.5, "fraction_called": 0.15, "promoters_hit": 0.5}
-MIXED = "in_gene=0.34,intergenic=0.33,antisense=0.33"
+MIXED = "in_gene=0.5,antisense=0.5"
 SCRATCH_STAGES, LM_STAGES = "12:1e-2:0", "1:2e-2:1,1:1e-2:2,1:5e-3:3,6:2e-3:0"
 
 
@@ -125,11 +125,14 @@ def score_calls(calls, prom, lo, hi, n_shuffles=20, seed=0):
     }
 
 
-def build_set(genome, genes, chrom, half, negatives, out, seed):
+def build_set(genome, genes, chrom, half, negatives, out, seed, ratio=1.0):
     from gulm.data.promoters import promoter_dataset
 
     train_genes = [g for g in genes if g.chrom == chrom and g.end <= half]
-    ds = promoter_dataset(FirstPart(genome, chrom, half), train_genes, negatives=negatives, seed=seed)
+    if negatives == "in_gene":  # the seed's set: one negative per gene, balanced
+        ratio = 1.0
+    ds = promoter_dataset(FirstPart(genome, chrom, half), train_genes, negatives=negatives, seed=seed,
+                          negative_ratio=ratio, balance=ratio == 1)
     path = os.path.join(out, "promoters.csv")
     with open(path, "w", newline="") as fh:
         w = csv.writer(fh)
@@ -155,7 +158,7 @@ def run_one(args, fasta, gff, negatives, out):
     length = genome.lengths[chrom]
     half = length // 2
     genes = read_gff_features(gff, "CDS")
-    data_csv, kinds = build_set(genome, genes, chrom, half, negatives, out, args.seed)
+    data_csv, kinds = build_set(genome, genes, chrom, half, negatives, out, args.seed, args.negative_ratio)
     t0 = time.perf_counter()
     clf_opts = dict(data=gulm.DataConfig(csv=data_csv, split_col="split"), out=os.path.join(out, "clf"), stages=args.stages,
                     bs=args.bs, progress=False, threads=args.threads, seed=args.seed, rc_augment=args.rc_augment,
@@ -170,10 +173,11 @@ def run_one(args, fasta, gff, negatives, out):
     region = f"{chrom}:{half + 1}-{length}"
     plots = [r for r in args.plot if r]
     load_before = os.getloadavg()
+    extra = {"fpr": args.fpr} if args.fpr is not None else {}
     res = gulm.scan_genome(checkpoint=os.path.join(out, "clf"), fasta=fasta, out=os.path.join(out, "scan"),
-                           regions=[region], window=150, stride=args.scan_stride, fpr=args.fpr,
-                           threads=args.threads, dtype=args.dtype, progress=False, plot=plots, annotation=gff,
-                           batch_size=args.batch_size, split_drop=args.split_drop, min_width=args.min_width)
+                           regions=[region], window=150, stride=args.scan_stride, threads=args.threads,
+                           dtype=args.dtype, progress=False, plot=plots, annotation=gff, batch_size=args.batch_size,
+                           split_drop=args.split_drop, min_width=args.min_width, **extra)
     load_after = os.getloadavg()
     prom = promoter_regions(genes, chrom, half, length)
     rows = {}
@@ -195,7 +199,10 @@ def run_one(args, fasta, gff, negatives, out):
 def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--negatives", nargs="+", default=[MIXED],
-                   help=f"negative kinds of the training set, one run each (default: {MIXED}; the seed's: in_gene)")
+                   help=f"negative kinds of the training set, one run each (default: {MIXED}, with "
+                        "--negative-ratio; the seed's: in_gene)")
+    p.add_argument("--negative-ratio", type=float, default=2.0,
+                   help="negatives per positive of a mix (the seed's in_gene set stays balanced)")
     p.add_argument("--lm", default="", help="LM checkpoint path or shipped name (e.g. bacteria-3m1s) for the encoder")
     p.add_argument("--k", type=int, default=5)
     p.add_argument("--token-stride", type=int, default=2)
@@ -208,7 +215,7 @@ def parse_args(argv=None):
     p.add_argument("--bs", type=int, default=64)
     p.add_argument("--rc-augment", action="store_true", help="train with random reverse complements")
     p.add_argument("--scan-stride", type=int, default=25)
-    p.add_argument("--fpr", type=float, default=0.01)
+    p.add_argument("--fpr", type=float, default=None, help="--fpr of the scan (default: gulm scan's)")
     p.add_argument("--split-drop", type=float, default=0.1)
     p.add_argument("--min-width", type=int, default=0)
     p.add_argument("--dtype", default="fp32")

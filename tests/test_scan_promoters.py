@@ -85,6 +85,16 @@ def test_mixed_negatives_come_in_their_shares_from_where_they_should(genome):
     assert promoter_dataset(genome, negatives=MIX, seed=2) != data
 
 
+def test_negative_ratio(genome):
+    data = promoter_dataset(genome, negatives="in_gene=1,antisense=1", negative_ratio=1.6, balance=False, seed=0)
+    kinds = Counter(_kind(i) for i in data.ids)
+    n = kinds["promoter"]
+    assert kinds["in_gene"] + kinds["antisense"] == round(1.6 * n)
+    assert abs(kinds["in_gene"] - kinds["antisense"]) <= 1
+    with pytest.raises(ValueError, match="negative_ratio"):
+        promoter_dataset(genome, negatives=MIX, negative_ratio=0)
+
+
 def test_a_short_pool_gives_what_it_has_and_the_seed_set_is_unchanged(genome):
     only = promoter_dataset(genome, negatives="intergenic", balance=False, seed=0)
     kinds = Counter(_kind(i) for i in only.ids)

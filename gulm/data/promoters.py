@@ -10,6 +10,7 @@ the same windows as labelled BED intervals, for ``gulm train-classifier --bed``.
 """
 from __future__ import annotations
 
+import inspect
 from typing import Mapping, Protocol, Sequence
 
 import numpy as np
@@ -32,6 +33,10 @@ NEGATIVE_KINDS = {
                  "`margin` bp before its end (so the promoter read backwards too), outside the `clearance` bp "
                  "upstream of any gene start on that strand",
 }
+
+
+#: the options of promoter_dataset that choose the windows (promoter_intervals takes them too)
+_WINDOW_OPTIONS = ("window", "upstream", "anchor", "negatives", "negative_ratio", "margin", "clearance", "balance")
 
 
 class _Fetcher(Protocol):
@@ -146,7 +151,8 @@ def _antisense_windows(lengths, genes, zones, window: int, upstream: int, margin
     return _outside_zones(cands, zones)
 
 
-def _labelled_windows(genome, genes, *, window, upstream, anchor, negatives, margin, clearance, balance,
+def _labelled_windows(genome, genes, *, window, upstream, anchor, negatives, negative_ratio, margin, clearance,
+                      balance,
                       draw: StableDraw) -> list[tuple]:
     """(label, chrom, start, end, strand, name) of every window of the set, balanced if asked."""
     if genes is None:
@@ -194,7 +200,9 @@ def _labelled_windows(genome, genes, *, window, upstream, anchor, negatives, mar
             "intergenic": lambda: _intergenic_windows(lengths, genes, zones, window),
             "antisense": lambda: _antisense_windows(lengths, genes, zones, window, upstream, margin, draw),
         }
-        quota = apportion(len(items), np.array(list(shares.values())))
+        if negative_ratio <= 0:
+            raise ValueError(f"promoter_dataset: negative_ratio must be > 0, got {negative_ratio}")
+        quota = apportion(int(round(negative_ratio * len(items))), np.array(list(shares.values())))
         for kind, n in zip(shares, quota):
             pool = pools[kind]()
             pick = sorted(draw.permutation(len(pool))[:n].tolist())  # a short pool gives what it has
@@ -211,24 +219,19 @@ def _labelled_windows(genome, genes, *, window, upstream, anchor, negatives, mar
     return [items[i] for i in pos_idx + neg_idx]
 
 
-def promoter_intervals(
-    genome: _Fetcher,
-    genes: Sequence[Interval] | None = None,
-    *,
-    window: int = 150,
-    upstream: int = 100,
-    anchor: str = "gene_start",
-    negatives: str | Mapping[str, float] = "in_gene",
-    margin: int = 50,
-    clearance: int = 200,
-    balance: bool = True,
-    seed: int = 0,
-) -> list[Interval]:
-    """The windows of :func:`promoter_dataset` (same options, same draws) as BED intervals named by
-    their label and stranded, sorted: write them with :func:`~gulm.data.intervals.write_bed` and
-    train with ``gulm train-classifier --bed promoters.bed --genome genome.fa``."""
-    items = _labelled_windows(genome, genes, window=window, upstream=upstream, anchor=anchor, negatives=negatives,
-                              margin=margin, clearance=clearance, balance=balance, draw=StableDraw(seed))
+def promoter_intervals(genome: _Fetcher, genes: Sequence[Interval] | None = None, *, seed: int = 0,
+                       **options) -> list[Interval]:
+    """The windows of :func:`promoter_dataset` (its window options - ``window``, ``upstream``,
+    ``anchor``, ``negatives``, ``margin``, ``clearance``, ``balance`` - with the same defaults, and
+    the same draws for a ``seed``) as BED intervals named by their label and stranded, sorted: write
+    them with :func:`~gulm.data.intervals.write_bed` and train with
+    ``gulm train-classifier --bed promoters.bed --genome genome.fa``."""
+    params = inspect.signature(promoter_dataset).parameters
+    unknown = sorted(set(options) - set(_WINDOW_OPTIONS))
+    if unknown:
+        raise TypeError(f"promoter_intervals: unknown option(s) {unknown}; choose from {', '.join(_WINDOW_OPTIONS)}")
+    chosen = {k: options.get(k, params[k].default) for k in _WINDOW_OPTIONS}
+    items = _labelled_windows(genome, genes, draw=StableDraw(seed), **chosen)
     return sorted((Interval(c, s, e, label, None, st) for label, c, s, e, st, _ in items), key=Interval.sort_key)
 
 
@@ -240,6 +243,7 @@ def promoter_dataset(
     upstream: int = 100,
     anchor: str = "gene_start",
     negatives: str | Mapping[str, float] = "in_gene",
+    negative_ratio: float = 1.0,
     margin: int = 50,
     clearance: int = 200,
     balance: bool = True,
@@ -258,9 +262,9 @@ def promoter_dataset(
       margin)`` of the gene in sense orientation (the seed's ``[start+50, end-200)`` for 150 bp windows),
       read on the gene's strand;
     - ``negatives`` may instead mix the kinds of :data:`NEGATIVE_KINDS` in set proportions, e.g.
-      ``"in_gene=0.4,intergenic=0.3,antisense=0.3"`` (or a mapping): as many negatives as positives, each
-      kind its share, drawn from all its candidates (``intergenic``: every ``window``-bp tile centred
-      between genes, on each strand; ``antisense``: one random window per gene read on the other strand,
+      ``"in_gene=0.4,intergenic=0.3,antisense=0.3"`` (or a mapping): ``negative_ratio`` negatives per
+      positive (with ``balance=False`` for a ratio other than 1), each kind its share, drawn from all its
+      candidates (``intergenic``: every ``window``-bp tile centred between genes, on each strand; ``antisense``: one random window per gene read on the other strand,
       from its promoter window to ``margin`` bp before its end; neither within ``clearance`` bp upstream
       of a gene start on the strand it is read on); a kind with fewer candidates than its share gives
       what it has;
@@ -281,7 +285,8 @@ def promoter_dataset(
     """
     draw = StableDraw(seed)
     items = _labelled_windows(genome, genes, window=window, upstream=upstream, anchor=anchor, negatives=negatives,
-                              margin=margin, clearance=clearance, balance=balance, draw=draw)
+                              negative_ratio=negative_ratio, margin=margin, clearance=clearance, balance=balance,
+                              draw=draw)
     labels = [it[0] for it in items]
 
     split = [""] * len(items)
