@@ -256,9 +256,9 @@ def main(argv=None) -> int:
         r = run_one(args, fasta, gff, neg, out)
         results.append(r)
         a = r["thresholds"]["auto"]
-        met = {"enrichment": a["enrichment"] >= TARGETS["enrichment"],
-               "fraction_called": a["fraction_called"] <= TARGETS["fraction_called"],
-               "promoters_hit": a["promoters_hit"] >= TARGETS["promoters_hit"]}
+        met = {"enrichment": bool(a["enrichment"] >= TARGETS["enrichment"]),
+               "fraction_called": bool(a["fraction_called"] <= TARGETS["fraction_called"]),
+               "promoters_hit": bool(a["promoters_hit"] >= TARGETS["promoters_hit"])}
         r["targets_met"] = met
         print(f"[{neg}] set {r['set']}, trained in {r['train_seconds']:.0f} s, test {r['classifier']}; "
               f"scan {r['scan']['windows_scored']:,} windows in {r['scan']['seconds']:.0f} s "

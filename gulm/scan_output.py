@@ -42,7 +42,8 @@ from gulm.configs.fields import config_from
 from gulm.data.intervals import Interval, parse_region
 
 __all__ = ["call_regions", "find_calls", "auto_threshold", "resolve_threshold", "check_plot_regions",
-           "write_scan_outputs", "read_scan_windows", "call_scan", "CallResult", "versions"]
+           "write_scan_outputs", "read_scan_windows", "call_scan", "CallResult", "versions", "region_strings",
+           "validation_negatives"]
 
 _COLUMNS = ("chrom", "start", "strand", "score")
 
