@@ -23,27 +23,39 @@ _LAZY = {
     # data
     "KmerTokenizer": "gulm.data.tokenizer", "Genome": "gulm.data.genome",
     # scan / interpret / demo
-    "scan_genome": "gulm.scan", "call_scan": "gulm.scan_output", "interpret": "gulm.interpretation", "run_demo": "gulm.demo",
+    "scan_genome": "gulm.scan", "call_scan": "gulm.scan_output", "interpret": "gulm.interpretation",
+    "run_demo": "gulm.demo",
+    # baselines
+    "kmer_baseline": "gulm.baseline",
+    # variant effects, embeddings, gradient attributions
+    "variant_effect": "gulm.variants", "VariantEffectConfig": "gulm.configs", "embed": "gulm.embed",
+    "EmbedConfig": "gulm.configs", "integrated_gradients": "gulm.interpretation",
+    "gradient_x_input": "gulm.interpretation",
 }
+# subpackages reachable as attributes: gulm.pretrained.names(), gulm.presets.choose(...)
+_SUBPACKAGES = ("pretrained", "presets")
 
 
 def load(path, device="cpu"):
-    """Load a checkpoint folder: returns (model in eval mode, KmerTokenizer, config dict)."""
+    """Load a checkpoint folder, or a pretrained model shipped with gulm by name
+    (``gulm.pretrained.names()``): returns (model in eval mode, KmerTokenizer, config dict)."""
     from gulm.runtime.checkpoint import load_checkpoint
 
     return load_checkpoint(path, device)
 
 
 def __getattr__(name):
+    import importlib
+
+    if name in _SUBPACKAGES:
+        return importlib.import_module(f"gulm.{name}")
     mod = _LAZY.get(name)
     if mod is None:
         raise AttributeError(f"module 'gulm' has no attribute {name!r}")
-    import importlib
-
     value = getattr(importlib.import_module(mod), name)
     globals()[name] = value
     return value
 
 
 def __dir__():
-    return sorted(list(globals()) + list(_LAZY))
+    return sorted(list(globals()) + list(_LAZY) + list(_SUBPACKAGES))

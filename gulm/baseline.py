@@ -21,8 +21,8 @@ from typing import Sequence
 
 import numpy as np
 
-__all__ = ["kmer_features", "KmerLogReg", "fit_kmer_logreg", "DEFAULT_KS", "DEFAULT_CS",
-           "BASELINE_NPZ", "BASELINE_JSON"]
+__all__ = ["kmer_features", "KmerLogReg", "fit_kmer_logreg", "kmer_baseline", "baseline_metrics",
+           "DEFAULT_KS", "DEFAULT_CS", "BASELINE_NPZ", "BASELINE_JSON"]
 
 DEFAULT_KS = (1, 2, 3, 4, 5, 6)
 DEFAULT_CS = (1e-5, 1e-4, 1e-3, 1e-2, 1e-1, 1.0)
@@ -178,8 +178,83 @@ def fit_kmer_logreg(x_train: np.ndarray, y_train: np.ndarray, x_valid: np.ndarra
                       model_classes=np.asarray(model.classes_, dtype=np.int64), valid_accuracy_by_C=scores)
 
 
-def timed(fn, *args, **kwargs):
-    """(result, seconds) of one call."""
+def _training_data(checkpoint_cfg: dict, checkpoint: str):
+    """The DataConfig a classifier checkpoint was trained on (recorded in its config.json)."""
+    from gulm.configs import DataConfig
+
+    training = checkpoint_cfg.get("training") or {}
+    data = training.get("data")
+    if not isinstance(data, dict):
+        raise ValueError(f"{checkpoint}: the checkpoint does not record its training data; give the data "
+                         "source (--csv, --fasta-class or --bed with --genome)")
+    known = {f for f in DataConfig.__dataclass_fields__}
+    return DataConfig(**{k: v for k, v in data.items() if k in known})
+
+
+def kmer_baseline(cfg=None, **options) -> dict:
+    """Fit the k-mer logistic regression on the same split as a classifier checkpoint (its own
+    training data unless ``data`` is given), save it in the checkpoint folder (or ``out``) and
+    return its valid and test metrics beside the classifier's own test metrics."""
+    from gulm.configs import BaselineConfig
+    from gulm.configs.fields import config_from
+    from gulm.data.batches import encode_labels
+    from gulm.data.sources import load_labeled, select_split
+    from gulm.metrics import classification_metrics
+    from gulm.runtime.checkpoint import read_config, resolve_checkpoint
+    from gulm.threads import resolve_threads
+
+    cfg = config_from(BaselineConfig, cfg, options, value_field="checkpoint")
+    resolve_threads(cfg.threads)
+    folder = resolve_checkpoint(cfg.checkpoint)
+    ck = read_config(folder, "classifier")
+    data = cfg.data if any((cfg.data.csv, cfg.data.fasta, cfg.data.bed)) else _training_data(ck, folder)
+    ds = load_labeled(data)
+    classes = list(ck["classes"])
+    both = cfg.both_strands
+    if both is None:  # as the classifier: strand-symmetric when it learnt both orientations
+        t = ck.get("training") or {}
+        both = bool(t.get("rc_augment") or t.get("rc_average"))
+    parts = {}
+    for split in ("train", "valid", "test"):
+        seqs, labels = select_split(ds, split)
+        if seqs:
+            y, _ = encode_labels(labels, classes)
+            parts[split] = (seqs, y)
+    if "train" not in parts:
+        raise ValueError(f"{folder}: the data has no training sequences")
     t0 = time.perf_counter()
-    out = fn(*args, **kwargs)
-    return out, time.perf_counter() - t0
+    feats = {s: kmer_features(seqs, cfg.ks, both_strands=both) for s, (seqs, _) in parts.items()}
+    xv, yv = (feats["valid"], parts["valid"][1]) if "valid" in parts else (None, None)
+    model = fit_kmer_logreg(feats["train"], parts["train"][1], xv, yv, classes, ks=cfg.ks, both_strands=both,
+                            Cs=cfg.cs, max_iter=cfg.max_iter)
+    out = {"classes": classes, "C": model.C, "seconds": round(time.perf_counter() - t0, 2)}
+    for split in ("valid", "test"):
+        if split in parts:
+            out[split] = classification_metrics(parts[split][1], model.probs_from_features(feats[split]), classes)
+    model.save(cfg.out or folder, extra={"checkpoint": folder, "metrics": {k: out[k] for k in ("valid", "test")
+                                                                          if k in out}})
+    out["classifier_test"] = _own_metrics(folder)
+    out["saved_in"] = cfg.out or folder
+    return out
+
+
+def _own_metrics(folder: str) -> dict | None:
+    path = os.path.join(folder, "metrics.json")
+    if not os.path.exists(path):
+        return None
+    with open(path) as fh:
+        m = json.load(fh)
+    return m if m.get("split") == "test" else None
+
+
+def baseline_metrics(checkpoint_folder: str, sequences, labels, classes) -> dict | None:
+    """Metrics of the baseline saved in a checkpoint folder on these sequences (None when the
+    folder holds no baseline): what ``gulm evaluate`` prints beside the model's."""
+    from gulm.data.batches import encode_labels
+    from gulm.metrics import classification_metrics
+
+    if not KmerLogReg.exists(checkpoint_folder):
+        return None
+    model = KmerLogReg.load(checkpoint_folder)
+    y, _ = encode_labels(labels, classes)
+    return classification_metrics(y, model.probs(sequences), classes)

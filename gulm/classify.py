@@ -3,13 +3,14 @@ sequences (probabilities), through :class:`gulm.infer.Classifier`."""
 from __future__ import annotations
 
 import sys
+import warnings
 
 import numpy as np
 
 from gulm.configs import DataConfig, EvaluateConfig, PredictConfig
 from gulm.configs.fields import config_from, option_name
 
-__all__ = ["evaluate", "predict", "read_queries"]
+__all__ = ["evaluate", "predict", "read_queries", "valid_fractions", "MOSTLY_UNKNOWN"]
 
 
 def evaluate(checkpoint: str | EvaluateConfig | None = None, data: DataConfig | None = None,
@@ -18,9 +19,10 @@ def evaluate(checkpoint: str | EvaluateConfig | None = None, data: DataConfig | 
     every sequence); options are :class:`~gulm.configs.EvaluateConfig`'s fields (``json=``
     also writes them to a file)."""
     from gulm.data.batches import TokenizedSet, encode_labels
+    from gulm.data.errors import DataWarning
     from gulm.data.sources import load_labeled, select_split
     from gulm.infer import Classifier
-    from gulm.metrics import classification_metrics, write_metrics
+    from gulm.metrics import classification_metrics, single_class_note, write_metrics
     from gulm.runtime.device import setup
 
     given = {k: v for k, v in (("data", data), ("split", split)) if v is not None}
@@ -35,6 +37,10 @@ def evaluate(checkpoint: str | EvaluateConfig | None = None, data: DataConfig | 
     data_set = TokenizedSet.build(seqs, clf.tokenizer, y, with_rc=rc, name=f"{cfg.split} split")
     probs = clf.probs_of_set(data_set, cfg.bs, rc, cfg.progress)
     metrics = classification_metrics(y, probs, clf.classes)
+    note = single_class_note(y, clf.classes)
+    if note:
+        what = "the data" if cfg.split == "all" else f"the {cfg.split} split"
+        warnings.warn(f"{what} holds {note}", DataWarning, stacklevel=2)
     if cfg.json:
         write_metrics(cfg.json, metrics)
     return metrics
@@ -42,12 +48,12 @@ def evaluate(checkpoint: str | EvaluateConfig | None = None, data: DataConfig | 
 
 def read_queries(cfg: PredictConfig) -> tuple[list[str], list[str]]:
     """(ids, sequences) to predict: the records of ``cfg.fasta``, then ``cfg.sequences``
-    (named seq1, seq2, ...)."""
+    (named seq1, seq2, ...). Repeated ids are made unique (``x``, ``x_2``...) with a warning."""
+    from gulm.data.fasta import iter_fasta, unique_ids
+
     ids, seqs = [], []
     if cfg.fasta:
-        from gulm.data.genome import Genome
-
-        for name, seq in Genome(cfg.fasta).records():
+        for name, seq in iter_fasta(cfg.fasta):
             ids.append(name)
             seqs.append(seq)
     for i, s in enumerate(cfg.sequences):
@@ -55,13 +61,29 @@ def read_queries(cfg: PredictConfig) -> tuple[list[str], list[str]]:
         seqs.append(s)
     if not seqs:
         raise ValueError(f"nothing to predict: give sequences or {option_name('fasta')}")
+    if cfg.fasta and cfg.sequences:
+        ids = unique_ids(ids, f"{cfg.fasta} and the sequences given", "ids")
     return ids, seqs
+
+
+#: below this fraction of known k-mers a prediction is flagged as mostly unknown
+MOSTLY_UNKNOWN = 0.5
+
+
+def valid_fractions(data, unk_id: int) -> np.ndarray:
+    """[N] share of each tokenized sequence's k-mers that are known (only A/C/G/T in the
+    window), i.e. not the unknown token."""
+    unknown = np.add.reduceat((data.tokens == unk_id).astype(np.int64), data.offsets[:-1]) if len(data) else []
+    return 1.0 - np.asarray(unknown, dtype=np.float64) / np.maximum(data.lengths, 1)
 
 
 def predict(checkpoint: str | PredictConfig | None = None, sequences=None, **options):
     """Class probabilities [N, C] of sequences (str or bytes, plus the records of ``fasta=``)
     and the class names; options are :class:`~gulm.configs.PredictConfig`'s fields (``out=``
-    also writes the predictions TSV)."""
+    also writes the predictions TSV, with a ``valid_fraction`` column: the share of each
+    sequence's k-mers made of A/C/G/T only). Sequences that are mostly unknown k-mers (N or
+    IUPAC codes) give a DataWarning with their count: their probabilities mean little."""
+    from gulm.data.errors import DataWarning
     from gulm.infer import Classifier, write_predictions
     from gulm.runtime.device import setup
 
@@ -70,7 +92,18 @@ def predict(checkpoint: str | PredictConfig | None = None, sequences=None, **opt
     device = setup(cfg.device, cfg.threads)
     clf = Classifier.load(cfg.checkpoint, device, cfg.dtype)
     ids, seqs = read_queries(cfg)
-    probs = clf.probs(seqs, cfg.bs, cfg.rc_average, cfg.progress)
+    rc = clf.rc_average if cfg.rc_average is None else cfg.rc_average
+    data = clf.tokenize(seqs, with_rc=rc, name=cfg.fasta or "the sequences")
+    probs = clf.probs_of_set(data, cfg.bs, rc, cfg.progress)
+    known = valid_fractions(data, clf.tokenizer.unk_id)
+    low = np.flatnonzero(known < MOSTLY_UNKNOWN)
+    if low.size:
+        first = int(low[0])
+        warnings.warn(
+            f"{low.size} of {len(ids)} sequences are mostly unknown k-mers (N or IUPAC codes; valid_fraction < "
+            f"{MOSTLY_UNKNOWN}), e.g. {ids[first]!r} (valid_fraction {known[first]:.2f}); their probabilities "
+            "say little about the sequence", DataWarning, stacklevel=2)
     if cfg.out:
-        write_predictions(sys.stdout if cfg.out == "-" else cfg.out, ids, probs, clf.classes)
+        write_predictions(sys.stdout if cfg.out == "-" else cfg.out, ids, probs, clf.classes,
+                          {"valid_fraction": known})
     return np.asarray(probs), clf.classes

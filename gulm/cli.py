@@ -48,11 +48,62 @@ def _train_classifier(cfg):
 
 
 def _evaluate(cfg):
+    from gulm.baseline import baseline_metrics
     from gulm.classify import evaluate
+    from gulm.data.sources import load_labeled, select_split
     from gulm.metrics import format_table
+    from gulm.runtime.checkpoint import read_config, resolve_checkpoint
 
     m = evaluate(cfg)
-    print(format_table({f"{cfg.split} ({m['n']})": m}))
+    rows = {f"gulm, {cfg.split} ({m['n']})": m}
+    folder = resolve_checkpoint(cfg.checkpoint)
+    seqs, labels = select_split(load_labeled(cfg.data), cfg.split)
+    b = baseline_metrics(folder, seqs, labels, read_config(folder)["classes"])
+    if b is not None:  # `gulm baseline` saved one: show whether pretraining paid off here
+        rows[f"k-mer LR, {cfg.split} ({b['n']})"] = b
+    print(format_table(rows))
+    if b is None:
+        print(f"(no k-mer baseline in {folder}: `gulm baseline {cfg.checkpoint}` fits one on the same split)")
+
+
+def _baseline(cfg):
+    from gulm.baseline import kmer_baseline
+    from gulm.metrics import format_table
+
+    r = kmer_baseline(cfg)
+    rows = {}
+    if r.get("classifier_test"):
+        rows[f"gulm classifier, test ({r['classifier_test']['n']})"] = r["classifier_test"]
+    for split in ("valid", "test"):
+        if split in r:
+            rows[f"k-mer LR, {split} ({r[split]['n']})"] = r[split]
+    print(format_table(rows))
+    print(f"k-mer LR (C={r['C']:g}, fitted in {r['seconds']:.1f} s) saved in {r['saved_in']}; "
+          "`gulm evaluate` now prints it beside the model")
+
+
+def _models(cfg):
+    from gulm import presets, pretrained
+
+    if cfg.presets:
+        print(presets.describe())
+        return
+    if cfg.name:
+        print(json.dumps(pretrained.card(cfg.name), indent=2))
+        return
+    rows = pretrained.table()
+    if cfg.json:
+        print(json.dumps(rows, indent=2))
+        return
+    if not rows:
+        print("no pretrained models are shipped with this installation")
+        return
+    head = ("name", "tokens", "size", "params", "valid loss", "valid acc", "corpus")
+    table = [head] + [(r["name"], r["tokens"], r["size"], f"{r['params'] / 1e6:.1f}M", f"{r['valid_loss']:.4f}",
+                       f"{r['valid_accuracy']:.3f}", r["corpus"]) for r in rows]
+    widths = [max(len(str(row[i])) for row in table) for i in range(len(head))]
+    for row in table:
+        print("  ".join(str(v).ljust(w) for v, w in zip(row, widths)).rstrip())
 
 
 def _predict(cfg):
@@ -99,11 +150,38 @@ def _interpret(cfg):
 
     res = interpret(cfg)
     print(f"P({res['target']}) of the sequence: {res['reference']:.4f}")
-    for k, v in res["perturbation"].items():
+    for k, v in res.get("perturbation", {}).items():
         i = int(v.argmin())
         print(f"  k={k:>2}: lowest P={v[i]:.4f} when randomizing [{i}, {i + k})")
+    if "saliency" in res:
+        ig = res["saliency"]["integrated_gradients"]
+        top = sorted(range(len(ig.bases)), key=lambda j: -abs(ig.bases[j]))[:5]
+        hint = " (over 1%: raise --ig-steps, or use --dtype fp32)" if ig.completeness_error > 0.01 else ""
+        print(f"  integrated gradients ({res['ig_steps']} points): log-odds {ig.output:.3f} (baseline "
+              f"{ig.baseline:.3f}), completeness error {100 * ig.completeness_error:.2f}%{hint}; largest at "
+              f"positions {', '.join(map(str, top))}")
     for name, path in res["files"].items():
         print(f"  {name}: {path}")
+
+
+def _variant_effect(cfg):
+    from gulm.variants import variant_effect
+
+    s = variant_effect(cfg)
+    skipped = ", ".join(f"{k} {v}" for k, v in s["alleles_not_scored"].items() if v) or "none"
+    print(f"scored {s['alleles_scored']:,} of {s['alleles']:,} alleles in {s['records']:,} records "
+          f"({s['window']} bp windows, strand {s['strand']}, P({s['target']})) in {s['seconds']:.1f} s; "
+          f"{s['ref_mismatches']} REF mismatches ({s['ref_mismatch_policy']}); not scored: {skipped}")
+    print(json.dumps(s["files"], indent=1))
+
+
+def _embed(cfg):
+    from gulm.embed import embed
+
+    res = embed(cfg)
+    print(f"embedded {res['n']:,} sequences: {res['dim']} features each ({res['pool']} pooling of layer "
+          f"{res['layer']})")
+    print(json.dumps(res["files"], indent=1))
 
 
 def _demo(cfg):
@@ -178,19 +256,58 @@ COMMANDS: dict[str, Command] = {
         gulm call scans/ecoli --threshold auto --fpr 0.005 --out scans/ecoli_strict
         gulm call scans/ecoli --plot NC_000913.3:2400001-2420000 --annotation genes.gff3""", _call),
     "interpret": Command(
-        configs.InterpretConfig, "perturbation and mutagenesis of one sequence",
-        "Randomize k-bp stretches at every position (for each k) and mutate every base; writes TSVs "
-        "and PNGs under the --out prefix.",
+        configs.InterpretConfig, "attributions, perturbation and mutagenesis of one sequence",
+        "Interpret one sequence: perturb (randomize k-bp stretches at every position, for each k), ism "
+        "(every single-base substitution) and saliency (gradient x input and integrated gradients of the "
+        "target's log-odds over the token embeddings). Writes TSVs (<out>.attribution.tsv per position) and "
+        "PNGs (trace, heatmap, sequence logo) under the --out prefix.",
         """\
-        gulm interpret runs/clf --sequence TTGACAATTAATCATCGGCTCGTATAATGTGTGG... --mark 100
-        gulm interpret runs/clf --fasta promoter.fa --ks 1 5 9 --out interp/p1""", _interpret),
+        gulm interpret runs/clf --sequence TTTACACTTTATGCTTCCGGCTCGTATGTTGTGTGGAATTGTGAGCGGATAACAATTTCACACAGGA --mark 30
+        gulm interpret runs/clf --fasta promoter.fa --ks 1 5 9 --out interp/p1
+        gulm interpret runs/clf --fasta promoter.fa --method saliency --ig-steps 128""", _interpret),
+    "variant-effect": Command(
+        configs.VariantEffectConfig, "score VCF variants: REF vs ALT windows (TSV, annotated VCF)",
+        "Score the REF and ALT windows of every VCF allele (plain or bgzipped; multi-allelic records split; "
+        "SNVs, MNVs and indels) with a classifier. Each window keeps the genome's bases before the variant "
+        "(half the window) and takes the rest after the allele, so REF and ALT windows have the same length; "
+        "it slides inward near chromosome ends. Writes <out>.tsv (ref_score, alt_score, delta, log-odds delta, "
+        "per-class columns for multiclass models), <out>.vcf.gz with INFO GULM_REF/GULM_ALT/GULM_DELTA/GULM_LOD "
+        "(tabix-indexed when sorted) and <out>.summary.json. Needs pysam: pip install 'gulm[vcf]'.",
+        """\
+        gulm variant-effect runs/clf --vcf calls.vcf.gz --genome genome.fa --out effects/calls
+        gulm variant-effect runs/clf --vcf calls.vcf --genome genome.fa --chrom-map auto --ref-mismatch skip \\
+            --strand + --mutagenesis --dtype bf16""", _variant_effect),
+    "embed": Command(
+        configs.EmbedConfig, "pooled encoder features of sequences (.npy or parquet)",
+        "Embed sequences with the encoder of a language-model or classifier checkpoint: [last, max, mean] "
+        "pooling of a layer's outputs (or one of them). Input is streamed in chunks into a memory-mapped .npy "
+        "(with the ids in <out>.ids.txt) or a parquet file (needs pyarrow).",
+        """\
+        gulm embed runs/clf --fasta seqs.fa --out emb.npy
+        gulm embed runs/lm --csv set.csv --sequence-col seq --out emb.parquet --pool mean --layer 1
+        gulm embed runs/clf --bed sites.bed --genome genome.fa --out sites.npy""", _embed),
+    "baseline": Command(
+        configs.BaselineConfig, "k-mer logistic regression on a classifier's own split",
+        "Fit the k-mer (k = 1..6) frequency logistic regression (scikit-learn) on the same train/valid/"
+        "test split as a classifier checkpoint, print its metrics beside the classifier's and save it "
+        "in the checkpoint folder, so `gulm evaluate` shows both: did pretraining pay off on your data?",
+        """\
+        gulm baseline runs/clf
+        gulm baseline runs/clf --ks 1 2 3 4 --both-strands true""", _baseline),
+    "models": Command(
+        configs.ModelsConfig, "the pretrained language models shipped with gulm",
+        "List the pretrained language models that ship inside the package (usable offline by name "
+        "wherever a checkpoint path is accepted, e.g. --lm bacteria-3m1s), or print one model's card.",
+        """\
+        gulm models
+        gulm models --presets""", _models),
     "demo": Command(
         configs.DemoConfig, "all three phases on a synthetic genome (the embedded default)",
         "Generate a synthetic bacterial-like genome with planted sigma70-like promoters, pretrain a "
         "small LM on it, fine-tune, and compare a classifier trained from scratch with one from the "
         "pretrained LM.",
         """\
-        gulm demo                      # synthetic genome, all three phases, ~10 min on 2 cores
+        gulm demo                      # synthetic genome, all three phases (its time: see the README)
         gulm demo --out demo_out --quick""", _demo),
 }
 
@@ -224,6 +341,23 @@ def _finish_distributed() -> None:
     gdist.shutdown()
 
 
+def _one_line_warnings(command: str):
+    """Warnings as one line each on stderr: ``gulm <command>: warning: ...`` (gulm's own data
+    warnings without their class name, anything else with it)."""
+    import warnings
+
+    from gulm.data.errors import DataWarning
+
+    def show(message, category, filename, lineno, file=None, line=None):
+        text = " ".join(str(message).split())
+        if not issubclass(category, DataWarning):
+            text = f"{category.__name__}: {text}"
+        print(f"gulm {command}: warning: {text}", file=file or sys.stderr, flush=True)
+
+    previous, warnings.showwarning = warnings.showwarning, show
+    return previous
+
+
 def main(argv=None) -> int:
     from gulm.configs.fields import set_command_line
 
@@ -233,6 +367,16 @@ def main(argv=None) -> int:
     if not args.command:
         parser.print_help()
         return 2
+    import warnings
+
+    previous = _one_line_warnings(args.command)
+    try:
+        return _run(args)
+    finally:
+        warnings.showwarning = previous
+
+
+def _run(args) -> int:
     try:
         from gulm.config import build_config, load_yaml
 
@@ -248,10 +392,11 @@ def main(argv=None) -> int:
             raise
         from gulm._ext import ExtensionMissingError
 
-        msg = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-        if isinstance(err, ExtensionMissingError):
-            msg = str(err).replace("\n", " ")
-        elif not isinstance(err, (ValueError, OSError, KeyError, RuntimeError, MemoryError)):
+        # one line: a message of several lines (torch's, say) is joined, not cut at its first line
+        msg = " ".join(str(err).split()) or type(err).__name__
+        if len(msg) > 600:
+            msg = msg[:597] + "..."
+        if not isinstance(err, ExtensionMissingError) and not isinstance(err, (ValueError, OSError, KeyError, RuntimeError, MemoryError)):
             msg = f"{type(err).__name__}: {msg}"
         print(f"gulm {args.command}: error: {msg}", file=sys.stderr)
         return 2

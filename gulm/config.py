@@ -67,6 +67,14 @@ def _bool(text: str) -> bool:
     raise argparse.ArgumentTypeError(f"expected a boolean, got {text!r}")
 
 
+def _bool_or_word(text: str):
+    """A boolean, or another word of the option's choices (``--resume require``)."""
+    try:
+        return _bool(text)
+    except argparse.ArgumentTypeError:
+        return str(text).lower()
+
+
 class _Deprecated(argparse.Action):
     """An old spelling of an option: works, with a one-line note on stderr."""
 
@@ -144,7 +152,8 @@ def add_dataclass_args(parser: argparse.ArgumentParser, cls, skip=(), _seen=None
             continue
         flag = "--" + (meta.get("flag") or f.name.replace("_", "-"))
         if elem is bool:
-            parser.add_argument(flag, dest=f.name, type=_bool, nargs="?", const=True,
+            words = any(isinstance(c, str) for c in (meta.get("choices") or ()))
+            parser.add_argument(flag, dest=f.name, type=_bool_or_word if words else _bool, nargs="?", const=True,
                                 metavar=kw.pop("metavar", "BOOL"), **kw)
         elif origin is dict or tp is dict:
             kw.setdefault("metavar", "KEY=VALUE")

@@ -1,10 +1,12 @@
 """The one inference path: every command that runs a trained model (evaluate, predict, scan,
-interpret, and later variant effects and embeddings) loads it and runs it through here.
+interpret, variant effects and embeddings) loads it and runs it through here.
 
     clf = Classifier.load("runs/clf", device="cpu", dtype="bf16")
     probs = clf.probs(["ACGT...", "TTGACA..."])      # [N, C], batched and length-sorted
     p = clf.batch_probs(ids, lengths)[:, clf.target_index("promoter")]   # hot loops (scan)
     feats = Encoder.load("runs/lm").features(seqs)   # pooled [last, max, mean] features [N, 3E]
+    p = clf.window_probs(windows_uint8)              # equal-length windows [N, W] (variants, mutants)
+    logits = clf.logits_from_embeddings(ids, lengths, embeds)   # autograd on: gradient attributions
 
 Precision ("fp32", "bf16", "fp16") is mapped to autocast in one place,
 :func:`gulm.runtime.device.precision` (re-exported here).
@@ -122,6 +124,72 @@ class Classifier(_Loaded):
             logits = self.model(ids, lengths)[0]
         return logits.float().softmax(-1)
 
+    def window_probs(self, windows: np.ndarray, bs: int = 256, progress: bool = False, desc: str = "windows") -> np.ndarray:
+        """Class probabilities [N, C] (float64) of equal-length windows given as a uint8 matrix
+        [N, W] of ASCII bases (variants, mutants): tokenized a batch at a time by the batched
+        kernel, scored by :meth:`batch_probs`; no Python per window. One strand, as given."""
+        windows = np.asarray(windows, dtype=np.uint8)
+        if windows.ndim != 2:
+            raise ValueError(f"windows must be a uint8 matrix [N, W], got shape {windows.shape}")
+        n, width = windows.shape
+        if width < self.tokenizer.k:
+            raise ValueError(f"windows of {width} bp are shorter than k={self.tokenizer.k}")
+        windows = np.ascontiguousarray(windows)
+        if not windows.flags.writeable:
+            windows = windows.copy()
+        flat = torch.from_numpy(windows.reshape(-1))
+        out = np.empty((n, len(self.classes)), dtype=np.float64)
+        starts = range(0, n, bs)
+        if progress:
+            from tqdm.auto import tqdm
+
+            starts = tqdm(starts, desc=desc, leave=False)
+        for i in starts:
+            j = min(n, i + bs)
+            offsets = torch.arange(i, j + 1, dtype=torch.int64) * width
+            ids, lengths = self.tokenizer.encode_batch((flat, offsets), dtype=torch.int64)
+            out[i:j] = self.batch_probs(ids.to(self.device), lengths.to(self.device)).cpu().numpy()
+        return out
+
+    def token_embeddings(self, ids: torch.Tensor) -> torch.Tensor:
+        """The embedding vectors [B, L, E] (float32, detached) of token ids [B, L] on the model's
+        device: the input that :meth:`logits_from_embeddings` attributes to."""
+        with torch.no_grad():
+            return self.model.encoder.encoder.weight[ids].float()
+
+    def logits_from_embeddings(self, ids: torch.Tensor, lengths: torch.Tensor, embeds: torch.Tensor) -> torch.Tensor:
+        """Logits [B, C] (float32) of right-padded token ids [B, L] with the embedding lookup
+        replaced by ``embeds`` [B, L, E]: the differentiable path of gradient attributions
+        (gradient x input, integrated gradients). Unlike :meth:`batch_probs` it runs with
+        autograd on, so ``torch.autograd.grad(logits..., embeds)`` works; the model stays in eval
+        mode (no dropout). Tokens the classifier reads only to set its state (beyond ``max_len``)
+        take their embeddings from ``embeds`` too but pass no gradient."""
+        enc = self.model.encoder
+        if ids.dim() != 2 or tuple(embeds.shape) != (*ids.shape, enc.emb_size):
+            raise ValueError(f"embeds must be [B, L, E] = {(*ids.shape, enc.emb_size)} for ids "
+                             f"{tuple(ids.shape)}, got {tuple(embeds.shape)}")
+        steps = embeds.transpose(0, 1)  # time-major, as the encoder reads
+        read = [0]
+
+        def swap(module, args, out):  # the encoder reads in chunks: hand out the matching slice
+            t = args[0].size(0)
+            x = steps[read[0]:read[0] + t]
+            read[0] += t
+            return x.to(out.dtype)
+
+        handle = enc.encoder_dp.register_forward_hook(swap)
+        table = enc.use_input_table
+        enc.use_input_table = False  # the no-grad prefix must read the embeddings too, not the table
+        try:
+            with torch.enable_grad(), self.precision():
+                logits = self.model(ids, lengths)[0]
+        finally:
+            enc.use_input_table = table
+            handle.remove()
+        if read[0] != ids.size(1):
+            raise RuntimeError(f"the encoder read {read[0]} of {ids.size(1)} token positions")
+        return logits.float()
+
     def probs_of_set(self, data: TokenizedSet, bs: int = 64, rc_average: bool | None = None,
                      progress: bool = False) -> np.ndarray:
         """Probabilities [N, C] of a tokenized set (built ``with_rc`` when averaging strands)."""
@@ -153,14 +221,22 @@ class Encoder(_Loaded):
         return self.map_batches(data, fn, width, bs, progress=progress, desc="features").astype(np.float32)
 
 
-def write_predictions(path_or_file, ids: Sequence[str], probs: np.ndarray, classes: Sequence[str]) -> None:
-    """TSV of predictions: ``id``, one ``p_<class>`` column per class, ``prediction``. ``path_or_file``
+def write_predictions(path_or_file, ids: Sequence[str], probs: np.ndarray, classes: Sequence[str],
+                      columns: dict[str, Sequence[float]] | None = None) -> None:
+    """TSV of predictions: ``id``, one ``p_<class>`` column per class, ``prediction``, then the
+    ``columns`` given (name -> one value per row, such as ``valid_fraction``). ``path_or_file``
     is a path or an open text file (standard output, say)."""
     if len(ids) != len(probs):
         raise ValueError(f"{len(ids)} ids for {len(probs)} rows of probabilities")
-    lines = ["id\t" + "\t".join(f"p_{c}" for c in classes) + "\tprediction\n"]
-    lines += [name + "\t" + "\t".join(f"{x:.6f}" for x in p) + f"\t{classes[int(p.argmax())]}\n"
-              for name, p in zip(ids, probs)]
+    columns = dict(columns or {})
+    for name, values in columns.items():
+        if len(values) != len(ids):
+            raise ValueError(f"column {name!r}: {len(values)} values for {len(ids)} rows")
+    extra = "".join(f"\t{name}" for name in columns)
+    lines = ["id\t" + "\t".join(f"p_{c}" for c in classes) + f"\tprediction{extra}\n"]
+    lines += [name + "\t" + "\t".join(f"{x:.6f}" for x in p) + f"\t{classes[int(p.argmax())]}"
+              + "".join(f"\t{float(v[i]):.4f}" for v in columns.values()) + "\n"
+              for i, (name, p) in enumerate(zip(ids, probs))]
     if hasattr(path_or_file, "write"):
         path_or_file.writelines(lines)
         return

@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import json
 import math
+import warnings
 from typing import Mapping, Sequence
 
 import numpy as np
 
-__all__ = ["classification_metrics", "format_table", "write_metrics"]
+__all__ = ["classification_metrics", "single_class_note", "format_table", "write_metrics"]
 
 SUMMARY_KEYS = ("accuracy", "precision", "recall", "f1", "mcc", "specificity", "roc_auc")
 
@@ -46,6 +47,14 @@ def classification_metrics(
         ``specificity``, ``roc_auc`` (NaN when only one class is present) and
         ``confusion_matrix`` (rows: true class, columns: predicted class).
     """
+    with warnings.catch_warnings():
+        # sklearn's warnings about a class absent from y_true: single_class_note says it in words
+        warnings.filterwarnings("ignore", message=".*single label was found", category=UserWarning)
+        warnings.filterwarnings("ignore", message=".*(ill-defined|no (true|predicted) samples)")
+        return _classification_metrics(y_true, probs, class_names)
+
+
+def _classification_metrics(y_true, probs, class_names) -> dict:
     from sklearn import metrics as skm
 
     y_true = np.asarray(y_true, dtype=np.int64)
@@ -90,6 +99,17 @@ def classification_metrics(
     if class_names is not None:
         out["classes"] = list(class_names)
     return out
+
+
+def single_class_note(y_true, class_names: Sequence[str] | None = None) -> str | None:
+    """Why some metrics are undefined when ``y_true`` holds one class only (None otherwise)."""
+    present, counts = np.unique(np.asarray(y_true, dtype=np.int64), return_counts=True)
+    if present.size != 1:
+        return None
+    name = class_names[int(present[0])] if class_names is not None else str(int(present[0]))
+    return (f"one class only ({name!r}, {int(counts[0])} sequences): MCC (0 by convention), ROC-AUC (nan) "
+            f"and the rates of the absent classes are undefined, since they compare classes; accuracy "
+            f"here is the share predicted as {name!r}")
 
 
 def _fmt(v) -> str:

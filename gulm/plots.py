@@ -181,3 +181,67 @@ def plot_mutagenesis(delta: np.ndarray, seq: str, target: str, mark: int, path: 
         ax.axvline(mark, color="black", lw=1)
     fig.colorbar(im, ax=ax, label=f"change of P({target})")
     return _save(fig, path)
+
+
+# ---------------------------------------------------------------------------- sequence logos
+__all__ += ["plot_attribution_logo", "LOGO_COLORS"]
+
+#: letter colours of the sequence logos (the usual nucleotide palette)
+LOGO_COLORS = {"A": "#109648", "C": "#255c99", "G": "#f7b32b", "T": "#d62839"}
+
+
+def _letter(ax, char: str, x: float, y: float, height: float, font) -> None:
+    """Draw ``char`` filling the box [x, x+1) x [y, y+height) (a negative height hangs below y)."""
+    from matplotlib.patches import PathPatch
+    from matplotlib.textpath import TextPath
+    from matplotlib.transforms import Affine2D
+
+    path = TextPath((0, 0), char, size=1, prop=font)
+    box = path.get_extents()
+    bottom = y if height >= 0 else y + height
+    t = (Affine2D().translate(-box.x0, -box.y0).scale(0.9 / box.width, abs(height) / box.height)
+         .translate(x + 0.05, bottom))
+    ax.add_patch(PathPatch(t.transform_path(path), facecolor=LOGO_COLORS.get(char, "gray"), lw=0))
+
+
+def plot_attribution_logo(values: np.ndarray, seq: str, ylabel: str, mark: int, path: str) -> str:
+    """Sequence logo of attributions: ``values`` [L] scales the reference letter at each position
+    (above the axis when positive, below when negative), or ``values`` [4, L] (rows A, C, G, T)
+    stacks the four letters, largest nearest the axis."""
+    from matplotlib.font_manager import FontProperties
+
+    plt = _pyplot()
+    values = np.asarray(values, dtype=np.float64)
+    L = len(seq)
+    if values.ndim == 1:
+        if values.shape[0] != L:
+            raise ValueError(f"{values.shape[0]} attributions for a sequence of {L} bp")
+        matrix = np.zeros((4, L))
+        for row, base in enumerate("ACGT"):
+            matrix[row] = np.where(np.frombuffer(seq.upper().encode(), np.uint8) == ord(base), values, 0.0)
+    else:
+        if values.shape != (4, L):
+            raise ValueError(f"attributions must be [L] or [4, L] for a sequence of {L} bp, got {values.shape}")
+        matrix = values
+    font = FontProperties(family="DejaVu Sans", weight="bold")
+    fig, ax = plt.subplots(figsize=(min(60.0, max(8.0, L / 6)), 3))
+    for i in range(L):
+        up = down = 0.0
+        for row in np.argsort(np.abs(matrix[:, i]))[::-1]:
+            h = matrix[row, i]
+            if h > 0:
+                _letter(ax, "ACGT"[row], i, up, h, font)
+                up += h
+            elif h < 0:
+                _letter(ax, "ACGT"[row], i, down, h, font)
+                down += h
+    lo, hi = min(0.0, matrix.clip(max=0).sum(0).min()), max(0.0, matrix.clip(min=0).sum(0).max())
+    pad = 0.05 * max(hi - lo, 1e-12)
+    ax.set_xlim(0, L)
+    ax.set_ylim(lo - pad, hi + pad)
+    ax.axhline(0, color="black", lw=0.5)
+    if mark >= 0:
+        ax.axvline(mark + 0.5, color="gray", lw=1, ls="--")
+    ax.set_xlabel("position (bp)")
+    ax.set_ylabel(ylabel, fontsize=8)
+    return _save(fig, path)

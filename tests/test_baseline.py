@@ -68,3 +68,32 @@ def test_multiclass_probabilities_sum_to_one():
     p = m.probs(seqs[120:])
     np.testing.assert_allclose(p.sum(1), 1.0)
     assert (p.argmax(1) == y[120:]).mean() > 0.7  # chance is 1/3
+
+
+def test_baseline_command_on_a_classifier_split_and_evaluate_shows_it(tmp_path):
+    """`gulm baseline CKPT` fits on the checkpoint's own split and saves beside it; `gulm evaluate`
+    then prints both rows."""
+    import json
+    import subprocess
+    import sys
+
+    import gulm
+    from gulm.demo.synthetic import write_demo_data
+    from gulm.train.classifier import train_classifier
+
+    files = write_demo_data(tmp_path / "data", length=40_000, seed=2, n_train=40)
+    clf = tmp_path / "clf"
+    train_classifier(data=gulm.DataConfig(csv=str(files["promoters"])), out=str(clf), k=3, stride=1, emb_size=16,
+                     hidden_size=32, n_layers=1, stages=[[1, 1e-2, 0]], bs=16, progress=False)
+    run = lambda *a: subprocess.run([sys.executable, "-m", "gulm", *map(str, a)], capture_output=True,  # noqa: E731
+                                    text=True, cwd=tmp_path)
+    r = run("baseline", clf, "--ks", "1", "2", "3", "--cs", "0.1", "1")
+    assert r.returncode == 0, r.stderr
+    assert "k-mer LR, test" in r.stdout and "gulm classifier, test" in r.stdout
+    meta = json.loads((clf / "baseline.json").read_text())
+    assert meta["ks"] == [1, 2, 3] and meta["metrics"]["test"]["n"] > 0
+    r = run("evaluate", clf, "--csv", files["promoters"])
+    assert r.returncode == 0, r.stderr
+    assert "k-mer LR, test" in r.stdout and "gulm, test" in r.stdout
+    r = run("baseline", tmp_path / "nope")
+    assert r.returncode == 2 and "no such checkpoint" in r.stderr

@@ -263,21 +263,23 @@ def test_every_config_resolves_to_gulm_configs():
             for profile in (None, "smoke", "quick"):
                 cfg = settings.row_config(task, row, profile)
                 clf = build_config(ClassifierConfig, {**settings.expand(cfg["classifier"], ctx), "csv": "x.csv"}, None)
-                assert clf.stages
-                if cfg.get("finetune"):
+                assert clf.stages or clf.preset != "seed"  # a row states its schedule or takes a preset's
+                if cfg.get("finetune") is not None:
                     build_config(FinetuneConfig, {**cfg["finetune"], "lm": "x", "csv": "x.csv"}, None)
                 if cfg.get("lm") not in (None, "task"):
-                    assert (settings.CONFIG_DIR / "lm" / f"{cfg['lm']}.yaml").exists()
+                    assert (settings.CONFIG_DIR / "lm" / f"{settings.lm_config_name(cfg['lm'])}.yaml").exists()
                 for name in cfg.get("datasets") or []:
                     assert name in dsets.TASK_DATASETS[task]
                 if profile is None:  # naive, task-LM and shared-LM rows of a task share one architecture
+                    gen = "legacy" if cfg.get("legacy") else "current"  # within each generation of rows
                     if cfg.get("lm") is None:
-                        archs[row] = arch(cfg["classifier"])
+                        archs.setdefault(gen, {})[row] = arch(cfg["classifier"])
                     elif cfg["lm"] == "task":
-                        archs[row] = arch(cfg["task_lm"])
+                        archs.setdefault(gen, {})[row] = arch(cfg["task_lm"])
                     else:
-                        archs[row] = arch(settings.lm_config(cfg["lm"])["pretrain"])
-        assert len(set(archs.values())) == 1, (task, archs)
+                        archs.setdefault(gen, {})[row] = arch(settings.lm_config(cfg["lm"])["pretrain"])
+        for gen, rows in archs.items():
+            assert len(set(rows.values())) == 1, (task, gen, rows)
 
 
 def test_missing_data_is_reported(tmp_path, monkeypatch):

@@ -243,7 +243,12 @@ class Runner:
 
     # ---- language models ---------------------------------------------------------------
     def lm(self, name: str) -> Path:
-        """Pretrain the shared LM ``name`` (cached by its resolved config)."""
+        """Pretrain the shared LM ``name`` (cached by its resolved config); ``shipped:NAME`` is
+        the pretrained model shipped inside the package (gulm.pretrained), used as users get it."""
+        if name.startswith("shipped:"):
+            from gulm import pretrained
+
+            return Path(pretrained.path(name.split(":", 1)[1]))
         from gulm.config import build_config
         from gulm import PretrainConfig, pretrain_lm
 
@@ -273,10 +278,22 @@ class Runner:
         pending.unlink(missing_ok=True)
         return folder
 
+    @staticmethod
+    def _lm_key(folder) -> str:
+        """What identifies an LM checkpoint's weights: its own repro key, else its weights' hash."""
+        done = Path(folder) / "repro_key.json"
+        if done.exists():
+            return json.loads(done.read_text()).get("key") or _file_hash(Path(folder) / "model.safetensors")
+        return _file_hash(Path(folder) / "model.safetensors")
+
     def _lm_info(self, folder: Path) -> dict:
         done = json.loads((folder / "repro_key.json").read_text()) if (folder / "repro_key.json").exists() else {}
         cfg = json.loads((folder / "config.json").read_text())
-        metrics = json.loads((folder / "metrics.json").read_text())
+        metrics = json.loads((folder / "metrics.json").read_text()) if (folder / "metrics.json").exists() else None
+        if (folder / "card.json").exists():  # a shipped model: its card holds the valid figures and cost
+            card = json.loads((folder / "card.json").read_text())
+            metrics = metrics or card.get("valid")
+            done = {"wall_seconds": card.get("training", {}).get("seconds")}
         return {"path": str(folder), "metrics": metrics, "corpus": cfg.get("corpus"),
                 "wall_seconds": done.get("wall_seconds"), **{f"log_{k}": v for k, v in _log_stats(folder).items()}}
 
@@ -312,7 +329,7 @@ class Runner:
         tag = row
         if seed is not None:
             over = {"classifier": {"seed": seed}}
-            if cfg.get("finetune"):
+            if cfg.get("finetune") is not None:
                 over["finetune"] = {"seed": seed}
             cfg = deep_merge(cfg, over)
             tag = f"{row}__seed{seed}"
@@ -323,9 +340,33 @@ class Runner:
         the study's splits with the test rows removed (see :meth:`_valid_only`): its metrics are
         valid metrics, for selection."""
         spec = ablation_study(task, study)
+        if (spec["variants"].get(variant) or {}).get("baseline"):
+            return self._baseline_variant(task, study, variant, spec)
         cfg = variant_config(task, study, variant, self.profile)
         return self._run_config(task, variant, cfg, tag=variant, seed=cfg["classifier"].get("seed", 0),
                                 study=study, splits=spec.get("splits"))
+
+    def _baseline_variant(self, task: str, study: str, variant: str, spec: dict) -> list[dict]:
+        """The k-mer logistic regression on a study's valid-only splits (C chosen on one half of
+        the valid split, scored on the other), so each variant has the baseline beside it."""
+        opts = dict((spec["variants"][variant] or {}).get("options") or {})
+        out = []
+        for name in spec.get("datasets") or dsets.TASK_DATASETS[task]:
+            for sp in self._splits(self.dataset(name), spec.get("splits")):
+                sp = self._valid_only(sp)
+                path = self.results / task / "ablations" / study / name / sp["name"] / f"{variant}{self.suffix}.json"
+                if path.exists() and not self.force and json.loads(path.read_text()).get("options") == opts:
+                    out.append(json.loads(path.read_text()))
+                    continue
+                res = bl.run_baseline(sp["path"], **opts)
+                res.update(task=task, dataset=name, split=sp["name"], row=variant, study=study, complete=True,
+                           options=opts, timing={"task_seconds": res["wall_seconds"]}, machine=self._machine,
+                           selection="C chosen on one half of the valid split, scored on the other")
+                write_json(path, res)
+                self.log(f"[{task}] {name} {sp['name']} {variant}: acc {res['metrics']['accuracy']:.4f} "
+                         f"mcc {res['metrics']['mcc']:.4f}")
+                out.append(res)
+        return out
 
     def _valid_only(self, split: dict) -> dict:
         """The split's CSV for ablations: its test rows removed, and its valid rows cut in two
@@ -390,17 +431,27 @@ class Runner:
                     lm_info = {"name": "task", **self._lm_info(lm_path)}
                     throughput["task_lm_tokens_per_s"] = _log_stats(lm_path).get("train_tokens_per_s")
                 data_cfg = {"csv": sp["path"], "split_col": "set"}
-                if cfg.get("finetune") and lm_path is not None:
-                    ft_values = {**expand(cfg["finetune"], ctx), "lm": str(lm_path), "data": data_cfg,
-                                 "out": str(run_dir / "finetuned")}
-                    fcfg = build_config(FinetuneConfig, ft_values, None)
+                if cfg.get("finetune") is not None and lm_path is not None:
+                    ft_values = {**expand(cfg["finetune"], ctx), "lm": str(lm_path), "data": data_cfg}
+                    # a fine-tuned LM is shared by every row and variant with the same LM, options and
+                    # data (ablations differ mostly in the classifier); its seconds count for each
+                    ft_key = config_hash({"finetune": ft_values, "lm_key": self._lm_key(lm_path),
+                                          "data_key": _file_hash(sp["path"])})
+                    ft_dir = self.out / (f"finetuned_{self.profile}" if self.profile else "finetuned") / ft_key
+                    fcfg = build_config(FinetuneConfig, {**ft_values, "out": str(ft_dir)}, None)
                     _write_yaml(run_dir / "finetune.yaml", _dataclass_values(fcfg))
-                    self.log(f"[{task}] {name} {sp['name']} {row}: fine-tuning {cfg['lm']} ...")
-                    t0 = time.perf_counter()
-                    ft_metrics = finetune_lm(fcfg)
-                    timing["finetune_seconds"] = time.perf_counter() - t0
-                    throughput["finetune_tokens_per_s"] = _log_stats(run_dir / "finetuned").get("train_tokens_per_s")
-                    lm_path = run_dir / "finetuned"
+                    done_ft = ft_dir / "repro_key.json"
+                    if self.force or not done_ft.exists() or not (ft_dir / "model.safetensors").exists():
+                        self.log(f"[{task}] {name} {sp['name']} {tag}: fine-tuning {cfg['lm']} ...")
+                        t0 = time.perf_counter()
+                        ft_metrics = finetune_lm(fcfg)
+                        write_json(done_ft, {"key": ft_key, "metrics": ft_metrics,
+                                             "seconds": time.perf_counter() - t0})
+                    ft_done = json.loads(done_ft.read_text())
+                    ft_metrics = ft_done["metrics"]
+                    timing["finetune_seconds"] = ft_done["seconds"]
+                    throughput["finetune_tokens_per_s"] = _log_stats(ft_dir).get("train_tokens_per_s")
+                    lm_path = ft_dir
                     if lm_info is not None:
                         lm_info["finetune_metrics"] = ft_metrics
                 clf_values = {**expand(cfg["classifier"], ctx), "data": data_cfg, "out": str(run_dir / "classifier"),
@@ -457,7 +508,7 @@ class Runner:
                     lens = {s: [len(q) for q, t in zip(ds.sequences, ds.split) if t == s] for s in ("train", "valid")}
                     train, valid = _tokens(lens["train"], k, stride), _tokens(lens["valid"], k, stride)
                     total += sum(int(st[0]) for st in cfg["classifier"]["stages"]) * train
-                    if cfg.get("finetune") and cfg.get("lm") is not None:
+                    if cfg.get("finetune") is not None and cfg.get("lm") is not None:
                         ft = cfg["finetune"]
                         total += ft.get("epochs", 5) * (train + valid) * (2 if ft.get("both_strands", True) else 1)
                     if cfg.get("lm") == "task":

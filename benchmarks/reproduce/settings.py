@@ -16,7 +16,7 @@ import os
 import re
 from pathlib import Path
 
-__all__ = ["CONFIG_DIR", "load_config", "deep_merge", "row_names", "lm_config", "row_config",
+__all__ = ["CONFIG_DIR", "lm_config_name", "load_config", "deep_merge", "row_names", "lm_config", "row_config",
            "profile_settings", "expand", "config_hash", "ablation_study", "variant_config"]
 
 CONFIG_DIR = Path(__file__).resolve().parent / "configs"
@@ -45,7 +45,7 @@ def row_names(task: str, include_optional: bool = False) -> list[str]:
     names = []
     for path in sorted(folder.glob("*.yaml")):
         cfg = load_config(path)
-        if include_optional or not cfg.get("optional", False):
+        if include_optional or not (cfg.get("optional", False) or cfg.get("legacy", False)):
             names.append(path.stem)
     return names
 
@@ -59,7 +59,14 @@ def profile_settings(profile: str | None) -> dict:
     return load_config(path)
 
 
+def lm_config_name(lm: str) -> str:
+    """The harness LM config of a row's ``lm``: ``shipped:bacteria-3m1s`` was trained by
+    ``configs/lm/bacteria_3m1s.yaml``."""
+    return lm.split(":", 1)[1].replace("-", "_") if lm.startswith("shipped:") else lm
+
+
 def lm_config(name: str, profile: str | None = None) -> dict:
+    name = lm_config_name(name)
     path = CONFIG_DIR / "lm" / f"{name}.yaml"
     if not path.exists():
         raise KeyError(f"unknown language model {name!r} (expected {path})")
@@ -80,12 +87,15 @@ def row_config(task: str, row: str, profile: str | None = None) -> dict:
     defaults = load_config(CONFIG_DIR / "defaults.yaml")
     cfg = load_config(path)
     common = deep_merge(defaults.get("common", {}), cfg.get("common", {}))
+    # finetune/classifier only: the recipe layer under the row's own options (rows pin their preset)
+    recipe = deep_merge(defaults.get("recipe", {}), cfg.get("recipe", {}))
     # a row may set its own architecture (`model:`) for naive and task-LM rows; a shared LM brings its own
     arch = {**defaults.get("tokenizer", {}), **deep_merge(defaults.get("model", {}), cfg.get("model", {}))}
-    clf = deep_merge(common, cfg.get("classifier", {}))
+    clf = deep_merge(deep_merge(common, recipe), cfg.get("classifier", {}))
     if cfg.get("lm") in (None, "task"):
         clf = deep_merge(deep_merge(clf, arch), cfg.get("classifier", {}))
-    ft = deep_merge(common, cfg["finetune"]) if cfg.get("finetune") else None
+    # `finetune: {}` fine-tunes with the recipe's options; no key (or null): no fine-tuning
+    ft = deep_merge(deep_merge(common, recipe), cfg["finetune"]) if cfg.get("finetune") is not None else None
     task_lm = None
     if cfg.get("lm") == "task":
         task_lm = deep_merge(deep_merge(common, arch), cfg.get("task_lm", {}))

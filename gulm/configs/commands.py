@@ -8,7 +8,7 @@ from gulm.configs.base import DTYPES, TRAIN_DTYPES, DataConfig, RunOptions
 from gulm.configs.fields import opt
 
 __all__ = ["InferOptions", "ClassifyOptions", "EvaluateConfig", "PredictConfig", "ScanConfig", "InterpretConfig",
-           "DemoConfig", "TRACK_MODES", "CallOptions", "CallConfig", "BACKGROUNDS"]
+           "DemoConfig", "BaselineConfig", "ModelsConfig", "TRACK_MODES", "CallOptions", "CallConfig", "BACKGROUNDS"]
 
 #: bedGraph layouts of a scan's scores
 TRACK_MODES = {
@@ -119,16 +119,22 @@ class InterpretConfig(InferOptions):
     """Options of :func:`gulm.interpret`."""
 
     sequence: str = opt("", "the sequence to analyse (or --fasta)")
-    fasta: str = opt("", "FASTA whose first record (or --record) is analysed")
-    record: str = opt("", "record of --fasta to analyse")
+    fasta: str = opt("", "FASTA holding the sequence (one record, or choose it with --record)")
+    record: str = opt("", "record of --fasta to analyse (needed when it holds several)")
     out: str = opt("interpret", "output prefix of the TSVs and PNGs")
     ks: list[int] = opt(factory=lambda: [1, 3, 5, 7, 9, 11, 13, 15], metavar="K",
                         help="lengths of the randomized stretches")
-    mutagenesis: bool = opt(True, "also score every single-base substitution")
+    mutagenesis: bool = opt(True, "also score every single-base substitution (false: leave ism out of --method)")
     target: str = opt("", "class to score (default: 'promoter' if present, else the last class)")
     mark: int = opt(-1, "0-based position to mark on the plots, e.g. the TSS (-1: none)")
     seed: int = opt(0, "seed of the random stretches")
     batch_size: int = opt(256, "variants per batch")
+    method: list[str] = opt(factory=lambda: ["perturb", "ism", "saliency"], metavar="METHOD",
+                            help="methods to run: perturb (randomized stretches), ism (every single-base "
+                                 "substitution), saliency (gradient x input and integrated gradients over "
+                                 "the token embeddings)")
+    ig_steps: int = opt(64, "Gauss-Legendre points of the integrated-gradients path integral (doubled, up to 8 "
+                            "times, until the attributions sum to the log-odds difference within 1%)")
 
 
 @dataclass
@@ -139,3 +145,90 @@ class DemoConfig(RunOptions):
     quick: bool = opt(False, "a much shorter run (smoke test)")
     seed: int = opt(0, "seed of the synthetic genome and of training")
     dtype: str = opt("fp32", "compute precision", choices=TRAIN_DTYPES)
+
+
+@dataclass
+class BaselineConfig:
+    """Options of :func:`gulm.kmer_baseline` (``gulm baseline``): the k-mer logistic regression on
+    the same split as a classifier checkpoint."""
+
+    checkpoint: str = opt("", "classifier checkpoint whose split the baseline uses", positional="?")
+    data: DataConfig = opt(factory=DataConfig, help="labelled data (default: the checkpoint's own)")
+    ks: list[int] = opt(factory=lambda: [1, 2, 3, 4, 5, 6], metavar="K", help="k-mer lengths of the features")
+    both_strands: bool | None = opt(None, "count k-mers on both strands (default: as the classifier, "
+                                          "yes when it was trained with reverse complements)")
+    cs: list[float] = opt(factory=lambda: [1e-5, 1e-4, 1e-3, 1e-2, 1e-1, 1.0], metavar="C", flag="cs",
+                          help="inverse L2 penalties tried; the best valid accuracy wins")
+    max_iter: int = opt(500, "iterations of the logistic-regression solver")
+    out: str = opt("", "folder for baseline.npz/json (default: the checkpoint folder)")
+    threads: int = opt(0, "CPU threads (0: automatic)")
+
+
+@dataclass
+class ModelsConfig:
+    """Options of ``gulm models``: the pretrained language models shipped with gulm."""
+
+    name: str = opt("", "print this model's card instead of the table", positional="?")
+    json: bool = opt(False, "print JSON")
+    presets: bool = opt(False, "list the recipe presets of finetune and train-classifier instead")
+
+
+# ---------------------------------------------------------------------------- variant effects, embeddings
+__all__ += ["VariantEffectConfig", "EmbedConfig", "POOLS"]
+
+#: poolings of the encoder outputs that ``gulm embed`` writes
+POOLS = {
+    "concat": "[last, max, mean] concatenated (3 x layer size; the classifier head's input)",
+    "last": "the output at the last token",
+    "max": "the maximum over the tokens",
+    "mean": "the mean over the tokens",
+}
+
+
+@dataclass
+class VariantEffectConfig(InferOptions):
+    """Options of :func:`gulm.variant_effect` (and ``gulm variant-effect``)."""
+
+    vcf: str = opt("", "VCF of the variants (plain or bgzipped)")
+    genome: str = opt("", "reference genome FASTA the VCF was called against (plain or compressed)")
+    out: str = opt("effects", "output prefix: <out>.tsv, <out>.vcf.gz (+ .tbi) and <out>.summary.json")
+    window: int = opt(0, "window length in bp, centred on the variant (0: the classifier's median training length)")
+    strand: str = opt("both", "strand to score: both (the mean of the two probabilities), + or -",
+                      choices=("+", "-", "both"))
+    ref_mismatch: str = opt("warn", "a REF allele that differs from the genome: error (stop), skip (leave the "
+                                    "record unscored) or warn (score it with the VCF's REF and flag it); counted in "
+                                    "the summary", choices=("error", "skip", "warn"))
+    chrom_map: list[str] = opt(factory=list, metavar="VCF=FASTA",
+                               help="rename VCF chromosomes to FASTA records: VCF=FASTA pairs, files of two "
+                                    "columns, or 'auto' (add or drop a 'chr' prefix, chrM/MT)")
+    missing_chrom: str = opt("error", "records on chromosomes that the FASTA lacks: error, or skip (counted)",
+                             choices=("error", "skip"))
+    max_indel: int = opt(50, "longest indel scored, in bp of length change (longer ones are counted, not scored)")
+    target: str = opt("", "class to score (default: 'promoter' if present, else the last class)")
+    mutagenesis: bool = opt(False, "also place each variant's |delta| among those of every single-base "
+                                   "substitution of its window (an empirical percentile; 3 x window more windows)")
+    batch_size: int = opt(256, "windows per batch")
+    chunk_size: int = opt(1024, "VCF records read, scored and written at a time")
+    progress: bool = opt(True, "show a progress bar")
+
+
+@dataclass
+class EmbedConfig(InferOptions):
+    """Options of :func:`gulm.embed` (and ``gulm embed``)."""
+
+    checkpoint: str = opt("", "language-model or classifier checkpoint folder", positional="?")
+    fasta: str = opt("", "FASTA of the sequences to embed (plain or compressed)")
+    csv: str = opt("", "CSV/TSV with a column of sequences (plain or compressed)")
+    sequence_col: str = opt("sequence", "column of the CSV holding the sequences")
+    id_col: str = opt("auto", "column of the CSV holding the ids ('auto': an id or name column if present, "
+                              "else file:line)")
+    bed: str = opt("", "BED of intervals to embed, read on their strand (needs --genome)")
+    genome: str = opt("", "genome FASTA the BED intervals are cut from")
+    out: str = opt("embeddings.npy", "output file: .npy (float32 [N, D], with the ids in <out>.ids.txt) or "
+                                     ".parquet (id and embedding columns; needs pyarrow)")
+    pool: str = opt("concat", "pooling of the encoder outputs: " + "; ".join(f"{k}: {v}" for k, v in POOLS.items()),
+                    choices=tuple(POOLS))
+    layer: int = opt(-1, "LSTM layer whose outputs are pooled (0 the first, -1 the last)")
+    batch_size: int = opt(64, "sequences per batch")
+    chunk_size: int = opt(4096, "sequences read, embedded and written at a time")
+    progress: bool = opt(True, "show a progress bar")

@@ -79,7 +79,7 @@ def check_choices(cfg) -> None:
             check_choices(value)
             continue
         choices = f.metadata.get("choices")
-        if choices is not None and value not in choices:
+        if choices is not None and value is not None and value not in choices:  # None: unset
             shown = ", ".join(str(c) for c in choices)
             raise ValueError(f"{option_name(f.name, type(cfg))} must be one of {shown}, got {value!r}")
 

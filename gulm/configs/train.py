@@ -8,11 +8,9 @@ from dataclasses import dataclass
 
 from gulm.configs.base import TRAIN_DTYPES, DataConfig, ModelSize, RunOptions, TokenizerConfig
 from gulm.configs.fields import opt, unset_like
+from gulm.presets import names as preset_names
 
-__all__ = ["SEED_STAGES", "TrainOptions", "PretrainConfig", "FinetuneConfig", "ClassifierConfig"]
-
-# Genomic-ULMFiT's classifier schedule: head, then the last 2, 3 layer groups, then all.
-SEED_STAGES = [(1, 2e-2, 1), (1, 1e-2, 2), (1, 5e-3, 3), (2, 1e-3, 0)]
+__all__ = ["TrainOptions", "PresetOptions", "PretrainConfig", "FinetuneConfig", "ClassifierConfig"]
 
 
 @dataclass
@@ -28,8 +26,10 @@ class TrainOptions(RunOptions):
     beta: float = opt(1.0, "temporal activation regularisation (TAR) weight")
     dtype: str = opt("fp32", "compute precision (bf16: autocast)", choices=TRAIN_DTYPES)
     seed: int = opt(0, "random seed of weights, batches and dropout")
-    progress: bool = opt(True, "show progress bars and per-epoch lines")
-    resume: bool = opt(False, "continue from the out folder's resume.pt")
+    progress: bool = opt(True, "show progress bars (the line after each epoch is printed either way)")
+    resume: bool | str = opt(False, "continue from the out folder's resume.pt: true (start fresh, with a note, "
+                                    "when there is none), require (refuse to start without one) or false (default: false)",
+                             choices=(False, True, "require"), metavar="{true,false,require}")
     checkpoint_every: float = opt(600.0, "seconds between resume saves inside an epoch (0: at epoch ends only)")
 
 
@@ -45,50 +45,66 @@ class PretrainConfig(TrainOptions, TokenizerConfig, ModelSize):
     drop_mult: float = opt(0.3, "multiplier of all five dropouts")
     epochs: int = opt(10, "training epochs")
     lr: float = opt(1e-2, "peak learning rate (one-cycle)")
-    max_tokens: int = opt(0, "cap the training stream at this many tokens, sampled evenly (0: no cap)")
+    max_tokens: int = opt(0, "cap the training stream at this many tokens, sampled evenly, and the "
+                             "validation stream in proportion (0: no cap)")
     out: str = opt("runs/lm", "output checkpoint folder")
 
 
+_PRESET = "the preset's"
+
+
 @dataclass
-class FinetuneConfig(TrainOptions):
+class PresetOptions:
+    """How a recipe preset (gulm/presets/*.yaml) fills the options left unset."""
+
+    preset: str = opt("auto", "recipe preset for the options left unset: auto (chosen from the data: sequence "
+                              "length, number of classes, --stranded), seed (Genomic-ULMFiT's recipe) or a "
+                              "preset name; see `gulm models --presets`", choices=("auto", *preset_names()))
+    stranded: bool = opt(True, "the sequences' orientation carries meaning (promoters, transcripts); false for "
+                               "reads, enhancers and other unstranded regions: train and predict on both strands")
+
+
+@dataclass
+class FinetuneConfig(TrainOptions, PresetOptions):
     """Phase 2: continue a language model on the task's own sequences (train + valid only)."""
 
-    lm: str = opt("", "language-model checkpoint to fine-tune")
+    lm: str = opt("", "language-model checkpoint (folder or shipped name, e.g. bacteria-3m1s) to fine-tune")
     data: DataConfig = opt(factory=DataConfig, help="the labelled data")
-    both_strands: bool = opt(True, "train on both strands")
-    drop_mult: float = opt(0.3, "multiplier of all five dropouts")
-    epochs: int = opt(5, "training epochs")
-    lr: float = opt(5e-3, "peak learning rate (one-cycle)")
+    both_strands: bool | None = opt(None, f"train on both strands (default: {_PRESET})")
+    drop_mult: float | None = opt(None, f"multiplier of all five dropouts (default: {_PRESET})")
+    epochs: int | None = opt(None, f"training epochs (default: {_PRESET})")
+    lr: float | None = opt(None, f"peak learning rate, one-cycle (default: {_PRESET})")
     out: str = opt("runs/lm_finetuned", "output checkpoint folder")
 
 
-_FROM_LM = "the LM's; from scratch {}"
+_FROM_LM = "the LM's; from scratch the preset's"
 
 
 @dataclass
-class ClassifierConfig(TrainOptions):
+class ClassifierConfig(TrainOptions, PresetOptions):
     """Phase 3: a classifier, its encoder from an LM checkpoint (or from scratch if ``lm`` is
     empty), trained with gradual unfreezing (``stages``: [epochs, lr, groups] each). Tokenizer
     and sizes left unset come from the LM, or from :class:`TokenizerConfig` and
     :class:`ModelSize` when training from scratch; set ones must match the LM."""
 
     data: DataConfig = opt(factory=DataConfig, help="the labelled data")
-    lm: str = opt("", "language-model checkpoint of the encoder (empty: train from scratch)")
-    k: int | None = unset_like(TokenizerConfig, "k", _FROM_LM.format(TokenizerConfig.k))
-    stride: int | None = unset_like(TokenizerConfig, "stride", _FROM_LM.format(TokenizerConfig.stride))
-    emb_size: int | None = unset_like(ModelSize, "emb_size", _FROM_LM.format(ModelSize.emb_size))
-    hidden_size: int | None = unset_like(ModelSize, "hidden_size", _FROM_LM.format(ModelSize.hidden_size))
-    n_layers: int | None = unset_like(ModelSize, "n_layers", _FROM_LM.format(ModelSize.n_layers))
-    drop_mult: float = opt(0.5, "multiplier of all five dropouts")
-    head_hidden: int = opt(50, "units of the head's hidden layer (the seed's 50; widen for many classes)")
-    stages: list = opt(factory=lambda: [list(s) for s in SEED_STAGES],
-                       help="gradual unfreezing: epochs:lr:groups,... (groups 0 = all)")
+    lm: str = opt("", "language-model checkpoint of the encoder, a folder or a shipped name such as "
+                      "bacteria-3m1s (empty: train from scratch)")
+    k: int | None = unset_like(TokenizerConfig, "k", _FROM_LM)
+    stride: int | None = unset_like(TokenizerConfig, "stride", _FROM_LM)
+    emb_size: int | None = unset_like(ModelSize, "emb_size", _FROM_LM)
+    hidden_size: int | None = unset_like(ModelSize, "hidden_size", _FROM_LM)
+    n_layers: int | None = unset_like(ModelSize, "n_layers", _FROM_LM)
+    drop_mult: float | None = opt(None, f"multiplier of all five dropouts (default: {_PRESET})")
+    head_hidden: int | None = opt(None, f"units of the head's hidden layer (default: {_PRESET}; the seed's 50)")
+    stages: list | None = opt(None, f"gradual unfreezing: epochs:lr:groups,... (groups 0 = all; default: {_PRESET})")
     max_len: int = opt(1400, "tokens of each sequence the classifier pools over (the last ones)")
-    rc_augment: bool = opt(False, "replace training sequences by their reverse complement at random")
-    rc_average: bool = opt(False, "average predictions over both strands")
-    select: str = opt("last", "keep the last epoch, or the best by --select-metric on the valid split",
-                      choices=("last", "best"))
-    select_metric: str = opt("mcc", "validation metric of --select best",
-                             choices=("mcc", "accuracy", "f1", "roc_auc", "precision", "recall",
-                                      "specificity"))
+    rc_augment: bool | None = opt(None, "replace training sequences by their reverse complement at random "
+                                        "(default: yes unless --stranded)")
+    rc_average: bool | None = opt(None, "average predictions over both strands (default: yes unless --stranded)")
+    select: str | None = opt(None, f"keep the last epoch, or the best by --select-metric on the valid split "
+                                   f"(default: {_PRESET})", choices=("last", "best"))
+    select_metric: str | None = opt(None, f"validation metric of --select best (default: {_PRESET}, else mcc)",
+                                    choices=("mcc", "accuracy", "f1", "roc_auc", "precision", "recall",
+                                             "specificity"))
     out: str = opt("runs/classifier", "output checkpoint folder")

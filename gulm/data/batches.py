@@ -151,10 +151,13 @@ class ClassBatches:
         return [batches[i] for i in order]
 
     def __len__(self) -> int:
+        """The exact number of batches this rank yields per epoch (the progress bars' total)."""
         n, gbs = len(self.data), self.bs * self.world
-        if self.shuffle:
-            return max(1, n // gbs)
-        return -(-n // gbs)
+        if self.shuffle and n >= gbs:
+            return n // gbs
+        if self.shuffle:  # one partial batch, split over the ranks
+            return 1 if self.rank < n else 0
+        return n // gbs + (1 if n % gbs > self.rank else 0)
 
     def __iter__(self):
         rng = np.random.default_rng([self.seed, self.epoch])

@@ -8,6 +8,7 @@ from __future__ import annotations
 __all__ = [
     "DataError",
     "FastaError",
+    "CompressionError",
     "RecordNotFoundError",
     "RegionError",
     "BedError",
@@ -22,6 +23,11 @@ class DataError(ValueError):
 
 class FastaError(DataError):
     """A FASTA file that cannot be read: missing records, bad headers, corrupt compression..."""
+
+
+class CompressionError(FastaError):
+    """A compressed input that cannot be read: an unsupported format, or a name that promises a
+    compression its bytes do not have."""
 
 
 class RecordNotFoundError(DataError, KeyError):

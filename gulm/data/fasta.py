@@ -4,6 +4,10 @@ Input rules: the first non-blank line must be a ``>`` header; a record is named 
 of its header (the rest is ignored, never used as a feature); a record without sequence is
 skipped with a :class:`~gulm.data.errors.DataWarning`; CRLF line endings are accepted. Errors
 name the file and the line.
+
+Duplicate record names follow one rule everywhere (:class:`UniqueNames`): the records are kept,
+the second ``x`` is named ``x_2`` (the third ``x_3``, skipping names already taken), and one
+DataWarning counts the renamed records and names the first of them.
 """
 from __future__ import annotations
 
@@ -16,7 +20,7 @@ from gulm.data.compression import DECOMPRESSION_ERRORS, open_binary, sniff_compr
 from gulm.data.errors import DataWarning, FastaError
 
 __all__ = ["reverse_complement", "iter_fasta", "check_fasta_file", "fasta_events", "record_name",
-           "warn_empty", "normalize_fasta", "first_lines", "header_lines", "first_non_ascii_line",
+           "warn_empty", "UniqueNames", "unique_ids", "normalize_fasta", "first_lines", "first_non_ascii_line",
            "LINE_WIDTH", "HEADER", "SEQ"]
 
 # IUPAC complement; U pairs with A. Case is kept, and anything else (N, -, *) maps to itself.
@@ -103,26 +107,76 @@ def warn_empty(path: Path, name: str, lineno: int) -> None:
     )
 
 
+class UniqueNames:
+    """Names made unique as they come (the one rule for duplicate record names and ids).
+
+    ``unique(name, where)`` returns ``name`` the first time, then ``name_2``, ``name_3``...
+    (skipping names already taken); ``warn(source)`` issues one DataWarning with the count of
+    renamed items and the first of them, and returns the renames ``[(old, new, where, where the
+    first one was)]``.
+    """
+
+    def __init__(self, what: str = "record names", renamed=()):
+        self.what = what
+        self.seen: dict[str, str] = {}  # name -> where it was first seen
+        self.renamed: list[tuple[str, str, str, str]] = [tuple(r) for r in renamed]
+
+    def unique(self, name: str, where: str = "") -> str:
+        if name not in self.seen:
+            self.seen[name] = where
+            return name
+        n = 2
+        while f"{name}_{n}" in self.seen:
+            n += 1
+        new = f"{name}_{n}"
+        self.seen[new] = where
+        self.renamed.append((name, new, where, self.seen[name]))
+        return new
+
+    def warn(self, source, stacklevel: int = 3) -> list[tuple[str, str, str, str]]:
+        if self.renamed:
+            old, new, where, first = self.renamed[0]
+            at = f" ({where}; the first at {first})" if where and first else ""
+            more = f", and {len(self.renamed) - 1} more" if len(self.renamed) > 1 else ""
+            what = self.what if len(self.renamed) > 1 else self.what.rstrip("s")
+            warnings.warn(
+                f"{source}: {len(self.renamed)} duplicate {what}: the repeated '{old}'{at} is "
+                f"kept as '{new}'{more} (every repeat gets a _2, _3... suffix)", DataWarning,
+                stacklevel=stacklevel)
+        return list(self.renamed)
+
+
+def unique_ids(ids, source, what: str = "ids") -> list[str]:
+    """``ids`` made unique by the :class:`UniqueNames` rule, with one DataWarning if any repeat."""
+    names = UniqueNames(what)
+    out = [names.unique(str(i)) for i in ids]
+    names.warn(source, stacklevel=3)
+    return out
+
+
 def iter_fasta(path: str | os.PathLike, *, upper: bool = False) -> Iterator[tuple[str, str]]:
     """Stream ``(name, sequence)`` from a FASTA file (plain or compressed) without an index.
 
     Meant for small files such as labeled sets; use :class:`~gulm.data.genome.Genome` for random
     access. The name is the first word of the header. Records with no sequence are skipped with
-    a DataWarning. Duplicate names are allowed.
+    a DataWarning. Duplicate names are kept and made unique (``x``, ``x_2``...), with one
+    DataWarning at the end.
     """
     path = Path(path)
     check_fasta_file(path)
     kind = sniff_compression(path)
     n_records = 0
+    names = UniqueNames()
     for name, hline, chunks in _records(path, kind):
         if not chunks:
             warn_empty(path, name, hline)
             continue
         n_records += 1
         seq = b"".join(chunks).decode("ascii")
-        yield name, seq.upper() if upper else seq
+        yield names.unique(name, f"line {hline}"), seq.upper() if upper else seq
     if n_records == 0:
         raise FastaError(f"{path}: no FASTA records with sequence")
+    names.warn(path)
 
 
 def _records(path: Path, kind: str) -> Iterator[tuple[str, int, list[bytes]]]:
@@ -142,12 +196,16 @@ def _records(path: Path, kind: str) -> Iterator[tuple[str, int, list[bytes]]]:
         yield name, hline, chunks
 
 
-def normalize_fasta(path: Path, kind: str, out: BinaryIO, width: int = LINE_WIDTH) -> list[tuple[str, int, int]]:
+def normalize_fasta(path: Path, kind: str, out: BinaryIO, width: int = LINE_WIDTH,
+                    names: UniqueNames | None = None) -> list[tuple[str, int, int]]:
     """Copy ``path`` to ``out`` as regular FASTA (``width`` bases per line, LF); return (name, length, offset).
 
-    Validates as it goes: headers first, unique names, empty records dropped with a warning.
+    Validates as it goes: headers first, empty records dropped with a warning; duplicate names
+    are made unique by ``names`` (a :class:`UniqueNames`, which records the renames), and the
+    header of a renamed record is its new name alone.
     """
     index: list[tuple[str, int, int]] = []
+    names = names if names is not None else UniqueNames()
     seen: dict[str, int] = {}
     pos = 0  # bytes written so far
     name: str | None = None
@@ -191,13 +249,10 @@ def normalize_fasta(path: Path, kind: str, out: BinaryIO, width: int = LINE_WIDT
                     pos += flush_lines(final=False)
                 continue
             finish()
-            name = record_name(path, data, lineno)
-            if name in seen:
-                raise FastaError(
-                    f"{path}: duplicate record name '{name}' (lines {seen[name]} and {lineno})"
-                )
+            original = record_name(path, data, lineno)
+            name = names.unique(original, f"line {lineno}")
             seen[name] = lineno
-            header, hline, rlen = data, lineno, 0
+            header, hline, rlen = (data if name == original else name.encode()), lineno, 0
         finish()
     if not index:
         what = "all records are empty" if seen else "no '>' header found"
@@ -214,16 +269,6 @@ def first_lines(fh: BinaryIO, limit: int = 1 << 20) -> Iterator[bytes]:
             return
         yield line
         read += len(line)
-
-
-def header_lines(path: Path, name: str) -> list[int]:
-    """1-based line numbers of the headers of record ``name`` (for error messages only)."""
-    found = []
-    with open_binary(path) as fh:
-        for lineno, line in enumerate(fh, 1):
-            if line[:1] == b">" and line[1:].split()[:1] == [name.encode()]:
-                found.append(lineno)
-    return found
 
 
 def first_non_ascii_line(path: Path) -> int | None:

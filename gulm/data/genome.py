@@ -7,8 +7,10 @@ soft-masking is kept) unless ``upper=True``.
 How a file is opened (the format is read from its first bytes, not from its name;
 :mod:`gulm.data.compression`): a plain FASTA with regular line lengths, or a BGZF (``bgzip``) file with
 Biopython installed and a ``.gz``/``.bgz`` name, is read in place by pyfaidx; anything else is rewritten
-once into the cache as regular FASTA. Where indexes and copies go is :mod:`gulm.data.cache`; the FASTA
-rules (headers, names, empty records) are :mod:`gulm.data.fasta`'s. Duplicate record names are an error.
+once into the cache as regular FASTA. Where indexes and copies go is :mod:`gulm.data.cache` (never beside
+the input); the FASTA rules (headers, names, empty records) are :mod:`gulm.data.fasta`'s. Repeated record
+names follow its one rule: the records are kept as ``x``, ``x_2``... (read from a normalised copy), with
+a DataWarning every time the file is opened.
 """
 from __future__ import annotations
 
@@ -22,7 +24,7 @@ import pyfaidx
 
 from gulm.data import cache, compression
 from gulm.data.errors import DataWarning, FastaError, RecordNotFoundError, RegionError
-from gulm.data.fasta import (check_fasta_file, fasta_events, first_lines, first_non_ascii_line, header_lines,
+from gulm.data.fasta import (UniqueNames, check_fasta_file, fasta_events, first_lines, first_non_ascii_line,
                              reverse_complement)
 
 __all__ = ["Genome"]
@@ -36,8 +38,8 @@ class Genome:
 
     Args:
         path: the FASTA file.
-        cache_dir: where decompressed copies and indexes go when they cannot sit beside the file
-            (see the module docstring for the default).
+        cache_dir: where decompressed copies and indexes go (default: ``$GULM_CACHE``, else the user
+            cache directory; see :mod:`gulm.data.cache`). Nothing is ever written beside ``path``.
         read_ahead: bases pyfaidx reads past each request and keeps in a buffer; helps many small,
             sequential fetches (sliding windows). ``None`` turns it off.
 
@@ -85,13 +87,23 @@ class Genome:
         if self.compression == "plain":
             cached = cache.current_copy(self.path, self._cache_dir)
             if cached is not None:  # an irregular file normalised by an earlier open
+                self._warn_renamed(cached)
                 return cached, Path(str(cached) + ".fai"), None
             return self.path, cache.index_location(self.path, ".fai", self._cache_dir), None
         if (self.compression == "bgzip" and compression.has_biopython()
                 and self.path.name.lower().endswith((".gz", ".bgz"))):
             return (self.path, cache.index_location(self.path, ".fai", self._cache_dir),
                     cache.index_location(self.path, ".gzi", self._cache_dir))
-        return (*cache.cached_copy(self.path, self.compression, self._cache_dir), None)
+        return self._copy()
+
+    def _copy(self) -> tuple[Path, Path, None]:
+        """The normalised copy in the cache (built if needed), with the rename warning."""
+        copy, fai = cache.cached_copy(self.path, self.compression, self._cache_dir)
+        self._warn_renamed(copy)
+        return copy, fai, None
+
+    def _warn_renamed(self, copy: Path) -> None:
+        UniqueNames(renamed=cache.renamed_records(copy)).warn(self.path, stacklevel=5)
 
     def _open_faidx(self, *, retry: bool = True) -> pyfaidx.Faidx:
         kwargs = dict(
@@ -118,21 +130,19 @@ class Genome:
                     DataWarning,
                     stacklevel=3,
                 )
-                Path(self._index_path).unlink(missing_ok=True)
-                self.indexed_path, self._index_path = cache.cached_copy(self.path, self.compression, self._cache_dir)
-                self._gzi_path = None
+                self._discard_index()
+                self.indexed_path, self._index_path, self._gzi_path = self._copy()
                 return self._open_faidx(retry=False)
             raise FastaError(f"{self.path}: {err}") from err
         except UnicodeDecodeError as err:  # before ValueError, its base class
             where = first_non_ascii_line(self.indexed_path)
             raise FastaError(f"{self.path}: line {where}: non-ASCII bytes; is this a FASTA file? ({err})") from err
         except ValueError as err:
-            if str(err).startswith("Duplicate key"):
-                name = str(err).split('"')[1] if '"' in str(err) else str(err)
-                Path(self._index_path).unlink(missing_ok=True)
-                lines = header_lines(self.indexed_path, name)
-                where = f" (lines {', '.join(map(str, lines[:-1]))} and {lines[-1]})" if len(lines) > 1 else ""
-                raise FastaError(f"{self.path}: duplicate record name '{name}'{where}") from None
+            if str(err).startswith("Duplicate key") and retry:
+                # repeated names: read a copy whose repeats are renamed (x, x_2...), with a warning
+                self._discard_index()
+                self.indexed_path, self._index_path, self._gzi_path = self._copy()
+                return self._open_faidx(retry=False)
             raise
         # An index whose records run past the end of the file is stale (e.g. the FASTA was replaced
         # by an older copy, which fools pyfaidx's mtime test): rebuild it once.
@@ -141,13 +151,18 @@ class Genome:
             faidx.close()
             if not retry:
                 raise FastaError(f"{self.path}: index {self._index_path} does not match the file")
-            try:
-                Path(self._index_path).unlink(missing_ok=True)
-            except OSError:  # a stale index we may not remove: index into the cache instead
-                self._index_path = cache.cache_index_path(self.path, ".fai", self._cache_dir)
-                Path(self._index_path).unlink(missing_ok=True)
+            # a stale index beside the file is the user's: leave it, and index into the cache
+            self._discard_index()
+            self._index_path = cache.cache_index_path(self.path, ".fai", self._cache_dir)
+            Path(self._index_path).unlink(missing_ok=True)
             return self._open_faidx(retry=False)
         return faidx
+
+    def _discard_index(self) -> None:
+        """Remove a half-built or stale index of ours (in the cache); never one beside the input."""
+        index = Path(self._index_path)
+        if index.parent != self.path.parent or index.name != self.path.name + ".fai":
+            index.unlink(missing_ok=True)
 
     def _collect_lengths(self) -> dict[str, int]:
         lengths: dict[str, int] = {}

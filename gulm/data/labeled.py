@@ -22,7 +22,7 @@ import numpy as np
 from gulm.configs.fields import option_name
 from gulm.data.errors import DataWarning, LabeledDataError
 from gulm.data.compression import open_binary
-from gulm.data.fasta import iter_fasta
+from gulm.data.fasta import iter_fasta, unique_ids
 from gulm.data.genome import Genome
 from gulm.data.intervals import read_bed
 from gulm.data.sampling import apportion, stable_permutation
@@ -44,13 +44,15 @@ SPLIT_NAMES = ("train", "valid", "test")
 class LabeledSequences:
     """Parallel lists: ``sequences[i]`` (upper-case str) has label ``labels[i]`` and id ``ids[i]``.
 
-    ``split`` is None or a list of split names of the same length.
+    ``split`` is None or a list of split names of the same length; ``drawn_from`` is the
+    fractions of :meth:`random_split` when the split was drawn (None when the data named it).
     """
 
     sequences: list[str]
     labels: list[str]
     ids: list[str]
     split: list[str] | None = None
+    drawn_from: tuple[float, ...] | None = None
 
     def __post_init__(self) -> None:
         n = len(self.sequences)
@@ -97,7 +99,18 @@ class LabeledSequences:
         for name, idx in zip(names, stratified_split(self.labels, fractions, seed)):
             for i in idx:
                 split[i] = name
-        return self.with_split(split)
+        drawn = self.with_split(split)
+        drawn.drawn_from = tuple(float(f) for f in fractions)
+        return drawn
+
+    def split_counts(self) -> dict[str, dict[str, int]]:
+        """``{split name: {label: items}}`` over every label (0 where a split lacks it); needs ``split``."""
+        if self.split is None:
+            raise LabeledDataError("split_counts: this set has no split column; use random_split() first")
+        counts = {name: {c: 0 for c in self.classes} for name in dict.fromkeys(self.split)}
+        for name, label in zip(self.split, self.labels):
+            counts[name][label] += 1
+        return counts
 
     def by_split(self) -> dict[str, "LabeledSequences"]:
         """``{split name: subset}`` in order of first appearance; needs ``split``."""
@@ -221,6 +234,8 @@ def read_labeled_csv(
         ids.append(row[id_i].strip() if id_i is not None else f"{path.name}:{lineno}")
         if split_i is not None:
             split.append(row[split_i].strip())
+    if id_i is not None:
+        ids = unique_ids(ids, f"{path}: column {header[id_i]!r}")
     return _check_not_empty(LabeledSequences(seqs, labels, ids, split if split_i is not None else None), str(path))
 
 
@@ -243,7 +258,8 @@ def write_labeled_csv(path: str | os.PathLike, data: LabeledSequences) -> None:
 def read_labeled_fasta(files: Mapping[str, str | os.PathLike]) -> LabeledSequences:
     """One FASTA file (plain or compressed) per class: ``{label: path}``.
 
-    Ids are record names (first header word); the rest of the header is ignored.
+    Ids are record names (first header word); the rest of the header is ignored. Names repeated
+    within or across the files are made unique (``x``, ``x_2``...) with a DataWarning.
     """
     if not files:
         raise LabeledDataError("read_labeled_fasta: no files given")
@@ -255,7 +271,8 @@ def read_labeled_fasta(files: Mapping[str, str | os.PathLike]) -> LabeledSequenc
             seqs.append(seq)
             labels.append(str(label))
             ids.append(name)
-    return _check_not_empty(LabeledSequences(seqs, labels, ids), ", ".join(str(p) for p in files.values()))
+    source = ", ".join(str(p) for p in files.values())
+    return _check_not_empty(LabeledSequences(seqs, labels, unique_ids(ids, source, "record names"), None), source)
 
 
 # ---------------------------------------------------------------------------- BED + genome
@@ -287,7 +304,7 @@ def read_labeled_bed(
         seqs.append(genome.fetch(iv.chrom, iv.start, iv.end, strand, upper=True))
         labels.append(label if label is not None else iv.name)
         ids.append(f"{iv.chrom}:{iv.start}-{iv.end}({iv.strand})")
-    return _check_not_empty(LabeledSequences(seqs, labels, ids), str(path))
+    return _check_not_empty(LabeledSequences(seqs, labels, unique_ids(ids, path, "intervals")), str(path))
 
 
 # ---------------------------------------------------------------------------- splits

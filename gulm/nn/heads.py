@@ -7,7 +7,9 @@ from torch import nn
 
 from gulm.nn.dropout import RNNDropout
 
-__all__ = ["LinearDecoder", "PoolingClassifier", "masked_concat_pool"]
+__all__ = ["LinearDecoder", "PoolingClassifier", "masked_concat_pool", "HEAD_HIDDEN"]
+
+HEAD_HIDDEN = 50  # ULMFiT's head: 50 hidden units (the seed preset's; wider heads come from presets)
 
 
 class LinearDecoder(nn.Module):
@@ -65,7 +67,7 @@ class PoolingClassifier(nn.Module):
     forward(out [T, B, E], lengths [B], start [B] or None) -> logits [B, C]
     """
 
-    def __init__(self, emb_size: int, n_classes: int, hidden: int = 50,
+    def __init__(self, emb_size: int, n_classes: int, hidden: int = HEAD_HIDDEN,
                  output_p: float = 0.4, hidden_head_p: float = 0.1):
         super().__init__()
         self.layers = nn.Sequential(

@@ -13,7 +13,7 @@ from torch import nn
 from gulm.configs.base import ModelSize
 from gulm.configs.train import ClassifierConfig
 from gulm.nn.awd_lstm import AWDLSTM
-from gulm.nn.heads import LinearDecoder, PoolingClassifier, masked_concat_pool
+from gulm.nn.heads import HEAD_HIDDEN, LinearDecoder, PoolingClassifier, masked_concat_pool
 
 __all__ = [
     "AWDConfig", "LanguageModel", "SequenceClassifier", "language_model", "classifier",
@@ -46,7 +46,7 @@ class AWDConfig:
     out_bias: bool = True
     # classifier only
     n_classes: int = 2
-    head_hidden: int = ClassifierConfig.head_hidden
+    head_hidden: int = HEAD_HIDDEN
     head_p: float = 0.1
     bptt: int = ClassifierConfig.bptt
     max_len: int = ClassifierConfig.max_len

@@ -18,11 +18,11 @@ from gulm.configs import ClassifierConfig, ModelSize, TokenizerConfig
 from gulm.configs.fields import config_from
 from gulm.data.batches import ClassBatches, TokenizedSet, encode_labels
 from gulm.data.labeled import SPLIT_NAMES
-from gulm.data.sources import load_labeled, select_split
+from gulm.data.sources import check_training_data, load_labeled, select_split
 from gulm.nn import CLASSIFIER_DROPOUTS, AWDConfig, classifier
 from gulm.runtime import distributed as gdist
 from gulm.runtime.checkpoint import load_encoder_from_lm, read_config, resolve_checkpoint, save_checkpoint
-from gulm.train.common import check_memory, rank_batch_size, resume_state, start_phase, training_record
+from gulm.train.common import apply_preset, check_memory, rank_batch_size, resume_state, start_phase, training_record
 from gulm.train.learner import Learner
 from gulm.train.tasks import ClassifierTask
 
@@ -83,10 +83,12 @@ def train_classifier(cfg: ClassifierConfig | None = None, *, stop_after=None, **
     cfg = config_from(ClassifierConfig, cfg, overrides)
     device = start_phase(cfg)
     ds = load_labeled(cfg.data)
+    check_training_data(ds, cfg.data)
     train_seqs, train_labels = select_split(ds, "train")
     if not train_seqs:
         raise ValueError("the classification data has no training sequences")
     _, classes = encode_labels(train_labels)
+    cfg, preset = apply_preset(cfg, "classifier", train_seqs, len(classes), scratch=not cfg.lm)
     arch = resolve_architecture(cfg)
     cfg = dataclasses.replace(cfg, **arch.sizes, k=arch.tokenizer.k, stride=arch.tokenizer.stride)
     mcfg = AWDConfig(vocab_size=arch.tokenizer.vocab_size, **arch.sizes, drop_mult=cfg.drop_mult,
@@ -119,6 +121,7 @@ def train_classifier(cfg: ClassifierConfig | None = None, *, stop_after=None, **
         save_checkpoint(cfg.out, model, kind="classifier", model_config=mcfg.to_dict(), tokenizer=arch.tokenizer,
                         training=training_record(cfg), metrics=metrics,
                         extra={"classes": classes, "window": int(np.median([len(s) for s in train_seqs])),
+                               "preset": {"name": preset.name, "reason": preset.reason},
                                "lm": os.path.abspath(resolve_checkpoint(cfg.lm)) if cfg.lm else None},
                         calibration=calibration)
     gdist.barrier()

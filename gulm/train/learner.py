@@ -20,7 +20,7 @@ from gulm.configs.base import TRAIN_DTYPES
 from gulm.runtime import checkpoint as ckpt
 from gulm.runtime import distributed as gdist
 from gulm.runtime.device import check_dtype, precision
-from gulm.train.log import epoch_line, tensorboard_scalars, write_log_csv
+from gulm.train.log import epoch_line, notice, tensorboard_scalars, write_log_csv
 from gulm.train.schedule import OneCycle, discriminative_lrs
 
 __all__ = ["Stage", "Learner", "set_seed"]
@@ -138,6 +138,7 @@ class Learner:
             start_stage, start_epoch, step, partial = self._load_resume(resume_state)
             if step:
                 self._resume_step = (step, partial)
+            self._say_resuming(stages, start_stage, start_epoch, step)
         for si in range(start_stage, len(stages)):
             st = stages[si]
             self.freeze_to(st.groups)
@@ -147,6 +148,18 @@ class Learner:
             if not done:
                 return False
         return True
+
+    def _say_resuming(self, stages: list[Stage], stage: int, epoch: int, step: int) -> None:
+        if not gdist.is_main():
+            return
+        where = ckpt.resume_path(self.out_dir) if self.out_dir is not None else "the given state"
+        total = sum(s.epochs for s in stages)
+        if stage >= len(stages) or (stage == len(stages) - 1 and epoch >= stages[-1].epochs):
+            notice(f"resuming from {where}: the run had finished all {total} epochs; nothing left to train")
+            return
+        at = f"after step {step}" if step else "at its start"
+        notice(f"resuming from {where}: stage {stage} epoch {epoch + 1}/{stages[stage].epochs}, {at} "
+               f"({self.epoch_counter} of {total} epochs done)")
 
     def fit(self, epochs: int, lr, *, stage: int = 0, first_epoch: int = 0, moms=(0.8, 0.7),
             pct_start: float = 0.3, div: float = 25.0, final_div: float = 1e4, stop_after=None) -> bool:
@@ -170,10 +183,9 @@ class Learner:
                 sums.update({k: partial.get(k, 0) for k in sums})
             it = epoch * steps_per_epoch + skip
             last_save = time.perf_counter()
-            bar = self._bar(self.train_data, f"{self.desc} stage {stage} epoch {epoch + 1}/{epochs}",
-                            initial=skip)
-            for bi, batch in enumerate(bar):
-                if bi < skip:
+            bar = self._train_bar(f"{self.desc} stage {stage} epoch {epoch + 1}/{epochs}", skip)
+            for bi, batch in enumerate(self.train_data):
+                if bi < skip:  # batches done before the interruption (the bar starts past them)
                     continue
                 scale, mom = sched.lr_scale(min(it, sched.total - 1)), sched.momentum(min(it, sched.total - 1))
                 for g, base in zip(self.opt.param_groups, lrs):
@@ -194,10 +206,13 @@ class Learner:
                         and time.perf_counter() - last_save >= self.checkpoint_every):
                     self.save_resume_state(stage, epoch, step=bi + 1, partial=sums)
                     last_save = time.perf_counter()
-                if self.progress:
+                if bar is not None:
                     el = time.perf_counter() - t0
+                    bar.update(1)
                     bar.set_postfix(loss=f"{sums['loss_sum'] / max(1, sums['n']):.4f}",
-                                    tok_s=f"{sums['tokens'] / max(el, 1e-9):.0f}")
+                                    tok_s=f"{sums['tokens'] / max(el, 1e-9):.0f}", refresh=False)
+            if bar is not None:
+                bar.close()
             train_time = time.perf_counter() - t0
             sums = dict(zip(sums, gdist.all_reduce_sum(list(sums.values()))))
             row = {"stage": stage, "epoch": epoch + 1, "train_loss": sums["loss_sum"] / max(1, sums["n"]),
@@ -211,7 +226,7 @@ class Learner:
             self._track_best(row)
             self.epoch_counter += 1
             self.history.append(row)
-            self._log(row)
+            self._log(row, epochs)
             if self.out_dir is not None and gdist.is_main():
                 self.save_resume_state(stage, epoch + 1)
             if stop_after is not None and self.epoch_counter >= stop_after:
@@ -262,22 +277,35 @@ class Learner:
         out["tokens_per_s"] = sums["tokens"] / max(el, 1e-9)
         return out
 
-    def _bar(self, data, desc, leave=True, initial=0):
+    def _bar(self, data, desc, leave=True):
         if not self.progress:
             return data
         from tqdm.auto import tqdm
 
-        return tqdm(data, desc=desc.strip(), leave=leave, dynamic_ncols=True, mininterval=1.0,
-                    initial=initial)
+        return tqdm(data, desc=desc.strip(), leave=leave, dynamic_ncols=True, mininterval=1.0)
+
+    def _train_bar(self, desc: str, done: int):
+        """A bar over this epoch's training batches (their exact number), ``done`` of them already
+        counted (a resumed epoch); None without progress bars."""
+        if not self.progress:
+            return None
+        from tqdm.auto import tqdm
+
+        return tqdm(total=len(self.train_data), initial=done, desc=desc.strip(), dynamic_ncols=True,
+                    mininterval=1.0)
 
     # ---- logs and resumable state ---------------------------------------------------------
-    def _log(self, row: dict) -> None:
+    def _log(self, row: dict, epochs: int | None = None) -> None:
+        """The epoch's line (printed with or without progress bars), log.csv and TensorBoard."""
         if not gdist.is_main():
             return
+        line = epoch_line(self.desc, row, epochs)
         if self.progress:
             from tqdm.auto import tqdm
 
-            tqdm.write(epoch_line(self.desc, row))
+            tqdm.write(line)
+        else:
+            print(line, flush=True)
         if self.out_dir is not None:
             write_log_csv(self.out_dir, self.history)
             tensorboard_scalars(self.out_dir, row, self.epoch_counter)

@@ -1,14 +1,16 @@
 """The training record: ``log.csv`` (one row per epoch, rewritten atomically), TensorBoard
-scalars when tensorboard is installed, and the one-line summary printed after each epoch."""
+scalars when tensorboard is installed, the one-line summary printed after each epoch (with or
+without progress bars) and the notices of a run (resuming, starting fresh) on stderr."""
 from __future__ import annotations
 
 import csv
+import math
 import os
+import sys
 
-__all__ = ["write_log_csv", "tensorboard_scalars", "epoch_line"]
+__all__ = ["write_log_csv", "tensorboard_scalars", "epoch_line", "notice"]
 
-_SHOWN = ("stage", "epoch", "train_loss", "valid_loss", "valid_accuracy", "valid_perplexity", "valid_mcc",
-          "valid_roc_auc", "seconds")
+_SHOWN = ("train_loss", "valid_loss", "valid_perplexity", "valid_accuracy", "valid_mcc", "valid_roc_auc")
 _WRITERS = {}
 
 
@@ -37,6 +39,19 @@ def tensorboard_scalars(out_dir: str, row: dict, step: int) -> None:
     w.flush()
 
 
-def epoch_line(desc: str, row: dict) -> str:
-    shown = {k: (f"{v:.4f}" if isinstance(v, float) else v) for k, v in row.items() if k in _SHOWN}
-    return f"{desc} " + "  ".join(f"{k}={v}" for k, v in shown.items())
+def epoch_line(desc: str, row: dict, epochs: int | None = None) -> str:
+    """``classifier stage 1 epoch 2/3: train_loss=0.6931  valid_loss=0.6012  valid_mcc=0.41  (12.3 s)``."""
+    def shown(v):
+        if isinstance(v, float):
+            return "nan" if math.isnan(v) else f"{v:.4f}"
+        return str(v)
+
+    head = f"{desc} stage {row.get('stage', 0)} epoch {row.get('epoch', '?')}" + (f"/{epochs}" if epochs else "")
+    values = "  ".join(f"{k}={shown(row[k])}" for k in _SHOWN if k in row)
+    seconds = f"  ({row['seconds']:.1f} s)" if isinstance(row.get("seconds"), (int, float)) else ""
+    return f"{head.strip()}: {values}{seconds}"
+
+
+def notice(text: str) -> None:
+    """One line about the run on stderr (``gulm: ...``)."""
+    print(f"gulm: {text}", file=sys.stderr, flush=True)

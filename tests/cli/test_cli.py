@@ -93,7 +93,8 @@ def test_class_fasta_files_then_predict_to_standard_output(files, tmp_path):
     res = gulm_cli("predict", tmp_path / "clf", "ACGT" * 20, "TTGACA" * 15, "--threads", "1")
     assert res.returncode == 0, res.stderr
     rows = [r.split("\t") for r in res.stdout.strip().splitlines()]
-    assert rows[0] == ["id", "p_other", "p_promoter", "prediction"] and [r[0] for r in rows[1:]] == ["seq1", "seq2"]
+    assert rows[0] == ["id", "p_other", "p_promoter", "prediction", "valid_fraction"]
+    assert [r[0] for r in rows[1:]] == ["seq1", "seq2"] and [r[4] for r in rows[1:]] == ["1.0000", "1.0000"]
     assert all(abs(float(r[1]) + float(r[2]) - 1) < 1e-5 for r in rows[1:])
 
 
@@ -121,7 +122,7 @@ def test_pretrain_yaml_with_override_then_classify_evaluate_predict(files, tmp_p
     res = gulm_cli("predict", tmp_path / "clf", "--fasta", fasta, "--out", tmp_path / "p.tsv")
     assert res.returncode == 0, res.stderr
     rows = (tmp_path / "p.tsv").read_text().strip().splitlines()
-    assert rows[0].split("\t") == ["id", "p_non_promoter", "p_promoter", "prediction"]
+    assert rows[0].split("\t") == ["id", "p_non_promoter", "p_promoter", "prediction", "valid_fraction"]
     assert [r.split("\t")[0] for r in rows[1:]] == ["a", "b"]
     res = gulm_cli("predict", tmp_path / "lm", "ACGT" * 10)
     _one_line_error(res, "not a classifier")

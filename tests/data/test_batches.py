@@ -114,3 +114,15 @@ def test_training_batches_drop_the_last_partial_batch(n, bs):
     assert [ids.shape[0] for ids, _, _ in small] == [5]  # smaller than one batch: kept whole
     ev = ClassBatches(data, bs=bs)  # evaluation keeps every example
     assert sum(ids.shape[0] for ids, _, _ in ev) == n
+
+
+@pytest.mark.parametrize("n", [1, 5, 16, 33, 70])
+@pytest.mark.parametrize("world", [1, 2, 3])
+@pytest.mark.parametrize("shuffle", [True, False])
+def test_class_batches_length_is_what_each_rank_yields(n, world, shuffle):
+    """len() is the progress bar's total: exact for every rank, set size and mode."""
+    _, data, _ = _set(max(n, 2))
+    data = data.subset(np.arange(n))
+    for rank in range(world):
+        b = ClassBatches(data, bs=4, shuffle=shuffle, seed=0, rank=rank, world=world)
+        assert len(b) == len(list(b)), (rank, n, world, shuffle)

@@ -39,6 +39,15 @@ def recs():
     return _records()
 
 
+def _user_cache(tmp_path) -> Path:
+    """The user cache directory under the test's HOME (see conftest.py)."""
+    return tmp_path / "home" / ".cache" / "gulm"
+
+
+def _written_beside(folder: Path, before: set) -> set:
+    return {p.name for p in folder.iterdir()} - before
+
+
 @pytest.mark.parametrize("read_ahead", [None, 97])
 @pytest.mark.parametrize("compression", list(COMPRESSIONS))
 def test_every_compression_gives_the_same_fetches(tmp_path, recs, compression, read_ahead):
@@ -65,7 +74,7 @@ def test_bgzip_is_read_in_place_when_biopython_is_present(tmp_path, recs):
     path = write_fasta(tmp_path / "g.fa", _fasta_text(recs), "bgzip")
     g = Genome(path)
     assert g.indexed_path == path  # no decompressed copy
-    assert Path(str(path) + ".gzi").exists()
+    assert not Path(str(path) + ".gzi").exists() and list(_user_cache(tmp_path).glob("g.fa.gz.*.gzi"))
     assert g.sequence("chr1") == recs["chr1"]
 
 
@@ -73,7 +82,7 @@ def test_bgzip_without_biopython_is_decompressed_to_the_cache(tmp_path, recs, mo
     monkeypatch.setattr(compression_mod, "has_biopython", lambda: False)
     path = write_fasta(tmp_path / "g.fa", _fasta_text(recs), "bgzip")
     g = Genome(path)
-    assert g.indexed_path != path and g.indexed_path.parent == tmp_path / ".gulm_cache"
+    assert g.indexed_path != path and g.indexed_path.parent == _user_cache(tmp_path)
     assert g.sequence("plasmid") == recs["plasmid"]
 
 
@@ -173,11 +182,19 @@ def test_missing_and_empty_files(tmp_path):
 
 
 @pytest.mark.parametrize("compression", ["plain", "gzip"])
-def test_duplicate_names_are_an_error_naming_the_name(tmp_path, compression):
-    path = write_fasta(tmp_path / "dup.fa", ">x one\nACGT\n>y\nAA\n>x two\nGG\n", compression)
-    with pytest.raises(FastaError, match=r"dup\.fa.*duplicate record name 'x' \(lines 1 and 5\)"):
-        Genome(path)
-    assert not (tmp_path / "dup.fa.fai").exists()  # no half-valid index left behind
+def test_duplicate_names_are_kept_renamed_with_a_warning(tmp_path, compression):
+    """One rule for repeated record names (as iter_fasta): x, x_2, ... and a warning naming them,
+    every time the file is opened (the renamed copy is reused)."""
+    path = write_fasta(tmp_path / "dup.fa", ">x one\nACGT\n>y\nAA\n>x two\nGG\n>x_2\nC\n", compression)
+    for _ in range(2):
+        with pytest.warns(DataWarning, match=r"dup\.fa.*2 duplicate record names: the repeated 'x' "
+                                             r"\(line 5; the first at line 1\) is kept as 'x_2', and 1 more"):
+            g = Genome(path)
+        assert g.names == ["x", "y", "x_2", "x_2_2"]
+        assert [g.sequence(n) for n in g.names] == ["ACGT", "AA", "GG", "C"]
+    assert not (tmp_path / "dup.fa.fai").exists()
+    with pytest.warns(DataWarning, match="duplicate"):
+        assert [n for n, _ in iter_fasta(path)] == g.names  # the same names from both readers
 
 
 def test_truncated_gzip_names_the_file_and_leaves_no_cache(tmp_path, recs):
@@ -187,7 +204,7 @@ def test_truncated_gzip_names_the_file_and_leaves_no_cache(tmp_path, recs):
     bad.write_bytes(data[: len(data) // 2])
     with pytest.raises(FastaError, match=r"cut\.fa\.gz: truncated or corrupt gzip"):
         Genome(bad)
-    cache = tmp_path / ".gulm_cache"
+    cache = _user_cache(tmp_path)
     assert not cache.exists() or not any(p.name.startswith((".cut", "cut")) for p in cache.iterdir())
 
 
@@ -235,7 +252,7 @@ def test_gzip_cache_is_reused_then_rebuilt_when_the_source_changes(tmp_path, rec
     path = write_fasta(tmp_path / "g.fa", _fasta_text(recs), "gzip")
     first = Genome(path)
     cached = first.indexed_path
-    assert cached.parent == tmp_path / ".gulm_cache" and cached.exists()
+    assert cached.parent == _user_cache(tmp_path) and cached.exists()
     stamp = cached.stat().st_mtime_ns
     second = Genome(path)
     assert second.indexed_path == cached and cached.stat().st_mtime_ns == stamp  # not rewritten
@@ -258,28 +275,74 @@ def test_cache_location_rules(tmp_path, recs, monkeypatch):
     monkeypatch.setenv("GULM_CACHE", str(tmp_path / "env"))
     assert Genome(path).indexed_path.parent == tmp_path / "env"
     monkeypatch.delenv("GULM_CACHE")
-    monkeypatch.setattr(cache_mod, "writable_dir", lambda folder: False)  # a read-only data folder
-    assert Genome(path).indexed_path.parent == tmp_path / "home" / ".cache" / "gulm"
+    assert Genome(path).indexed_path.parent == _user_cache(tmp_path)
+    # a cache directory that cannot be created (here: below a file, which fails even for root)
+    blocker = tmp_path / "not_a_dir"
+    blocker.write_text("")
+    monkeypatch.setenv("GULM_CACHE", str(blocker / "cache"))
+    monkeypatch.setattr(cache_mod.tempfile, "gettempdir", lambda: str(tmp_path / "tmp"))
+    with pytest.warns(DataWarning, match="cannot write the cache directory .*not_a_dir/cache; using"):
+        g = Genome(path)
+    assert g.indexed_path.parent.parent == tmp_path / "tmp" and g.sequence("chr2") == recs["chr2"]
+    with pytest.raises(FastaError, match="cannot create or write the cache directory"):
+        Genome(path, cache_dir=blocker / "explicit")
 
 
-def test_plain_index_goes_to_the_cache_when_the_folder_is_read_only(tmp_path, recs, monkeypatch):
+@pytest.mark.parametrize("compression", ["plain", "gzip", "bgzip"])
+def test_nothing_is_written_beside_the_input(tmp_path, recs, compression):
+    """Indexes and copies go to the user cache; the input folder is never written, so a
+    read-only or shared data folder works (chmod has no effect on root, so the test checks
+    that nothing at all is written there, which is what read-only needs)."""
+    data = tmp_path / "data"
+    data.mkdir()
+    path = write_fasta(data / "g.fa", _fasta_text(recs), compression)
+    before = {p.name for p in data.iterdir()}
+    os.chmod(data, 0o555)
+    try:
+        g = Genome(path)
+        assert g.sequence("chr1") == recs["chr1"]
+        assert _written_beside(data, before) == set()
+        assert Genome(path).sequence("plasmid") == recs["plasmid"]  # the cached index is reused
+        assert list(_user_cache(tmp_path).glob("g.fa.*.fai"))
+    finally:
+        os.chmod(data, 0o755)
+
+
+def test_a_fresh_index_beside_the_file_is_read_not_rewritten(tmp_path, recs):
     path = write_fasta(tmp_path / "g.fa", _fasta_text(recs))
-    monkeypatch.setattr(cache_mod, "writable_dir", lambda folder: False)
-    g = Genome(path, cache_dir=tmp_path / "c")
-    assert g.indexed_path == path
-    assert not (tmp_path / "g.fa.fai").exists() and list((tmp_path / "c").glob("*.fai"))
+    built = Genome(path)._index_path
+    fai = tmp_path / "g.fa.fai"
+    fai.write_bytes(Path(built).read_bytes())  # as samtools faidx would have made it
+    stamp = fai.stat().st_mtime_ns
+    g = Genome(path)
+    assert g._index_path == fai and fai.stat().st_mtime_ns == stamp
     assert g.sequence("chr1") == recs["chr1"]
 
 
-def test_stale_index_is_rebuilt_even_when_mtimes_lie(tmp_path, recs):
+def test_stale_index_beside_the_file_is_left_alone(tmp_path, recs):
     path = write_fasta(tmp_path / "g.fa", _fasta_text(recs))
-    Genome(path)
     fai = tmp_path / "g.fa.fai"
+    fai.write_bytes(Path(Genome(path)._index_path).read_bytes())
     old = fai.stat()
     path.write_text(">chr1\nACGTACGT\n")  # replaced by a shorter file that looks older than its index
     os.utime(path, ns=(old.st_atime_ns, old.st_mtime_ns - 10_000_000_000))
     g = Genome(path)
     assert g.names == ["chr1"] and g.sequence("chr1") == "ACGTACGT"
+    assert fai.exists() and fai.stat().st_mtime_ns == old.st_mtime_ns  # the user's file, untouched
+
+
+def test_plain_text_named_gz_is_refused_naming_the_file(tmp_path):
+    path = tmp_path / "plain.fa.gz"
+    path.write_text(">a\nACGT\n")
+    with pytest.raises(FastaError, match=r"plain\.fa\.gz: not gzip-compressed, although its name ends in "
+                                         r"\.gz: it is plain text"):
+        Genome(path)
+    with pytest.raises(FastaError, match="not gzip-compressed"):
+        list(iter_fasta(path))
+    bz = tmp_path / "g.fa.bz2"
+    bz.write_bytes(COMPRESSIONS["gzip"][1](b">a\nACGT\n"))
+    with pytest.raises(FastaError, match=r"g\.fa\.bz2: not bzip2-compressed.*it is gzip-compressed"):
+        Genome(bz)
 
 
 def test_stream_chunks_cover_the_record(tmp_path, recs):
@@ -344,8 +407,8 @@ def test_forked_workers_read_correct_sequences(tmp_path):
 
 def test_iter_fasta_streams_small_files(tmp_path):
     path = write_fasta(tmp_path / "s.fa", ">a x\nac\ngt\n>b\n>a\nTT\r\n", "gzip")
-    with pytest.warns(DataWarning, match="'b'"):
-        assert list(iter_fasta(path)) == [("a", "acgt"), ("a", "TT")]
+    with pytest.warns(DataWarning, match="'b'"), pytest.warns(DataWarning, match="1 duplicate record name: .*'a_2'"):
+        assert list(iter_fasta(path)) == [("a", "acgt"), ("a_2", "TT")]
     with pytest.warns(DataWarning):
         assert list(iter_fasta(path, upper=True))[0] == ("a", "ACGT")
 

@@ -193,3 +193,27 @@ def test_real_labeled_sets():
     umarov = read_labeled_fasta({"promoter": prom, "non_promoter": nonprom})
     assert umarov.counts() == {"non_promoter": 3000, "promoter": 839}
     assert all(set(s) <= set("ACGTN") for s in umarov.sequences)
+
+
+def test_repeated_ids_follow_the_one_rule_in_every_source(tmp_path):
+    """FASTA per class (within and across files) and a CSV id column: kept, made unique, one warning."""
+    pos = write_fasta(tmp_path / "pos.fa", ">r1\nACGTAC\n>r1\nGGGTTT\n")
+    neg = write_fasta(tmp_path / "neg.fa", ">r1\nTTTAAA\n>r2\nCCCGGG\n")
+    with pytest.warns(DataWarning, match="pos.fa: 1 duplicate record name"), \
+            pytest.warns(DataWarning, match=r"pos.fa, .*neg.fa: 1 duplicate record name: the repeated 'r1'"):
+        ds = read_labeled_fasta({"p": pos, "n": neg})
+    assert ds.ids == ["r1", "r1_2", "r1_3", "r2"] and ds.labels == ["p", "p", "n", "n"]
+    csv = tmp_path / "t.csv"
+    csv.write_text("id,sequence,label\na,ACGT,x\na,GGCC,y\nb,TTAA,x\n")
+    with pytest.warns(DataWarning, match=r"t.csv: column 'id': 1 duplicate id: the repeated 'a' is kept as 'a_2'"):
+        assert read_labeled_csv(csv).ids == ["a", "a_2", "b"]
+
+
+def test_split_counts_and_the_record_of_a_drawn_split():
+    data = LabeledSequences(["A"] * 20, ["x"] * 10 + ["y"] * 10, [str(i) for i in range(20)])
+    drawn = data.random_split((0.8, 0.1, 0.1), seed=0)
+    assert drawn.drawn_from == (0.8, 0.1, 0.1) and data.drawn_from is None
+    assert drawn.split_counts() == {"train": {"x": 8, "y": 8}, "valid": {"x": 1, "y": 1}, "test": {"x": 1, "y": 1}}
+    assert drawn.with_split(drawn.split).drawn_from is None  # a split given by hand is the data's own
+    with pytest.raises(LabeledDataError, match="no split column"):
+        data.split_counts()
