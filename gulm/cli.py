@@ -242,7 +242,7 @@ COMMANDS: dict[str, Command] = {
         gulm scan runs/clf genome.fna.gz --out scans/ecoli --strand both --stride 50
         gulm scan runs/clf genome.fna.gz --regions NC_000913.3:1-40000 --plot NC_000913.3:1-20000 \\
             NC_000913.3:20001-40000 --annotation genes.gff3 --dtype bf16
-        gulm scan runs/clf genome.fna.gz --regions loci.bed --threshold 0.9 --split-drop 0.2
+        gulm scan runs/clf genome.fna.gz --regions test_loci.bed --threshold 0.9 --split-drop 0.2
         torchrun --nproc_per_node 2 --no-python gulm scan runs/clf genome.fna.gz --out scans/all""", _scan),
     "call": Command(
         configs.CallConfig, "call again from a scan's files, without rescoring",
@@ -254,7 +254,7 @@ COMMANDS: dict[str, Command] = {
         """\
         gulm call scans/ecoli --threshold 0.9
         gulm call scans/ecoli --threshold auto --fpr 0.005 --out scans/ecoli_strict
-        gulm call scans/ecoli --plot NC_000913.3:2400001-2420000 --annotation genes.gff3""", _call),
+        gulm call scans/ecoli --plot NC_000913.3:1-20000 --annotation genes.gff3""", _call),
     "interpret": Command(
         configs.InterpretConfig, "attributions, perturbation and mutagenesis of one sequence",
         "Interpret one sequence: perturb (randomize k-bp stretches at every position, for each k), ism "
