@@ -520,7 +520,10 @@ def call_scan(cfg: CallConfig | None = None, **overrides) -> CallResult:
     """Call again from a finished scan's files (``cfg.scan``: its output prefix) with other
     calling options, without rescoring; writes calls, peaks, summits, plots and a summary under
     ``cfg.out`` (default: the scan's own prefix, replacing its calls)."""
+    from gulm.runtime.device import setup
+
     cfg = config_from(CallConfig, cfg, overrides)
+    setup(cfg.device, cfg.threads)
     if not cfg.scan:
         raise ValueError("gulm call needs the output prefix of a scan")
     summary = _read_summary(cfg.scan)

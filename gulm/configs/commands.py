@@ -66,7 +66,7 @@ class CallOptions:
     """How scored windows become calls and plots (``gulm scan`` and ``gulm call``)."""
 
     threshold: str = opt("auto", "score at or above which windows are called: a number in [0, 1], or auto: "
-                                 "the lowest score that at most --fpr of the negatives reach (see --background)")
+                                 "the lowest score that at most --fpr of the negatives reach (a scan's --background)")
     fpr: float = opt(0.01, "false-positive rate of --threshold auto, as a share of negative windows")
     merge_gap: int = opt(0, "join called windows closer than this many bp")
     split_drop: float = opt(0.1, "split a call where the score falls this far below the peaks on both "
