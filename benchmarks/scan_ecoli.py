@@ -118,7 +118,7 @@ def score_calls(calls, prom, lo, hi, n_shuffles=20, seed=0):
     called_bp = sum(int((union(by[s])[:, 1] - union(by[s])[:, 0]).sum()) for s in "+-")
     return {
         "calls": n, "calls_on_promoters": frac, "shuffled_mean": float(shuffled.mean()),
-        "enrichment": frac / shuffled.mean() if shuffled.mean() > 0 else float("inf"),
+        "enrichment": frac / shuffled.mean() if shuffled.mean() > 0 else float("nan"),  # nan: no calls
         "empirical_p": float((1 + (shuffled >= frac).sum()) / (1 + n_shuffles)),
         "promoters_hit": found / promoters if promoters else 0.0, "promoter_regions": promoters,
         "fraction_called": called_bp / (2 * (hi - lo)),
@@ -162,7 +162,7 @@ def run_one(args, fasta, gff, negatives, out):
     t0 = time.perf_counter()
     clf_opts = dict(data=gulm.DataConfig(csv=data_csv, split_col="split"), out=os.path.join(out, "clf"), stages=args.stages,
                     bs=args.bs, progress=False, threads=args.threads, seed=args.seed, rc_augment=args.rc_augment,
-                    drop_mult=args.drop_mult)
+                    drop_mult=args.drop_mult, preset="seed")  # the seed's recipe for every option not set here
     if args.lm:
         clf_opts["lm"] = args.lm
     else:
