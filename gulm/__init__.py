@@ -23,7 +23,8 @@ _LAZY = {
     # data
     "KmerTokenizer": "gulm.data.tokenizer", "Genome": "gulm.data.genome",
     # scan / interpret / demo
-    "scan_genome": "gulm.scan", "interpret": "gulm.interpretation", "run_demo": "gulm.demo",
+    "scan_genome": "gulm.scan", "call_scan": "gulm.scan_output", "interpret": "gulm.interpretation",
+    "run_demo": "gulm.demo",
     # baselines
     "kmer_baseline": "gulm.baseline",
     # variant effects, embeddings, gradient attributions

@@ -120,9 +120,29 @@ def _scan(cfg):
     if gdist.is_main():
         s = res.summary
         print(f"scanned {s['bases_scanned']:,} bp ({', '.join(s['strands'])}): {s['windows_scored']:,} windows "
-              f"in {s['seconds']:.1f} s ({s['windows_per_second']:.0f} windows/s), "
-              f"{s['windows_skipped_non_acgt']:,} skipped (non-ACGT), {s['regions_called']} regions called")
+              f"in {s['seconds']:.1f} s ({s['windows_per_second']:.0f} windows/s, {s['threads']} thread(s)), "
+              f"{s['windows_skipped_non_acgt']:,} skipped (non-ACGT)")
+        _print_calls(s)
         print(json.dumps(res.files, indent=1))
+
+
+def _call(cfg):
+    from gulm.scan_output import call_scan
+
+    res = call_scan(cfg)
+    _print_calls(res.summary)
+    print(json.dumps(res.files, indent=1))
+
+
+def _print_calls(s: dict) -> None:
+    cal = s["calibration"]
+    how = (f"auto: at most {cal['fpr']:g} of {cal['n_negatives']} negatives ({cal['negatives']}) reach it"
+           if s["threshold_mode"] == "auto" else "fixed")
+    print(f"threshold {s['threshold']:.4f} ({how})")
+    if cal.get("note"):
+        print(f"note: {cal['note']}")
+    print(f"{s['regions_called']:,} regions called, {100 * s['fraction_called']:.2f}% of the scanned bp "
+          f"(merge gap {s['merge_gap']} bp, split drop {s['split_drop']:g}, min width {s['min_width']} bp)")
 
 
 def _interpret(cfg):
@@ -212,14 +232,29 @@ COMMANDS: dict[str, Command] = {
     "scan": Command(
         configs.ScanConfig, "score windows along a genome (bedGraph, BED, PNG)",
         "Slide a window along a genome (both strands by default), score each window with a classifier "
-        "and write <out>.plus/minus.bedGraph, <out>.calls.bed, <out>.windows.tsv, <out>.summary.json "
-        "(and <out>.png with --plot). Regions are chrom:start-end, 1-based and inclusive as in genome "
-        "browsers, or BED files (0-based half-open); every output is 0-based half-open (BED).",
+        "and write <out>.plus/minus.bedGraph (and .bw with pyBigWig), <out>.calls.bed, "
+        "<out>.peaks.narrowPeak, <out>.summits.bed, <out>.windows.tsv, <out>.summary.json (and PNGs "
+        "with --plot). Regions are chrom:start-end, 1-based and inclusive as in genome browsers, or "
+        "BED files (0-based half-open); overlapping regions are merged. Every output is 0-based "
+        "half-open (BED). The default --threshold auto calls the windows that at most --fpr of the "
+        "classifier's validation negatives reach; the value chosen is printed and kept in the summary.",
         """\
         gulm scan runs/clf genome.fna.gz --out scans/ecoli --strand both --stride 50
-        gulm scan runs/clf genome.fna.gz --regions NC_000913.3:1-40000 --plot NC_000913.3:1-40000 \\
-            --annotation genes.gff3 --dtype bf16
+        gulm scan runs/clf genome.fna.gz --regions NC_000913.3:1-40000 --plot NC_000913.3:1-20000 \\
+            NC_000913.3:20001-40000 --annotation genes.gff3 --dtype bf16
+        gulm scan runs/clf genome.fna.gz --regions test_loci.bed --threshold 0.9 --split-drop 0.2
         torchrun --nproc_per_node 2 --no-python gulm scan runs/clf genome.fna.gz --out scans/all""", _scan),
+    "call": Command(
+        configs.CallConfig, "call again from a scan's files, without rescoring",
+        "Call regions again from a finished scan's <scan>.windows.tsv (or its bedGraphs) with another "
+        "threshold, FPR, merge gap, split drop or minimum width, and plot regions of it; writes "
+        "<out>.calls.bed, <out>.peaks.narrowPeak, <out>.summits.bed, <out>.summary.json and PNGs. "
+        "--threshold auto uses the negatives the scan stored (<scan>.calibration.json) or the "
+        "checkpoint's validation negatives.",
+        """\
+        gulm call scans/ecoli --threshold 0.9
+        gulm call scans/ecoli --threshold auto --fpr 0.005 --out scans/ecoli_strict
+        gulm call scans/ecoli --plot NC_000913.3:1-20000 --annotation genes.gff3""", _call),
     "interpret": Command(
         configs.InterpretConfig, "attributions, perturbation and mutagenesis of one sequence",
         "Interpret one sequence: perturb (randomize k-bp stretches at every position, for each k), ism "

@@ -27,37 +27,122 @@ def _save(fig, path: str) -> str:
 
 
 def plot_scan_region(d: dict, window: int, region: str, path: str, target_name: str,
-                     annotation: str | None = None, feature_type: str = "gene") -> str:
-    """PNG of a scan's scores along ``region`` (both strands), with feature starts from a
-    GFF/BED. ``d`` holds the scan's per-window arrays chrom, start, strand, score."""
-    from gulm.data.intervals import parse_region, read_bed, read_gff_features
+                     annotation: str | None = None, feature_type: str = "gene", *, threshold: float | None = None,
+                     calls: dict | None = None, model: str = "", stride: int | None = None) -> str:
+    """PNG of a scan along ``region`` (chrom:start-end, 1-based inclusive): the plus strand's
+    scores above, the genes of ``annotation`` (GFF3/GTF of ``feature_type``, or BED) drawn as
+    arrows with their names in the middle, the minus strand's scores mirrored below; the
+    ``threshold`` line, the ``calls`` (see :func:`gulm.scan_output.find_calls`) shaded and their
+    summits marked; positions in bp or kb. ``d`` holds the scan's per-window arrays chrom,
+    start, strand, score."""
+    from matplotlib.ticker import FuncFormatter
+
+    from gulm.data.intervals import parse_region
 
     plt = _pyplot()
     iv = parse_region(region)
+    span = iv.end - iv.start
+    unit, scale = ("kb", 1e3) if span >= 20_000 else ("bp", 1.0)
+    fig, (ax_p, ax_g, ax_m) = plt.subplots(3, 1, figsize=(11, 5.8), sharex=True,
+                                           gridspec_kw={"height_ratios": [3, 1.4, 3], "hspace": 0.08})
     chroms = d["chrom"].astype(str)
-    fig, ax = plt.subplots(figsize=(14, 4))
-    for strand, color in (("+", "tab:blue"), ("-", "tab:orange")):
-        sel = (chroms == iv.chrom) & (d["strand"] == strand) & (d["start"] >= iv.start) & (d["start"] + window <= iv.end)
-        if sel.any():
-            ax.plot(d["start"][sel] + window / 2, d["score"][sel], lw=0.8, color=color, label=f"strand {strand}")
-    if annotation:
-        feats = (read_bed(annotation) if annotation.endswith((".bed", ".bed.gz"))
-                 else read_gff_features(annotation, feature_type))
-        for f in feats:
-            if f.chrom != iv.chrom:
-                continue
-            pos = f.start if f.strand != "-" else f.end
-            if iv.start <= pos < iv.end:
-                ax.axvline(pos, color="tab:green" if f.strand != "-" else "tab:red", lw=0.6, alpha=0.6)
-        ax.plot([], [], color="tab:green", label=f"{feature_type} start (+)")
-        ax.plot([], [], color="tab:red", label=f"{feature_type} start (-)")
-    ax.set_xlim(iv.start, iv.end)
-    ax.set_ylim(0, 1.02)
-    ax.set_xlabel(f"{iv.chrom} position (bp)")
-    ax.set_ylabel(f"P({target_name})")
-    ax.set_title(f"gulm scan: {window} bp windows")
-    ax.legend(loc="upper right", fontsize=8, ncol=4)
-    return _save(fig, path)
+    colors = {"+": "#1f5fa8", "-": "#c0392b"}
+    for ax, strand, label in ((ax_p, "+", "plus (+) strand"), (ax_m, "-", "minus (\u2212) strand")):
+        sel = ((chroms == iv.chrom) & (d["strand"] == strand) & (d["start"] + window > iv.start)
+               & (d["start"] < iv.end))
+        x = d["start"][sel] + window / 2
+        y = d["score"][sel]
+        if x.size:
+            ax.plot(x, y, lw=0.9, color=colors[strand])
+            ax.fill_between(x, 0, y, color=colors[strand], alpha=0.08, lw=0)
+        if threshold is not None and threshold <= 1:
+            ax.axhline(threshold, color="0.25", ls="--", lw=0.8)
+            ax.text(1.0, threshold, f" {threshold:.3g}", transform=ax.get_yaxis_transform(), va="center",
+                    ha="left", fontsize=7, color="0.25")
+        if calls is not None:
+            c = ((np.asarray(calls["chrom"]).astype(str) == iv.chrom) & (calls["strand"] == strand)
+                 & (calls["end"] > iv.start) & (calls["start"] < iv.end))
+            for a, b in zip(calls["start"][c], calls["end"][c]):
+                ax.axvspan(a, b, color="#f39c12", alpha=0.22, lw=0)
+            ax.plot(calls["summit"][c], calls["peak"][c], "v" if strand == "+" else "^", color="black", ms=5,
+                    ls="none")
+        ax.set_ylim(0, 1.05)
+        ax.set_ylabel(f"P({target_name})\n{label}", fontsize=8)
+        ax.tick_params(labelsize=8)
+        for side in ("top", "right"):
+            ax.spines[side].set_visible(False)
+    ax_m.invert_yaxis()  # mirrored: the minus strand's scores grow downwards
+
+    _draw_genes(ax_g, iv, annotation, feature_type, colors)
+    ax_m.set_xlim(iv.start, iv.end)
+    ticks = ax_m.get_xticks()
+    step = (ticks[1] - ticks[0]) / scale if len(ticks) > 1 else 1.0
+    digits = 0 if float(step).is_integer() else 1 if float(step * 10).is_integer() else 2
+    ax_m.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v / scale:,.{digits}f}"))
+    ax_m.set_xlabel(f"{iv.chrom} position ({unit})", fontsize=9)
+    ax_m.tick_params(axis="x", labelsize=8)
+    handles = [plt.Line2D([], [], color=colors["+"], lw=1, label="score, + strand"),
+               plt.Line2D([], [], color=colors["-"], lw=1, label="score, \u2212 strand")]
+    if threshold is not None:
+        handles.append(plt.Line2D([], [], color="0.25", ls="--", lw=0.8, label="threshold"))
+    if calls is not None:
+        from matplotlib.patches import Patch
+
+        handles += [Patch(color="#f39c12", alpha=0.35, label="calls"),
+                    plt.Line2D([], [], marker="v", color="black", ls="none", ms=5, label="summits")]
+    fig.legend(handles=handles, loc="lower center", bbox_to_anchor=(0.5, 0.0), fontsize=8, ncol=len(handles),
+               frameon=False)
+    what = f"{window} bp windows" + (f", stride {stride} bp" if stride else "")
+    ax_p.set_title(f"{iv.chrom}:{iv.start + 1:,}-{iv.end:,}" + (f" \u2014 {model}" if model else "")
+                   + f" \u2014 P({target_name}), {what}", fontsize=10)
+    fig.subplots_adjust(left=0.08, right=0.95, top=0.93, bottom=0.14)
+    fig.savefig(path, dpi=100, format="png")
+    plt.close(fig)
+    return path
+
+
+def _draw_genes(ax, iv, annotation, feature_type, colors) -> None:
+    """Genes of ``annotation`` overlapping ``iv`` as arrows (plus strand above the axis line,
+    minus below), named where the name fits."""
+    ax.set_ylim(-1, 1)
+    ax.axhline(0, color="0.6", lw=0.6)
+    ax.set_yticks([0.5, -0.5], ["+", "\u2212"], fontsize=8)
+    ax.tick_params(axis="y", length=0)
+    for side in ("top", "right", "left"):
+        ax.spines[side].set_visible(False)
+    if not annotation:
+        ax.text(0.5, 0.5, "no annotation given", transform=ax.transAxes, ha="center", va="center",
+                fontsize=7, color="0.5")
+        return
+    from gulm.data.intervals import read_bed, read_gff_features
+
+    feats = (read_bed(annotation) if annotation.endswith((".bed", ".bed.gz"))
+             else read_gff_features(annotation, feature_type))
+    span = iv.end - iv.start
+    head = span * 0.008
+    last_label_end = {"+": -np.inf, "-": -np.inf, ".": -np.inf}
+    for f in sorted(feats, key=lambda f: f.start):
+        if f.chrom != iv.chrom or f.end <= iv.start or f.start >= iv.end:
+            continue
+        y = 0.5 if f.strand != "-" else -0.5
+        a, b = max(f.start, iv.start - head), min(f.end, iv.end + head)
+        h = min(head, (b - a) * 0.6)
+        body = 0.22
+        if f.strand == "-":
+            xs = [b, a + h, a, a + h, b]
+        else:
+            xs = [a, b - h, b, b - h, a]
+        ys = [y + body, y + body, y, y - body, y - body]
+        color = colors.get(f.strand, "0.5")
+        ax.fill(xs, ys, color=color, alpha=0.55, lw=0.5, ec=color)
+        name = f.name or ""
+        width_chars = len(name) * span / 110  # ~110 characters across the axis at this size
+        mid = (max(a, iv.start) + min(b, iv.end)) / 2
+        if name and mid - width_chars / 2 > last_label_end[f.strand]:
+            ax.text(mid, y + (0.3 if f.strand != "-" else -0.3), name, ha="center",
+                    va="bottom" if f.strand != "-" else "top", fontsize=6.5, style="italic")
+            last_label_end[f.strand] = mid + width_chars / 2
+    ax.set_ylabel(feature_type + "s", fontsize=8)
 
 
 def plot_perturbation(pert: dict[int, np.ndarray], ref: float, length: int, target: str, mark: int,

@@ -1,5 +1,5 @@
 """The configs of the commands that use a trained model: ``gulm evaluate``, ``predict``,
-``scan``, ``interpret`` and ``demo``."""
+``scan``, ``call``, ``interpret`` and ``demo``."""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -8,13 +8,20 @@ from gulm.configs.base import DTYPES, TRAIN_DTYPES, DataConfig, RunOptions
 from gulm.configs.fields import opt
 
 __all__ = ["InferOptions", "ClassifyOptions", "EvaluateConfig", "PredictConfig", "ScanConfig", "InterpretConfig",
-           "DemoConfig", "BaselineConfig", "ModelsConfig", "TRACK_MODES"]
+           "DemoConfig", "BaselineConfig", "ModelsConfig", "TRACK_MODES", "CallOptions", "CallConfig", "BACKGROUNDS"]
 
 #: bedGraph layouts of a scan's scores
 TRACK_MODES = {
-    "center": "each window's score on a stride-wide tile centred on the window (tiles never "
-              "overlap, so the file is valid bedGraph)",
+    "center": "each window's score on a tile of min(stride, window) bp centred on the window (tiles "
+              "never overlap nor leave the window, so the file is valid bedGraph)",
     "window": "each window's score over the whole window (needs --stride >= --window)",
+}
+
+#: where ``--threshold auto`` measures its false-positive rate
+BACKGROUNDS = {
+    "valid": "the classifier's validation negatives, stored in its checkpoint at training (checkpoints "
+             "without them fall back to shuffled)",
+    "shuffled": "dinucleotide-shuffled windows of the scanned regions",
 }
 
 
@@ -55,29 +62,56 @@ class PredictConfig(ClassifyOptions):
 
 
 @dataclass
-class ScanConfig(InferOptions):
+class CallOptions:
+    """How scored windows become calls and plots (``gulm scan`` and ``gulm call``)."""
+
+    threshold: str = opt("auto", "score at or above which windows are called: a number in [0, 1], or auto: "
+                                 "the lowest score that at most --fpr of the negatives reach (a scan's --background)")
+    fpr: float = opt(0.01, "false-positive rate of --threshold auto, as a share of negative windows")
+    merge_gap: int = opt(0, "join called windows closer than this many bp")
+    split_drop: float = opt(0.1, "split a call where the score falls this far below the peaks on both "
+                                 "sides (0: never split)")
+    min_width: int = opt(0, "calls are at least this many bp wide: no split leaves a narrower piece and "
+                            "narrower calls are dropped (0: the window length)")
+    plot: list[str] = opt(factory=list, metavar="REGION",
+                          help="regions to plot, chrom:start-end (1-based inclusive) inside the scanned "
+                               "regions; one PNG each")
+    annotation: str = opt("", "GFF3/GTF/BED of genes drawn on the plots")
+    feature_type: str = opt("gene", "GFF feature type drawn on the plots")
+
+
+@dataclass
+class ScanConfig(CallOptions, InferOptions):
     """Options of :func:`gulm.scan_genome` (and ``gulm scan``)."""
 
     fasta: str = opt("", "genome FASTA to scan (plain or compressed)", positional="?")
     out: str = opt("scan", "output prefix of the files written")
     regions: list[str] = opt(factory=list, metavar="REGION",
                              help="regions to scan: chrom:start-end, 1-based inclusive as in genome "
-                                  "browsers, or BED files (0-based half-open); default: every record")
+                                  "browsers (chr1:1-1000 is the first 1000 bp), or BED files (0-based "
+                                  "half-open); overlapping regions are merged; default: every record")
     window: int = opt(0, "window length in bp (0: the classifier's median training length)")
     stride: int = opt(50, "bp between consecutive window starts")
     strand: str = opt("both", "strands to score", choices=("+", "-", "both"))
     batch_size: int = opt(512, "windows per batch")
     target: str = opt("", "class to score (default: 'promoter' if present, else the last class)")
-    threshold: float = opt(0.5, "score at or above which windows are called")
-    merge_gap: int = opt(0, "join called windows closer than this many bp")
+    background: str = opt("valid", "negatives of --threshold auto: "
+                          + "; ".join(f"{k}: {v}" for k, v in BACKGROUNDS.items()), choices=tuple(BACKGROUNDS))
+    background_windows: int = opt(2000, "shuffled windows scored for --background shuffled")
     chunk_size: int = opt(1_000_000, "bp of genome per work unit (and per rank when distributed)")
     track_mode: str = opt("center", "bedGraph layout: " + "; ".join(f"{k}: {v}" for k, v in TRACK_MODES.items()),
                           choices=tuple(TRACK_MODES))
-    windows_tsv: bool = opt(True, "also write every window's score to <out>.windows.tsv")
-    plot: str = opt("", "region to plot, chrom:start-end (1-based inclusive)")
-    annotation: str = opt("", "GFF3/GTF/BED of features drawn on the plot")
-    feature_type: str = opt("gene", "GFF feature type drawn on the plot")
+    windows_tsv: bool = opt(True, "also write every window's score to <out>.windows.tsv (gulm call reads it)")
     progress: bool = opt(True, "show a progress bar")
+
+
+@dataclass
+class CallConfig(CallOptions, RunOptions):
+    """Options of :func:`gulm.call_scan` (and ``gulm call``): call again from a scan's files."""
+
+    scan: str = opt("", "output prefix of a finished scan (<scan>.summary.json and its windows TSV or "
+                        "bedGraphs)", positional="?")
+    out: str = opt("", "output prefix of the new calls (default: the scan's, replacing its calls)")
 
 
 @dataclass

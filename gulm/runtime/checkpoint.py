@@ -42,9 +42,11 @@ from gulm.metrics import write_metrics
 
 __all__ = ["resolve_checkpoint", "save_checkpoint", "read_config", "load_checkpoint",
            "load_encoder_from_lm", "check_tokenizer", "save_resume_state", "read_resume_state",
-           "recover_checkpoint", "resume_path", "TokenizerMismatchError", "CheckpointError", "KINDS"]
+           "recover_checkpoint", "resume_path", "TokenizerMismatchError", "CheckpointError", "KINDS",
+           "read_calibration"]
 
 WEIGHTS, CONFIG, METRICS, RESUME = "model.safetensors", "config.json", "metrics.json", "resume.pt"
+CALIBRATION = "calibration.json"  # a classifier's validation scores (see save_checkpoint)
 KINDS = {"lm": "language-model", "classifier": "classifier"}
 OLD = ".old"  # suffix of the previous folder during the swap
 
@@ -158,10 +160,11 @@ def _tied_keys(model: nn.Module) -> set[str]:
 
 def save_checkpoint(folder, model: nn.Module, *, kind: str, model_config: dict, tokenizer,
                     training: dict | None = None, metrics: dict | None = None,
-                    extra: dict | None = None) -> str:
+                    extra: dict | None = None, calibration: dict | None = None) -> str:
     """Write a checkpoint folder so that a kill at any moment leaves a loadable one (the new or
     the previous; see the module doc); returns its path. Other files in the folder (logs,
-    ``resume.pt``) are kept."""
+    ``resume.pt``) are kept. ``calibration`` (JSON-able: a classifier's validation labels and
+    scores, for calibrated scan thresholds) goes to ``calibration.json``."""
     from safetensors.torch import save_file
 
     folder = os.path.abspath(os.fspath(folder))
@@ -189,6 +192,9 @@ def save_checkpoint(folder, model: nn.Module, *, kind: str, model_config: dict, 
             json.dump(config, fh, indent=2, default=str)
             fh.write("\n")
         write_metrics(os.path.join(tmp, METRICS), metrics or {})
+        if calibration is not None:
+            with open(os.path.join(tmp, CALIBRATION), "w") as fh:
+                json.dump(calibration, fh, separators=(",", ":"))
         fault_point("written")
         if not os.path.exists(folder):
             os.replace(tmp, folder)
@@ -196,7 +202,7 @@ def save_checkpoint(folder, model: nn.Module, *, kind: str, model_config: dict, 
             fault_point("renamed")
             return folder
         for name in os.listdir(folder):  # keep files that are not part of the checkpoint
-            if name not in (WEIGHTS, CONFIG, METRICS) and not name.endswith(".tmp"):
+            if name not in (WEIGHTS, CONFIG, METRICS, CALIBRATION) and not name.endswith(".tmp"):
                 _link_or_copy(os.path.join(folder, name), os.path.join(tmp, name))
         fault_point("linked")
         old = folder + OLD
@@ -238,6 +244,15 @@ def read_config(folder, kind: str | None = None) -> dict:
     if kind is not None and cfg.get("kind") != kind:
         raise CheckpointError(f"{folder}: not a {KINDS[kind]} checkpoint (found kind {cfg.get('kind')!r})")
     return cfg
+
+
+def read_calibration(folder) -> dict | None:
+    """The ``calibration.json`` of a checkpoint (see :func:`save_checkpoint`), None if it has none."""
+    path = os.path.join(resolve_checkpoint(folder), CALIBRATION)
+    if not os.path.exists(path):
+        return None
+    with open(path) as fh:
+        return json.load(fh)
 
 
 def _load_state(folder) -> dict[str, torch.Tensor]:

@@ -127,12 +127,14 @@ def train_classifier(cfg: ClassifierConfig | None = None, *, stop_after=None, **
         metrics.update(selected_epoch="last")
     if metrics["split"] in sets:
         metrics.update(score_split(model, arch.tokenizer, classes, sets[metrics["split"]], cfg, device))
+    calibration = valid_scores(model, arch.tokenizer, classes, sets["valid"], cfg, device) if valid else None
     if gdist.is_main():
         save_checkpoint(cfg.out, model, kind="classifier", model_config=mcfg.to_dict(), tokenizer=arch.tokenizer,
                         training=training_record(cfg), metrics=metrics,
                         extra={"classes": classes, "window": int(np.median([len(s) for s in train_seqs])),
                                "preset": {"name": preset.name, "reason": preset.reason},
-                               "lm": os.path.abspath(resolve_checkpoint(cfg.lm)) if cfg.lm else None})
+                               "lm": os.path.abspath(resolve_checkpoint(cfg.lm)) if cfg.lm else None},
+                        calibration=calibration)
     gdist.barrier()
     return metrics
 
@@ -145,3 +147,14 @@ def score_split(model, tokenizer, classes, data: TokenizedSet, cfg: ClassifierCo
     clf = Classifier(model, tokenizer, classes=classes, rc_average=cfg.rc_average, device=device, dtype=cfg.dtype)
     probs = clf.probs_of_set(data, rank_batch_size(cfg.bs), progress=cfg.progress)
     return classification_metrics(data.labels, probs, classes) if gdist.is_main() else {}
+
+
+def valid_scores(model, tokenizer, classes, data: TokenizedSet, cfg: ClassifierConfig, device) -> dict:
+    """The valid split's labels (class indices) and class probabilities of each sequence as given
+    (one strand, as a scan scores windows): what ``gulm scan --threshold auto`` sets thresholds on."""
+    from gulm.infer import Classifier
+
+    clf = Classifier(model, tokenizer, classes=classes, device=device, dtype=cfg.dtype)
+    probs = clf.probs_of_set(data, rank_batch_size(cfg.bs), rc_average=False)
+    return {"split": "valid", "classes": list(classes), "labels": [int(y) for y in data.labels],
+            "probs": np.round(probs, 6).tolist()}
