@@ -36,6 +36,8 @@ LICENCES = {
     "eukaryotes": ("TAIR10 (A. thaliana), WormBase (C. elegans) and FlyBase (D. melanogaster) "
                    "reference assemblies, as copied in iankorf/MCB185 (MIT); the sequences are public "
                    "INSDC records. The weights are released with gulm under the MIT licence."),
+    "athaliana": ("TAIR10 (A. thaliana) reference assembly, as copied in iankorf/MCB185 (MIT); the sequence is "
+                  "a public INSDC record. The weights are released with gulm under the MIT licence."),
 }
 # The seed's (kheyer/Genomic-ULMFiT) valid figures per tokenization: bacterial LMs, 10 epochs.
 SEED_FIGURES = {(5, 2): {"loss": 2.499, "accuracy": 0.182}, (5, 1): {"loss": 1.287, "accuracy": 0.395},
