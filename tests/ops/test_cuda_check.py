@@ -186,3 +186,14 @@ def test_every_cuda_kmer_op_has_a_check_that_passes_the_cpu_kernel():
     # verifies): a check that fails a correct kernel would turn every GPU run to the fallback.
     for name, gate in K._GATES.items():
         assert gate._check(CPU) is None, name
+
+
+@pytest.mark.cuda
+@pytest.mark.skipif(not (_ext.HAS_CUDA_KERNELS and torch.cuda.is_available()),
+                    reason="needs a GPU and the CUDA build of gulm._C")
+def test_real_kernels_pass_their_checks_on_the_device():
+    # What a user's first call runs; a failure here means users get the fallback (and a warning).
+    device = torch.device("cuda")
+    for name, gate in K._GATES.items():
+        assert gate._check(device) is None, name
+    assert kernel_check(real_lstm)(device) is None
