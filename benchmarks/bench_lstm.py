@@ -411,17 +411,11 @@ def _print_rows(rows):
 def run_contended(cases, rounds):
     """The cases under a busy process on one core, at 1 thread, at all CPUs of the mask and at
     gulm.threads' default; returns rows (case, threads, median seconds)."""
-    from machine import BusyLoad
-
-    from gulm.threads import available_cpus, default_threads
+    from machine import contended
 
     cases = [c for c in cases if "python loop" not in c.name]
     rows = []
-    with BusyLoad() as load:
-        default = default_threads()
-        counts = sorted({1, available_cpus(), default})
-        print(f"contended: a busy process on CPU {load.cpu}; gulm.threads' default under this load: "
-              f"{default} thread(s); timing at {counts}", flush=True)
+    with contended() as (default, counts):
         for n in counts:
             torch.set_num_threads(n)
             for case in cases:
@@ -463,6 +457,7 @@ def run_script(argv=None):
     ap.add_argument("--contended", action="store_true",
                     help="time the groups (default awd-train-fp32) beside a busy process on one core")
     ap.add_argument("--json", default=None, help="also write the rows as JSON")
+    ap.add_argument("--no-loop", action="store_true", help="skip the python-loop baseline (slow)")
     args = ap.parse_args(argv)
     if args.gemm:
         os.environ["GULM_GEMM"] = args.gemm
@@ -471,7 +466,8 @@ def run_script(argv=None):
     torch.set_num_threads(args.threads)
     dev = torch.device(args.device)
     wanted = set(filter(None, args.groups.split(","))) or ({"awd-train-fp32"} if args.contended else set())
-    cases = [c for c in all_cases(args.device) if not wanted or c.group in wanted]
+    cases = [c for c in all_cases(args.device) if (not wanted or c.group in wanted)
+             and not (args.no_loop and "python loop" in c.name)]
     print(describe())
     if args.contended:
         rows, default = run_contended(cases, args.rounds)

@@ -179,19 +179,13 @@ def main():
     if args.gemm:
         os.environ["GULM_GEMM"] = args.gemm
     sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-    from machine import BusyLoad, describe, gemm_summary
+    from machine import contended, describe, gemm_summary
 
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
     results = {}
     if args.contended:
-        from gulm.threads import available_cpus, default_threads
-
-        with BusyLoad() as load:
-            default = default_threads()
-            counts = sorted({1, available_cpus(), default})
-            print(f"contended: a busy process on CPU {load.cpu}; default under this load: {default} "
-                  f"thread(s); timing at {counts}", flush=True)
+        with contended() as (default, counts):
             for n in counts:
                 torch.set_num_threads(n)
                 for size in args.sizes:

@@ -14,6 +14,7 @@ import subprocess
 import sys
 import time
 from collections import Counter
+from contextlib import contextmanager
 
 import torch
 
@@ -92,3 +93,17 @@ class BusyLoad:
             self.proc.kill()
             self.proc.wait()
         return False
+
+
+@contextmanager
+def contended():
+    """A :class:`BusyLoad` for the ``with`` block; yields (gulm.threads' default thread count
+    under that load, the thread counts to time: 1, every CPU of the mask and the default)."""
+    from gulm.threads import available_cpus, default_threads
+
+    with BusyLoad() as load:
+        default = default_threads()
+        counts = sorted({1, available_cpus(), default})
+        print(f"contended: a busy process on CPU {load.cpu}; gulm.threads' default under this load: "
+              f"{default} thread(s); timing at {counts}", flush=True)
+        yield default, counts

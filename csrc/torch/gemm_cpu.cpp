@@ -135,8 +135,11 @@ GemmBackend parse_request() {
 
 // Below this many multiply-adds the backends differ by less than the cost of timing them.
 constexpr int64_t kMinTimedMacs = int64_t(1) << 20;
-// Large GEMMs are timed on their first kProxyRows rows.
-constexpr int64_t kProxyRows = 512;
+// Large GEMMs are timed on their first kProxyRows rows (both backends keep their large-matrix
+// efficiency there, and timing stays a few milliseconds per shape).
+constexpr int64_t kProxyRows = 256;
+// Timed runs per backend after one warm-up: the best is kept.
+constexpr int kTimedRuns = 2;
 // oneDNN must beat MKL by this fraction to be chosen: near-ties keep one backend (and so the
 // same rounding) from one process to the next.
 constexpr double kMargin = 0.03;
@@ -192,7 +195,7 @@ GemmChoice measure(const gulm::GemmArgs& g, bool packed, int64_t uses) {
   const SingleThreadScope scope(p.single_thread);
   GemmChoice r{p.m, p.n, p.k, p.trans_a, p.trans_b, packed, p.single_thread,
                std::string(c10::toString(to_scalar_type(p.dtype))), "mkl", 0.0, -1.0};
-  r.mkl_us = 1e6 * best_seconds([&] { run_mkl(p); }, 3);
+  r.mkl_us = 1e6 * best_seconds([&] { run_mkl(p); }, kTimedRuns);
   try {
     Tensor w;
     double pack_s = 0;
@@ -201,7 +204,7 @@ GemmChoice measure(const gulm::GemmArgs& g, bool packed, int64_t uses) {
       w = onednn_pack(p);
       pack_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     }
-    r.onednn_us = 1e6 * (best_seconds([&] { run_onednn(p, w); }, 3) +
+    r.onednn_us = 1e6 * (best_seconds([&] { run_onednn(p, w); }, kTimedRuns) +
                          pack_s / double(std::max<int64_t>(uses, 1)));
   } catch (const std::exception&) {
     r.onednn_us = -1.0;  // e.g. bfloat16 on a CPU without the instructions oneDNN needs

@@ -11,8 +11,8 @@
 // MKL is fast on Intel and known to take slow code paths on other x86 CPUs (measured 0.44x of
 // nn.LSTM on AMD Zen 4, issue 16), while oneDNN is tuned for both; on Intel either may win
 // depending on the shape. So under GULM_GEMM=auto (the default) each distinct GEMM shape is
-// timed once per process with both backends on scratch operands of that shape (a few runs,
-// the best of each; large GEMMs on their first 512 rows) and the faster one is kept.
+// timed once per process with both backends on scratch operands of that shape (two runs after
+// a warm-up, the best of each; large GEMMs on their first 256 rows) and the faster one is kept.
 // GULM_GEMM=mkl or onednn forces a backend (read at every kernel call, so tests can switch);
 // where oneDNN cannot run (float64, alpha/beta other than 1/0, no mkldnn ops in this torch)
 // mkl runs.
@@ -52,7 +52,7 @@ class CpuGemm {
 // What the auto selection measured and chose so far in this process (for benchmarks, tests
 // and gulm.ops.lstm.gemm_backend_report()).
 struct GemmChoice {
-  int64_t m, n, k;  // m: the shape timed (large GEMMs: a 512-row proxy)
+  int64_t m, n, k;  // m: the shape timed (large GEMMs: a 256-row proxy)
   bool trans_a, trans_b, packed, single_thread;
   std::string dtype, backend;
   double mkl_us, onednn_us;  // best time of each (onednn: < 0 when it could not run)
