@@ -8,6 +8,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <cstdlib>
 #include <exception>
@@ -32,8 +33,23 @@ inline void cpu_relax() {
 // Chunks per thread: enough that the chunks of a thread that is not running are taken by the
 // others, few enough that claiming them costs nothing next to their work.
 constexpr int64_t kChunksPerThread = 4;
-// Spin iterations (pause) before blocking: a few microseconds.
-constexpr int kSpin = 200;
+// Bounded spins before blocking on a condition variable: the caller waiting for the last
+// chunks, and an idle worker waiting for the next job (the next time step's job usually comes
+// within tens of microseconds; sleeping and being woken costs about as much on a VM). Both
+// are short enough that a busy machine loses little to them.
+constexpr auto kCallerSpin = std::chrono::microseconds(50);
+constexpr auto kWorkerSpin = std::chrono::microseconds(100);
+
+// Spins (with pause) until done() or `limit` has passed; returns done().
+template <class Done>
+bool spin_until(Done&& done, std::chrono::microseconds limit) {
+  const auto end = std::chrono::steady_clock::now() + limit;
+  for (int i = 1;; ++i) {
+    if (done()) return true;
+    cpu_relax();
+    if ((i & 63) == 0 && std::chrono::steady_clock::now() >= end) return done();
+  }
+}
 
 class TaskPool {
  public:
@@ -66,7 +82,7 @@ class TaskPool {
     }
     wake_.notify_all();
     claim(gen, job);
-    for (int i = 0; i < kSpin && done_.load(std::memory_order_acquire) < chunks; ++i) cpu_relax();
+    spin_until([&] { return done_.load(std::memory_order_acquire) >= chunks; }, kCallerSpin);
     std::unique_lock<std::mutex> lock(m_);
     done_cv_.wait(lock, [&] { return done_.load(std::memory_order_acquire) >= chunks; });
     if (error_) std::rethrow_exception(error_);
@@ -109,6 +125,12 @@ class TaskPool {
     uint32_t seen = 0;
     std::unique_lock<std::mutex> lock(m_);
     for (;;) {
+      if (gen_ == seen) {
+        lock.unlock();
+        spin_until([&] { return uint32_t(next_.load(std::memory_order_acquire) >> 32) != seen; },
+                   kWorkerSpin);
+        lock.lock();
+      }
       wake_.wait(lock, [&] { return gen_ != seen; });
       seen = gen_;
       const Job job = job_;

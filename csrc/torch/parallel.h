@@ -8,7 +8,7 @@
 // thread; threads claim chunks from an atomic counter, the calling thread claims too, and the
 // job is done when its chunks are done, not when every thread has shown up. A thread that
 // wakes late finds nothing left and goes back to sleep; nobody spins on a barrier (waits block
-// on a condition variable after a short spin of a few microseconds).
+// on a condition variable after a spin of at most 50-100 microseconds).
 //
 // Thread count: torch's intra-op setting (torch.set_num_threads, at::get_num_threads) read at
 // each call, so gulm.threads.resolve_threads governs it. GULM_CPU_SERIAL=1 runs everything on

@@ -77,7 +77,7 @@ def test_auto_keeps_the_faster_backend_per_shape(monkeypatch, threads):
         if not report["onednn_available"] or c["onednn_us"] < 0:
             assert c["backend"] == "mkl"
         else:
-            assert c["backend"] == ("onednn" if c["onednn_us"] < 0.97 * c["mkl_us"] else "mkl"), c
+            assert c["backend"] == ("onednn" if c["onednn_us"] < 0.90 * c["mkl_us"] else "mkl"), c
     # A second call reuses the choices: nothing new is timed.
     _run(wd_lstm, leaves, c0, mask)
     assert len(gemm_backend_report()["choices"]) == len(choices)
