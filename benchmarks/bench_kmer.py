@@ -17,6 +17,11 @@ group the gulm variants sit beside their baselines (extra_info["baseline"] = Tru
     asks for huge pages, as gulm does), the floor of gulm-op.
   * threads-scalar-k5s2-int32: the scalar path (compute-bound) on 1 and 2 threads, the 1-thread
     run flagged as the baseline so the ratio is the parallel speedup.
+  * gulm-train-path-{numpy,bytes} (k5s2-int32): gulm.ops.kmer.kmer_encode on the objects the
+    data loaders pass, 1 thread: the path training takes (the registered op on a zero-copy
+    uint8 view since issue 12; the buffer API before).
+  * short-300bp-x10000: 10,000 sequences of 300 bp through KmerTokenizer.encode one by one (a
+    classifier data set), where the per-call overhead is what is measured.
 Throughput is input base pairs per second: extra_info["throughput"] in extra_info["unit"].
 """
 from __future__ import annotations
@@ -47,7 +52,8 @@ _NP = {torch.int64: np.int64, torch.int32: np.int32}
 def genome():
     rng = np.random.default_rng(0)
     arr = np.frombuffer(b"ACGT", dtype=np.uint8)[rng.integers(0, 4, BP)]
-    return {"np": arr, "torch": torch.from_numpy(arr), "str": arr.tobytes().decode("ascii")}
+    return {"np": arr, "torch": torch.from_numpy(arr), "str": arr.tobytes().decode("ascii"),
+            "bytes": arr.tobytes()}
 
 
 @pytest.fixture
@@ -111,6 +117,37 @@ def test_thread_scaling_scalar(benchmark, genome, threads, n_threads):
     out = np.zeros(K.num_tokens(BP, k, stride), dtype=np.int32)
     benchmark(_ext._C.kmer_encode_buffer, genome["np"], k, stride, True, "scalar", out)
     _record(benchmark, "k5s2-int32", BP, threads=n_threads, baseline=n_threads == 1, isa="scalar")
+
+
+@pytest.mark.parametrize("kind", ["numpy", "bytes"])
+def test_gulm_train_path(benchmark, genome, threads, kind):
+    benchmark.group = "k5s2-int32"
+    benchmark.name = f"gulm-train-path-{kind}-1thread"
+    threads(1)
+    seq = genome["np"] if kind == "numpy" else genome["bytes"]
+    out = benchmark(K.kmer_encode, seq, 5, 2, torch.int32)
+    assert out.numel() == K.num_tokens(BP, 5, 2)
+    _record(benchmark, "k5s2-int32", BP, threads=1, isa=_ext._C.kmer_cpu_isa())
+
+
+def test_short_sequences(benchmark, threads):
+    from gulm.data.tokenizer import KmerTokenizer
+
+    rng = np.random.default_rng(1)
+    seqs = [np.frombuffer(b"ACGT", dtype=np.uint8)[rng.integers(0, 4, 300)].tobytes() for _ in range(10_000)]
+    tok = KmerTokenizer(5, 2)
+    benchmark.group = "short-300bp-x10000"
+    benchmark.name = "gulm-tokenizer-encode-1thread"
+    threads(1)
+
+    def encode_all():
+        return [tok.encode(q, dtype=torch.int32) for q in seqs]
+
+    out = benchmark(encode_all)
+    assert len(out) == len(seqs) and out[0].numel() == K.num_tokens(300, 5, 2)
+    median = benchmark.stats.stats.median
+    benchmark.extra_info.update(throughput=len(seqs) / median, unit="seq/s", baseline=False,
+                                us_per_sequence=median / len(seqs) * 1e6, threads=1)
 
 
 # ---- baselines --------------------------------------------------------------------------------

@@ -18,9 +18,18 @@ On CPU torch.set_num_threads(2). Run with
     pytest benchmarks/bench_lstm.py --benchmark-only [--benchmark-json out.json]
         (GULM_BENCH_DEVICE=cuda for the GPU figures, GULM_BENCH_ROUNDS=n to override rounds)
     python benchmarks/bench_lstm.py [--device cuda] [--groups awd-train-fp32,...] [--rounds 5]
+        [--gemm auto|mkl|onednn] [--contended] [--json out.json]
 
-(the script prints the table with ratios to the first baseline; ``--device cuda`` runs the
-GPU figures against cuDNN nn.LSTM + WeightDropout, fp32 and bf16, B in {64, 256}).
+(the script prints the machine (CPU model, vector extensions, torch, threads), the table with
+ratios to the first baseline, and the GEMM backend the LSTM used; ``--gemm`` forces one
+(GULM_GEMM); ``--device cuda`` runs the GPU figures against cuDNN nn.LSTM + WeightDropout,
+fp32 and bf16, B in {64, 256}).
+
+``--contended`` runs the chosen groups (default awd-train-fp32) while a busy process spins on
+one core (benchmarks/machine.py), at 1 thread, at every CPU of the affinity mask and at
+gulm.threads' default choice computed under that load, gulm beside nn.LSTM + WeightDropout each
+time; it reports gulm against the baseline under the same load and the default thread choice
+against the best fixed count.
 """
 from __future__ import annotations
 
@@ -38,6 +47,7 @@ import torch
 import torch.nn.functional as F
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from gulm.ops.lstm import wd_lstm, wd_lstm_ref  # noqa: E402
 
@@ -381,6 +391,58 @@ def timed_rounds(step, rounds, quiet_only=False, max_tries=None, other_max=0.05)
 
 
 
+def _time_case(case, rounds, quiet_only):
+    step = case.make()
+    step()  # warm-up
+    ts, dropped = timed_rounds(step, rounds or case.rounds, quiet_only)
+    return statistics.median(ts), ts, dropped
+
+
+def _print_rows(rows):
+    print(f"| group | benchmark | threads | throughput | GFLOP/s | ratio to {'first baseline'} |")
+    print("|---|---|---:|---:|---:|---:|")
+    for case, n, med in rows:
+        base = next((m for c, k, m in rows if c.group == case.group and k == n and c.baseline), None)
+        ratio = f"{base / med:.2f}x" if base else "-"
+        print(f"| {case.group} | {case.name}{' (baseline)' if case.baseline else ''} | {n} | "
+              f"{case.work / med:.1f} {case.unit} | {case.flops / med / 1e9:.0f} | {ratio} |")
+
+
+def run_contended(cases, rounds):
+    """The cases under a busy process on one core, at 1 thread, at all CPUs of the mask and at
+    gulm.threads' default; returns rows (case, threads, median seconds)."""
+    from machine import contended
+
+    cases = [c for c in cases if "python loop" not in c.name]
+    rows = []
+    with contended() as (default, counts):
+        for n in counts:
+            torch.set_num_threads(n)
+            for case in cases:
+                med, ts, _ = _time_case(case, rounds, False)
+                rows.append((case, n, med))
+                print(f"  {n} threads  {case.group:18s} {case.name:36s} {case.work / med:9.1f} "
+                      f"{case.unit} (median of {len(ts)}, {[round(t, 2) for t in ts]})", flush=True)
+    print()
+    _print_rows(rows)
+    print()
+    for group in dict.fromkeys(c.group for c, _, _ in rows):
+        gulm = {n: m for c, n, m in rows if c.group == group and not c.baseline}
+        base = {n: m for c, n, m in rows if c.group == group and c.baseline}
+        best_n = min(gulm, key=gulm.get)
+        unit = next(c.unit for c, _, _ in rows if c.group == group)
+        work = next(c.work for c, _, _ in rows if c.group == group)
+        print(f"{group} under load: default {default} thread(s) {work / gulm[default]:.1f} {unit}, best fixed "
+              f"{best_n} thread(s) {work / gulm[best_n]:.1f} {unit}: default/best = "
+              f"{gulm[best_n] / gulm[default]:.3f} (target >= 0.90)")
+        for n in sorted(gulm):
+            print(f"  {n} thread(s): gulm / nn.LSTM+WD at the same threads = {base[n] / gulm[n]:.2f}x")
+        best_base = min(base.values())
+        print(f"  gulm at the default vs nn.LSTM+WD at its best fixed count: "
+              f"{best_base / gulm[default]:.2f}x (target >= 1.0)")
+    return rows, default
+
+
 def run_script(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
@@ -390,35 +452,50 @@ def run_script(argv=None):
     ap.add_argument("--quiet-only", action="store_true",
                     help="discard rounds during which other processes used the CPU (shared "
                          "machines; Linux /proc)")
+    ap.add_argument("--gemm", choices=["auto", "mkl", "onednn"], default=None,
+                    help="force the LSTM's CPU GEMM backend (sets GULM_GEMM; default: auto)")
+    ap.add_argument("--contended", action="store_true",
+                    help="time the groups (default awd-train-fp32) beside a busy process on one core")
+    ap.add_argument("--json", default=None, help="also write the rows as JSON")
+    ap.add_argument("--no-loop", action="store_true", help="skip the python-loop baseline (slow)")
     args = ap.parse_args(argv)
+    if args.gemm:
+        os.environ["GULM_GEMM"] = args.gemm
+    from machine import describe, gemm_summary
+
     torch.set_num_threads(args.threads)
     dev = torch.device(args.device)
-    peak = matmul_gflops(dev)
-    peak_bf16 = matmul_gflops(dev, dtype=torch.bfloat16)
-    print(f"device {args.device}, torch {torch.__version__}, threads {torch.get_num_threads()}")
-    print(f"matmul 2048^3: fp32 {peak:.0f} GFLOP/s, bf16 {peak_bf16:.0f} GFLOP/s")
-    wanted = set(filter(None, args.groups.split(",")))
-    rows = []
-    for case in all_cases(args.device):
-        if wanted and case.group not in wanted:
-            continue
-        step = case.make()
-        step()  # warm-up
-        ts, dropped = timed_rounds(step, args.rounds or case.rounds, args.quiet_only)
-        med = statistics.median(ts)
-        rows.append((case, med))
-        print(f"  {case.group:22s} {case.name:42s} {case.work / med:10.1f} {case.unit:5s} "
-              f"{case.flops / med / 1e9:7.1f} GFLOP/s  (median {med * 1e3:.1f} ms, best "
-              f"{case.work / min(ts):.1f} {case.unit}, of {len(ts)}"
-              f"{f', {dropped} busy rounds dropped' if dropped else ''})", flush=True)
-    print()
-    print(f"| group | benchmark | throughput | GFLOP/s | ratio to {'first baseline'} |")
-    print("|---|---|---:|---:|---:|")
-    for case, med in rows:
-        base = next((m for c, m in rows if c.group == case.group and c.baseline), None)
-        ratio = f"{base / med:.2f}x" if base else "-"
-        print(f"| {case.group} | {case.name}{' (baseline)' if case.baseline else ''} | "
-              f"{case.work / med:.1f} {case.unit} | {case.flops / med / 1e9:.0f} | {ratio} |")
+    wanted = set(filter(None, args.groups.split(","))) or ({"awd-train-fp32"} if args.contended else set())
+    cases = [c for c in all_cases(args.device) if (not wanted or c.group in wanted)
+             and not (args.no_loop and "python loop" in c.name)]
+    print(describe())
+    if args.contended:
+        rows, default = run_contended(cases, args.rounds)
+    else:
+        peak = matmul_gflops(dev)
+        peak_bf16 = matmul_gflops(dev, dtype=torch.bfloat16)
+        print(f"device {args.device}, matmul 2048^3: fp32 {peak:.0f} GFLOP/s, bf16 {peak_bf16:.0f} GFLOP/s")
+        rows = []
+        for case in cases:
+            med, ts, dropped = _time_case(case, args.rounds, args.quiet_only)
+            rows.append((case, torch.get_num_threads(), med))
+            print(f"  {case.group:22s} {case.name:42s} {case.work / med:10.1f} {case.unit:5s} "
+                  f"{case.flops / med / 1e9:7.1f} GFLOP/s  (median {med * 1e3:.1f} ms, best "
+                  f"{case.work / min(ts):.1f} {case.unit}, of {len(ts)}"
+                  f"{f', {dropped} busy rounds dropped' if dropped else ''})", flush=True)
+        print()
+        _print_rows(rows)
+    if args.device == "cpu":
+        print(f"\nLSTM GEMM backend: {gemm_summary()}")
+    if args.json:
+        import json
+
+        with open(args.json, "w") as fh:
+            json.dump({"machine": describe(), "gemm": gemm_summary() if args.device == "cpu" else None,
+                       "contended": args.contended,
+                       "rows": [dict(group=c.group, name=c.name, baseline=c.baseline, threads=n,
+                                     median_s=m, throughput=c.work / m, unit=c.unit) for c, n, m in rows]},
+                      fh, indent=2)
 
 
 if __name__ == "__main__":

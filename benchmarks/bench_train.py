@@ -1,6 +1,7 @@
 """End-to-end language-model training throughput and corpus-building memory.
 
     python benchmarks/bench_train.py [--sizes awd demo] [--steps 6] [--json out.json]
+        [--gemm auto|mkl|onednn] [--contended]
     GULM_DATA=../shared/data python benchmarks/bench_train.py --corpus
 
 For each model size it measures, in one process and as medians over --steps steps:
@@ -10,6 +11,10 @@ For each model size it measures, in one process and as medians over --steps step
   * data: producing the batches alone (LMBatches over a 5M-token array) - its share of the
     step time (target < 5 %);
   * op: the raw fused LSTM stack (3 layers, forward + backward) on the same shapes.
+It prints the machine (CPU model, vector extensions, torch, threads) and the GEMM backend the
+LSTM used; --gemm forces one (GULM_GEMM). --contended times the steps beside a busy process on
+one core (benchmarks/machine.py) at 1 thread, at every CPU of the affinity mask and at
+gulm.threads' default under that load, and compares the default with the best fixed count.
 With --corpus it builds LM corpora from the E. coli genome (4.6 Mbp) and the bacterial
 ensemble (24 Mbp, + E. coli) in fresh subprocesses and reports their peak RSS.
 Writes a JSON shaped like pytest-benchmark's (benchmarks/report.py prints it).
@@ -166,21 +171,47 @@ def main():
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--corpus", action="store_true", help="also measure corpus building (needs GULM_DATA)")
     ap.add_argument("--json", default=None)
+    ap.add_argument("--gemm", choices=["auto", "mkl", "onednn"], default=None,
+                    help="force the LSTM's CPU GEMM backend (sets GULM_GEMM; default: auto)")
+    ap.add_argument("--contended", action="store_true",
+                    help="time the steps beside a busy process on one core, at several thread counts")
     args = ap.parse_args()
+    if args.gemm:
+        os.environ["GULM_GEMM"] = args.gemm
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    from machine import contended, describe, gemm_summary
+
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
     results = {}
-    for size in args.sizes:
-        for dtype in args.dtypes:
-            results.update(bench_size(size, args.steps, dtype))
+    if args.contended:
+        with contended() as (default, counts):
+            for n in counts:
+                torch.set_num_threads(n)
+                for size in args.sizes:
+                    for dtype in args.dtypes:
+                        for k, v in bench_size(size, args.steps, dtype).items():
+                            results[f"{k}-{n}threads"] = v
+        for size in args.sizes:
+            for dtype in args.dtypes:
+                key = f"{size}-{dtype}-train-step"
+                tput = {n: results[f"{key}-{n}threads"]["throughput"] for n in counts}
+                best = max(tput, key=tput.get)
+                print(f"{key} under load: default {default} thread(s) {tput[default]:,.0f} tok/s, best "
+                      f"{best} thread(s) {tput[best]:,.0f} tok/s: default/best = "
+                      f"{tput[default] / tput[best]:.3f} (target >= 0.90)")
+    else:
+        for size in args.sizes:
+            for dtype in args.dtypes:
+                results.update(bench_size(size, args.steps, dtype))
     if args.corpus:
         data = os.environ.get("GULM_DATA")
         if not data:
             print("GULM_DATA is not set: skipping the corpus benchmark", file=sys.stderr)
         else:
             results.update(bench_corpus(data))
-    print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, "
-          f"torch {torch.__version__}, {args.threads} threads")
+    print(describe())
+    print(f"LSTM GEMM backend: {gemm_summary()}")
     print(f"{'benchmark':40s} {'median':>10s} {'throughput':>14s}  notes")
     for k, v in results.items():
         notes = ", ".join(f"{n}={v[n]:.3g}" for n in ("share_of_step", "peak_rss_mb", "import_rss_mb", "tokens") if n in v)

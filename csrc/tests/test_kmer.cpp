@@ -11,7 +11,7 @@
 #include "gulm/kmer.h"
 
 using gulm::KmerIdType;
-using gulm::KmerIsa;
+using gulm::CpuIsa;
 
 namespace {
 
@@ -43,21 +43,15 @@ std::vector<int64_t> naive_encode(const std::string& seq, int k, int s) {
 // Encodes into a 64-byte aligned buffer (as torch allocates; the streaming stores need it),
 // splitting the token range at `cuts`.
 template <typename T>
-std::vector<int64_t> encode(const std::string& seq, int k, int s, KmerIsa isa,
+std::vector<int64_t> encode(const std::string& seq, int k, int s, CpuIsa isa,
                             const std::vector<int64_t>& cuts = {}, bool streaming = false) {
   const int64_t n = gulm::kmer_num_tokens(static_cast<int64_t>(seq.size()), k, s);
   std::vector<T> storage(static_cast<size_t>(n) + 1 + 64 / sizeof(T), T(-7));  // guard after
   T* out = storage.data();
   while (reinterpret_cast<uintptr_t>(out) % 64) ++out;
-  gulm::KmerEncodeParams p;
-  p.seq = reinterpret_cast<const uint8_t*>(seq.data());
-  p.len = static_cast<int64_t>(seq.size());
-  p.k = k;
-  p.stride = s;
-  p.out = out;
-  p.out_type = sizeof(T) == 8 ? KmerIdType::I64 : KmerIdType::I32;
-  p.isa = isa;
-  p.streaming = streaming;
+  const gulm::KmerEncodeParams p = gulm::kmer_encode_params(
+      reinterpret_cast<const uint8_t*>(seq.data()), static_cast<int64_t>(seq.size()), k, s, out,
+      sizeof(T) == 8 ? KmerIdType::I64 : KmerIdType::I32, isa, streaming);
   int64_t begin = 0;
   for (int64_t c : cuts) {
     if (c > n) c = n;
@@ -98,11 +92,11 @@ bool same(const std::vector<int64_t>& a, const std::vector<int64_t>& b) {
   return true;
 }
 
-const KmerIsa kPaths[] = {KmerIsa::Scalar, KmerIsa::AVX2, KmerIsa::AVX512, KmerIsa::Auto};
+const CpuIsa kPaths[] = {CpuIsa::Baseline, CpuIsa::Avx2, CpuIsa::Avx512, CpuIsa::Auto};
 
 void test_hand_examples() {
   // k=2 "ACGT" s=1 -> AC, CG, GT = 2+1, 2+6, 2+11
-  for (KmerIsa isa : kPaths) {
+  for (CpuIsa isa : kPaths) {
     GULM_CHECK(same(encode<int64_t>("ACGT", 2, 1, isa), {3, 8, 13}));
     GULM_CHECK(same(encode<int32_t>("acgu", 2, 1, isa), {3, 8, 13}));
     GULM_CHECK(same(encode<int64_t>("ACNGT", 2, 1, isa), {3, 1, 1, 13}));
@@ -129,12 +123,12 @@ void test_paths_vs_naive() {
         const size_t len = lens[rng() % (sizeof(lens) / sizeof(lens[0]))];
         const std::string seq = random_seq(rng, len + (rng() % 7), bad, rng() & 1);
         const auto want = naive_encode(seq, k, s);
-        for (KmerIsa isa : kPaths) {
+        for (CpuIsa isa : kPaths) {
           const auto got64 = encode<int64_t>(seq, k, s, isa);
           const auto got32 = encode<int32_t>(seq, k, s, isa);
           if (!same(got64, want) || !same(got32, want)) {
             std::fprintf(stderr, "  k=%d s=%d len=%zu bad=%g isa=%s\n", k, s, seq.size(), bad,
-                         gulm::kmer_isa_name(isa));
+                         gulm::cpu_isa_name(isa));
             GULM_CHECK(false);
           }
           // chunk boundaries anywhere give the same result
@@ -143,7 +137,7 @@ void test_paths_vs_naive() {
           for (int64_t c = 0; c < n; c += 1 + static_cast<int64_t>(rng() % 40)) cuts.push_back(c);
           if (!same(encode<int64_t>(seq, k, s, isa, cuts), want)) {
             std::fprintf(stderr, "  chunked: k=%d s=%d len=%zu isa=%s\n", k, s, seq.size(),
-                         gulm::kmer_isa_name(isa));
+                         gulm::cpu_isa_name(isa));
             GULM_CHECK(false);
           }
           ++cases;
@@ -152,7 +146,7 @@ void test_paths_vs_naive() {
     }
   }
   std::printf("paths vs naive: %d cases (best isa here: %s)\n", cases,
-              gulm::kmer_isa_name(gulm::kmer_cpu_best_isa()));
+              gulm::cpu_isa_name(gulm::kmer_cpu_resolve_isa(CpuIsa::Auto)));
 }
 
 // A long sequence with a few sprinkled invalid bytes and N runs: SIMD vs scalar.
@@ -163,10 +157,10 @@ void test_simd_vs_scalar_long() {
   seq.replace(100000, 5000, std::string(5000, 'N'));
   for (int k : {3, 5, 8, 12, 15}) {
     for (int s : {1, 2, 3, 5, 11}) {
-      const auto want = encode<int64_t>(seq, k, s, KmerIsa::Scalar);
-      GULM_CHECK(same(encode<int64_t>(seq, k, s, KmerIsa::AVX2), want));
-      GULM_CHECK(same(encode<int64_t>(seq, k, s, KmerIsa::AVX512), want));
-      GULM_CHECK(same(encode<int32_t>(seq, k, s, KmerIsa::Auto, {1, 17, 4097, 70001}), want));
+      const auto want = encode<int64_t>(seq, k, s, CpuIsa::Baseline);
+      GULM_CHECK(same(encode<int64_t>(seq, k, s, CpuIsa::Avx2), want));
+      GULM_CHECK(same(encode<int64_t>(seq, k, s, CpuIsa::Avx512), want));
+      GULM_CHECK(same(encode<int32_t>(seq, k, s, CpuIsa::Auto, {1, 17, 4097, 70001}), want));
     }
   }
 }
@@ -176,10 +170,10 @@ void test_streaming_outputs() {
   std::mt19937_64 rng(3);
   std::string seq = random_seq(rng, 17000000, 0.0, false);
   for (int i = 0; i < 1000; ++i) seq[rng() % seq.size()] = 'N';
-  const auto want = encode<int64_t>(seq, 3, 1, KmerIsa::Scalar);
-  GULM_CHECK(same(encode<int64_t>(seq, 3, 1, KmerIsa::AVX512, {}, true), want));
-  GULM_CHECK(same(encode<int64_t>(seq, 3, 1, KmerIsa::Auto, {5, 1000003, 8000001}, true), want));
-  GULM_CHECK(same(encode<int32_t>(seq, 3, 1, KmerIsa::Auto, {7, 9000000}, true), want));
+  const auto want = encode<int64_t>(seq, 3, 1, CpuIsa::Baseline);
+  GULM_CHECK(same(encode<int64_t>(seq, 3, 1, CpuIsa::Avx512, {}, true), want));
+  GULM_CHECK(same(encode<int64_t>(seq, 3, 1, CpuIsa::Auto, {5, 1000003, 8000001}, true), want));
+  GULM_CHECK(same(encode<int32_t>(seq, 3, 1, CpuIsa::Auto, {7, 9000000}, true), want));
 }
 
 void test_batch() {
@@ -201,18 +195,9 @@ void test_batch() {
           const int64_t W = gulm::kmer_batch_lengths_cpu(offsets.data(), B, k, s, max_tokens,
                                                          lengths.data());
           std::vector<int32_t> out(static_cast<size_t>(B * W), -5);
-          gulm::KmerBatchParams p;
-          p.seqs = reinterpret_cast<const uint8_t*>(flat.data());
-          p.offsets = offsets.data();
-          p.batch = B;
-          p.k = k;
-          p.stride = s;
-          p.max_tokens = max_tokens;
-          p.width = W;
-          p.pad_left = pad_left;
-          p.lengths = lengths.data();
-          p.out = out.data();
-          p.out_type = KmerIdType::I32;
+          const gulm::KmerBatchParams p = gulm::kmer_batch_params(
+              reinterpret_cast<const uint8_t*>(flat.data()), nullptr, offsets.data(), B, k, s,
+              max_tokens, W, pad_left, lengths.data(), out.data(), KmerIdType::I32);
           // odd chunks across rows
           for (int64_t e = 0; e < B * W; e += 7) {
             gulm::kmer_encode_batch_cpu(p, e, e + 7 < B * W ? e + 7 : B * W);
@@ -246,7 +231,7 @@ void test_decode_and_revcomp() {
     for (int s = 1; s <= k + 2; ++s) {
       std::string seq = random_seq(rng, 200, 0.0, false);
       for (auto& c : seq) if (c == 'U') c = 'T';
-      const auto ids = encode<int64_t>(seq, k, s, KmerIsa::Auto);
+      const auto ids = encode<int64_t>(seq, k, s, CpuIsa::Auto);
       const int64_t n = static_cast<int64_t>(ids.size());
       std::string dec(static_cast<size_t>(gulm::kmer_decoded_length(n, k, s)), '?');
       gulm::KmerDecodeParams d;
@@ -284,8 +269,8 @@ void test_decode_and_revcomp() {
       std::string rc(seq.size(), '?');
       gulm::revcomp_cpu(reinterpret_cast<const uint8_t*>(seq.data()), L,
                         reinterpret_cast<uint8_t*>(&rc[0]), 0, L);
-      const auto ids = encode<int64_t>(seq, k, s, KmerIsa::Auto);
-      const auto want = encode<int64_t>(rc, k, s, KmerIsa::Auto);
+      const auto ids = encode<int64_t>(seq, k, s, CpuIsa::Auto);
+      const auto want = encode<int64_t>(rc, k, s, CpuIsa::Auto);
       const int64_t n = static_cast<int64_t>(ids.size());
       for (bool pad_left : {false, true}) {
         const int64_t W = n + 3;

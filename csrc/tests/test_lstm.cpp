@@ -9,8 +9,10 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
-#include <string>
+#include <atomic>
+#include <mutex>
 #include <random>
+#include <string>
 #include <thread>
 #include <vector>
 
@@ -69,11 +71,39 @@ struct Buf {
   }
 };
 
-int g_gemm_calls = 0;
+std::atomic<int> g_gemm_calls{0};
+
+// What a packing Gemm was told (see check_pack_slots): op(B) of every announced slot.
+struct PackLog {
+  std::mutex m;
+  std::vector<gulm::GemmArgs> slots;
+  int bad_uses = 0;       // GEMMs whose b_slot did not describe their B
+  int single_thread = 0;  // GEMMs issued with single_thread set
+};
+PackLog* g_pack_log = nullptr;
+
+int32_t logging_pack(void*, const gulm::GemmArgs& g, int64_t uses) {
+  if (uses < 1) return -1;
+  std::lock_guard<std::mutex> lock(g_pack_log->m);
+  g_pack_log->slots.push_back(g);
+  return int32_t(g_pack_log->slots.size() - 1);
+}
 
 // Naive row-major GEMM with double accumulation (the contract of gemm.h).
 void naive_gemm(void*, const gulm::GemmArgs& g) {
   ++g_gemm_calls;
+  if (g_pack_log) {
+    std::lock_guard<std::mutex> lock(g_pack_log->m);
+    if (g.single_thread) ++g_pack_log->single_thread;
+    if (g.b_slot >= 0) {
+      const bool ok = size_t(g.b_slot) < g_pack_log->slots.size();
+      const gulm::GemmArgs& s = ok ? g_pack_log->slots[size_t(g.b_slot)] : g;
+      if (!ok || s.b != g.b || s.ldb != g.ldb || s.trans_b != g.trans_b || s.k != g.k ||
+          s.n != g.n || s.m != g.m) {
+        ++g_pack_log->bad_uses;
+      }
+    }
+  }
   for (int64_t i = 0; i < g.m; ++i) {
     for (int64_t j = 0; j < g.n; ++j) {
       double s = 0;
@@ -89,7 +119,7 @@ void naive_gemm(void*, const gulm::GemmArgs& g) {
   }
 }
 
-const gulm::Gemm kGemm{&naive_gemm, nullptr};
+gulm::Gemm kGemm{&naive_gemm, nullptr};
 
 // A ParallelFor that ignores the grain and cuts [0, n) into 3 uneven ranges, each on its own
 // std::thread: the kernels must give the same results for any partition.
@@ -102,7 +132,10 @@ void thread_parallel_for(void*, int64_t n, int64_t, gulm::ParallelFor::Body body
   for (auto& t : threads) t.join();
 }
 
-gulm::ParallelFor g_par;  // the partitioning under test: empty (serial) or thread_parallel_for
+// The partitioning under test: empty (serial) or thread_parallel_for, which then also makes the
+// kernels cut large enough steps into chunks of hidden units (threads > 1).
+gulm::ParallelFor g_par;
+const gulm::ParallelFor kThreePar{&thread_parallel_for, nullptr, 3};
 
 // ---- problem and scalar reference ------------------------------------------------------------
 
@@ -206,27 +239,11 @@ Run run_kernel(const Problem& pr, DType dt, DType sdt, bool save, const LossWeig
   Buf y(dt, T * B * H), hT(dt, B * H), cT(sdt, B * H), gates(dt, T * B * 4 * H), cell(acc, T * B * H);
   const auto fws = gulm::wd_lstm_fwd_workspace(T, B, H, dt, save);
   std::vector<unsigned char> ws(fws.bytes + 64);
-  gulm::WdLstmFwdParams p;
-  p.T = T;
-  p.B = B;
-  p.I = I;
-  p.H = H;
-  p.dtype = dt;
-  p.state_dtype = sdt;
-  p.x = x.data();
-  p.w_ih = w_ih.data();
-  p.w_hh = w_hh.data();
-  p.b_ih = b_ih.data();
-  p.b_hh = b_hh.data();
-  p.h0 = h0.data();
-  p.c0 = c0.data();
-  p.mask = pr.mask.empty() ? nullptr : mask.data();
-  p.y = y.data();
-  p.hT = hT.data();
-  p.cT = cT.data();
-  p.gates = save ? gates.data() : nullptr;
-  p.cell = save ? cell.data() : nullptr;
-  p.workspace = ws.data();
+  void* mask_p = pr.mask.empty() ? nullptr : mask.data();
+  const gulm::WdLstmFwdParams p{T, B, I, H, dt, sdt, x.data(), w_ih.data(), w_hh.data(),
+                                b_ih.data(), b_hh.data(), h0.data(), c0.data(), mask_p, y.data(),
+                                hT.data(), cT.data(), save ? gates.data() : nullptr,
+                                save ? cell.data() : nullptr, ws.data()};
   gulm::wd_lstm_fwd_cpu(p, kGemm, g_par);
   Run r;
   r.fwd = {y.values(T * B * H), hT.values(B * H), cT.values(B * H)};
@@ -237,32 +254,10 @@ Run run_kernel(const Problem& pr, DType dt, DType sdt, bool save, const LossWeig
       dc0(sdt, B * H);
   const auto bws = gulm::wd_lstm_bwd_workspace(T, B, H, dt);
   std::vector<unsigned char> wsb(bws.bytes + 64);
-  gulm::WdLstmBwdParams q;
-  q.T = T;
-  q.B = B;
-  q.I = I;
-  q.H = H;
-  q.dtype = dt;
-  q.state_dtype = sdt;
-  q.grad_y = gy.data();
-  q.grad_hT = ghT.data();
-  q.grad_cT = gcT.data();
-  q.x = x.data();
-  q.w_ih = w_ih.data();
-  q.w_hh = w_hh.data();
-  q.mask = p.mask;
-  q.h0 = h0.data();
-  q.c0 = c0.data();
-  q.y = y.data();
-  q.gates = gates.data();
-  q.cell = cell.data();
-  q.dx = dx.data();
-  q.dw_ih = dw_ih.data();
-  q.dw_hh = dw_hh.data();
-  q.db = db.data();
-  q.dh0 = dh0.data();
-  q.dc0 = dc0.data();
-  q.workspace = wsb.data();
+  const gulm::WdLstmBwdParams q{T, B, I, H, dt, sdt, gy.data(), ghT.data(), gcT.data(), x.data(),
+                                w_ih.data(), w_hh.data(), mask_p, h0.data(), c0.data(), y.data(),
+                                gates.data(), cell.data(), dx.data(), dw_ih.data(), dw_hh.data(),
+                                db.data(), dh0.data(), dc0.data(), wsb.data()};
   gulm::wd_lstm_bwd_cpu(q, kGemm, g_par);
   r.dx = dx.values(T * B * I);
   r.dw_ih = dw_ih.values(4 * H * I);
@@ -397,10 +392,59 @@ void check_gemm_count() {
   const LossWeights l = make_loss(pr, 4);
   g_gemm_calls = 0;
   run_kernel(pr, DType::F32, DType::F32, true, nullptr);
-  GULM_CHECK_EQ(g_gemm_calls, 1 + 5);
+  GULM_CHECK_EQ(g_gemm_calls.load(), 1 + 5);
   g_gemm_calls = 0;
   run_kernel(pr, DType::F32, DType::F32, true, &l);
-  GULM_CHECK_EQ(g_gemm_calls, (1 + 5) + (5 + 4));
+  GULM_CHECK_EQ(g_gemm_calls.load(), (1 + 5) + (5 + 4));
+}
+
+// The chunked, threaded step (verified through the serial kernel, which the finite
+// differences above check) gives the serial kernel's results to rounding.
+void check_chunks_match_serial(const Problem& pr, const char* isa) {
+  const LossWeights l = make_loss(pr, 98);
+  for (DType dt : {DType::F64, DType::F32}) {
+    set_case("chunked vs serial %s dtype=%d T=%lld B=%lld H=%lld", isa, int(dt),
+             (long long)pr.T, (long long)pr.B, (long long)pr.H);
+    const gulm::ParallelFor par = g_par;
+    g_par = gulm::ParallelFor{};
+    const Run serial = run_kernel(pr, dt, dt, true, &l);
+    g_par = par;
+    const Run chunked = run_kernel(pr, dt, dt, true, &l);
+    const double tol = dt == DType::F64 ? 1e-12 : 1e-5;
+    EXPECT_NEAR_VEC(chunked.fwd.y, serial.fwd.y, tol, "y");
+    EXPECT_NEAR_VEC(chunked.fwd.cT, serial.fwd.cT, tol, "cT");
+    EXPECT_NEAR_VEC(chunked.dx, serial.dx, tol, "dx");
+    EXPECT_NEAR_VEC(chunked.dw_ih, serial.dw_ih, tol, "dw_ih");
+    EXPECT_NEAR_VEC(chunked.dw_hh, serial.dw_hh, tol, "dw_hh");
+    EXPECT_NEAR_VEC(chunked.db, serial.db, tol, "db");
+    EXPECT_NEAR_VEC(chunked.dh0, serial.dh0, tol, "dh0");
+    EXPECT_NEAR_VEC(chunked.dc0, serial.dc0, tol, "dc0");
+  }
+}
+
+// A Gemm with a pack hook: every GEMM that names a slot must describe the announced B, the
+// chunked steps must run their GEMMs single-threaded, and the results must not change.
+void check_pack_slots() {
+  set_case("packed recurrent weights");
+  const Problem pr = make_problem(3, 29, 5, 136, true, 9);
+  const LossWeights l = make_loss(pr, 10);
+  g_par = kThreePar;
+  const Run plain = run_kernel(pr, DType::F64, DType::F64, true, &l);
+  PackLog log;
+  g_pack_log = &log;
+  kGemm.pack = &logging_pack;
+  const Run packed = run_kernel(pr, DType::F64, DType::F64, true, &l);
+  kGemm.pack = nullptr;
+  g_pack_log = nullptr;
+  g_par = gulm::ParallelFor{};
+  // Two chunks: two forward slots and two backward slots; every step's chunk GEMM is
+  // single-threaded (forward 3 steps x 2 chunks, backward 2 steps x 2 chunks).
+  GULM_CHECK_EQ(int(log.slots.size()), 4);
+  GULM_CHECK_EQ(log.bad_uses, 0);
+  GULM_CHECK_EQ(log.single_thread, 3 * 2 + 2 * 2);
+  EXPECT_NEAR_VEC(packed.fwd.y, plain.fwd.y, 0.0, "packed y");
+  EXPECT_NEAR_VEC(packed.dw_hh, plain.dw_hh, 0.0, "packed dw_hh");
+  EXPECT_NEAR_VEC(packed.dx, plain.dx, 0.0, "packed dx");
 }
 
 }  // namespace
@@ -415,7 +459,7 @@ int main() {
       continue;
     }
     // First serially, then with the passes split over threads.
-    g_par = k < 3 ? gulm::ParallelFor{} : gulm::ParallelFor{&thread_parallel_for, nullptr};
+    g_par = k < 3 ? gulm::ParallelFor{} : kThreePar;
     const std::string label = std::string(names[k % 3]) + (k < 3 ? "" : "+threads");
     // H not a multiple of the vector width, I != H, T = 1 and B = 1 included.
     check_forward(make_problem(4, 3, 5, 7, false, 1), label.c_str());
@@ -424,9 +468,13 @@ int main() {
     check_backward(make_problem(3, 2, 3, 5, true, 4), label.c_str());
     check_backward(make_problem(2, 3, 4, 19, false, 5), label.c_str());
     check_backward(make_problem(1, 1, 2, 3, true, 6), label.c_str());
+    // Large enough for chunks of hidden units when threaded (2 chunks of 80 and 56 units).
+    check_forward(make_problem(3, 29, 5, 136, true, 7), label.c_str());
+    if (k >= 3) check_chunks_match_serial(make_problem(3, 29, 5, 136, true, 8), label.c_str());
   }
   gulm::set_cpu_isa(gulm::CpuIsa::Auto);
   check_empty_sequence();
   check_gemm_count();
+  check_pack_slots();
   GULM_TEST_MAIN_END();
 }

@@ -7,7 +7,6 @@
 // kernels run; the input object is kept alive (and, for writable buffers, exported) for the
 // duration of the call. These functions call the kernel layer directly and never wrap a
 // torch op.
-#include <ATen/Parallel.h>
 #include <pybind11/numpy.h>
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
@@ -19,6 +18,7 @@
 
 #include "gulm/kmer.h"
 #include "kmer_common.h"
+#include "parallel.h"
 
 namespace py = pybind11;
 
@@ -90,12 +90,13 @@ class ByteView {
   int64_t size_ = 0;
 };
 
-gulm::KmerIsa parse_isa(const std::string& s) {
-  if (s == "auto") return gulm::KmerIsa::Auto;
-  if (s == "scalar") return gulm::KmerIsa::Scalar;
-  if (s == "avx2") return gulm::KmerIsa::AVX2;
-  if (s == "avx512") return gulm::KmerIsa::AVX512;
-  throw py::value_error("isa must be one of 'auto', 'scalar', 'avx2', 'avx512', got '" + s + "'");
+gulm::CpuIsa parse_isa(const std::string& s) {
+  gulm_torch::apply_cpu_isa_env();
+  gulm::CpuIsa isa;
+  if (!gulm::parse_cpu_isa(s.c_str(), &isa)) {
+    throw py::value_error("isa must be one of 'auto', 'scalar', 'avx2', 'avx512', got '" + s + "'");
+  }
+  return isa;
 }
 
 void check_k_stride(const char* fn, int64_t k, int64_t stride) {
@@ -109,7 +110,12 @@ void check_k_stride(const char* fn, int64_t k, int64_t stride) {
 }
 
 template <typename T>
-py::array encode_into(const ByteView& v, int k, int stride, gulm::KmerIsa isa, const py::object& out_obj) {
+gulm::KmerIdType id_type() {
+  return sizeof(T) == 8 ? gulm::KmerIdType::I64 : gulm::KmerIdType::I32;
+}
+
+template <typename T>
+py::array encode_into(const ByteView& v, int k, int stride, gulm::CpuIsa isa, const py::object& out_obj) {
   const int64_t n = gulm::kmer_num_tokens(v.size(), k, stride);
   py::array_t<T> out;
   if (out_obj.is_none()) {
@@ -129,15 +135,9 @@ py::array encode_into(const ByteView& v, int k, int stride, gulm::KmerIsa isa, c
                             std::to_string(out.ndim() == 1 ? out.shape(0) : -1));
     }
   }
-  gulm::KmerEncodeParams p;
-  p.seq = v.data();
-  p.len = v.size();
-  p.k = k;
-  p.stride = stride;
-  p.out = out.mutable_data();
-  p.out_type = sizeof(T) == 8 ? gulm::KmerIdType::I64 : gulm::KmerIdType::I32;
-  p.isa = isa;
-  p.streaming = !out_obj.is_none();  // a caller's reused buffer is already mapped
+  // A caller's reused buffer is already mapped: streaming stores pay off there.
+  const gulm::KmerEncodeParams p = gulm::kmer_encode_params(
+      v.data(), v.size(), k, stride, out.mutable_data(), id_type<T>(), isa, !out_obj.is_none());
   {
     py::gil_scoped_release nogil;
     parallel_chunks(n, kGrain, [&](int64_t b, int64_t e) { gulm::kmer_encode_cpu(p, b, e); });
@@ -152,7 +152,7 @@ py::array kmer_encode_buffer(const py::object& seq, int64_t k, int64_t stride, b
                              const std::string& isa, const py::object& out) {
   constexpr const char* fn = "kmer_encode_buffer";
   check_k_stride(fn, k, stride);
-  const gulm::KmerIsa path = parse_isa(isa);
+  const gulm::CpuIsa path = parse_isa(isa);
   ByteView v(seq, fn, "seq");
   return int32 ? encode_into<int32_t>(v, static_cast<int>(k), static_cast<int>(stride), path, out)
                : encode_into<int64_t>(v, static_cast<int>(k), static_cast<int>(stride), path, out);
@@ -160,7 +160,7 @@ py::array kmer_encode_buffer(const py::object& seq, int64_t k, int64_t stride, b
 
 template <typename T>
 py::tuple encode_batch_into(const std::vector<std::unique_ptr<ByteView>>& views, int k, int stride,
-                            bool pad_left, int64_t max_tokens, gulm::KmerIsa isa) {
+                            bool pad_left, int64_t max_tokens, gulm::CpuIsa isa) {
   const int64_t B = static_cast<int64_t>(views.size());
   std::vector<const uint8_t*> ptrs(static_cast<size_t>(B));
   std::vector<int64_t> offsets(static_cast<size_t>(B) + 1, 0);
@@ -173,19 +173,9 @@ py::tuple encode_batch_into(const std::vector<std::unique_ptr<ByteView>>& views,
       gulm::kmer_batch_lengths_cpu(offsets.data(), B, k, stride, max_tokens, lengths.mutable_data());
   const int64_t W = max_tokens > 0 ? max_tokens : widest;
   py::array_t<T> out({static_cast<py::ssize_t>(B), static_cast<py::ssize_t>(W)});
-  gulm::KmerBatchParams p;
-  p.seq_ptrs = ptrs.data();
-  p.offsets = offsets.data();
-  p.batch = B;
-  p.k = k;
-  p.stride = stride;
-  p.max_tokens = max_tokens;
-  p.width = W;
-  p.pad_left = pad_left;
-  p.lengths = lengths.data();
-  p.out = out.mutable_data();
-  p.out_type = sizeof(T) == 8 ? gulm::KmerIdType::I64 : gulm::KmerIdType::I32;
-  p.isa = isa;
+  const gulm::KmerBatchParams p =
+      gulm::kmer_batch_params(nullptr, ptrs.data(), offsets.data(), B, k, stride, max_tokens, W,
+                              pad_left, lengths.data(), out.mutable_data(), id_type<T>(), isa);
   {
     py::gil_scoped_release nogil;
     parallel_chunks(B * W, kGrain, [&](int64_t b, int64_t e) { gulm::kmer_encode_batch_cpu(p, b, e); });
@@ -197,7 +187,7 @@ py::tuple kmer_encode_batch_buffer(const py::sequence& seqs, int64_t k, int64_t 
                                    bool pad_left, int64_t max_tokens, const std::string& isa) {
   constexpr const char* fn = "kmer_encode_batch_buffer";
   check_k_stride(fn, k, stride);
-  const gulm::KmerIsa path = parse_isa(isa);
+  const gulm::CpuIsa path = parse_isa(isa);
   std::vector<std::unique_ptr<ByteView>> views;
   views.reserve(static_cast<size_t>(py::len(seqs)));
   for (size_t i = 0; i < static_cast<size_t>(py::len(seqs)); ++i) {
@@ -237,8 +227,12 @@ void register_buffer_api(py::module_& m) {
         "padded with 0 like torch.ops.gulm.kmer_encode_batch.");
   m.def("revcomp_buffer", &revcomp_buffer, py::arg("seq"),
         "Reverse complement of a byte sequence as a new uint8 numpy array (IUPAC aware, case kept).");
-  m.def("kmer_cpu_isa", []() { return std::string(gulm::kmer_isa_name(gulm::kmer_cpu_best_isa())); },
-        "The fastest encoder path on this CPU (capped by GULM_KMER_ISA).");
+  m.def("kmer_cpu_isa",
+        []() {
+          gulm_torch::apply_cpu_isa_env();
+          return std::string(gulm::cpu_isa_name(gulm::kmer_cpu_resolve_isa(gulm::CpuIsa::Auto)));
+        },
+        "The encoder path kmer_encode runs on this CPU (capped by GULM_CPU_ISA).");
   m.attr("kmer_max_k") = gulm::kKmerMaxK;
 }
 

@@ -1,15 +1,9 @@
 // Argument checks and kernel-parameter builders shared by the CPU and CUDA bindings of the k-mer
-// ops (kmer_cpu.cpp, cuda/kmer_cuda.cpp, kmer_buffer.cpp), and the CPU bindings' chunked parallel loop.
+// ops (kmer_cpu.cpp, cuda/kmer_cuda.cpp, kmer_buffer.cpp).
 #pragma once
 #include <ATen/ATen.h>
-#include <ATen/Parallel.h>
 
-#include <algorithm>
-#include <exception>
-#include <mutex>
 #include <optional>
-#include <thread>
-#include <vector>
 
 #include "gulm/kmer.h"
 
@@ -65,100 +59,74 @@ inline void check_ids(const char* op, const at::Tensor& ids, const std::optional
 // place for the CPU and CUDA bindings (which differ only in allocation and launch).
 inline gulm::KmerEncodeParams encode_params(const at::Tensor& seq, int64_t k, int64_t stride,
                                             gulm::KmerIdType out_type, at::Tensor& out) {
-  gulm::KmerEncodeParams p;
-  p.seq = seq.data_ptr<uint8_t>();
-  p.len = seq.size(0);
-  p.k = static_cast<int>(k);
-  p.stride = static_cast<int>(stride);
-  p.out = out.data_ptr();
-  p.out_type = out_type;
-  return p;
+  return gulm::kmer_encode_params(seq.data_ptr<uint8_t>(), seq.size(0), static_cast<int>(k),
+                                  static_cast<int>(stride), out.data_ptr(), out_type);
 }
 
 inline gulm::KmerBatchParams batch_params(const at::Tensor& seqs, const at::Tensor& offsets, int64_t k,
                                           int64_t stride, int64_t max_tokens, int64_t width, bool pad_left,
                                           gulm::KmerIdType out_type, at::Tensor& lengths, at::Tensor& out) {
-  gulm::KmerBatchParams p;
-  p.seqs = seqs.data_ptr<uint8_t>();
-  p.offsets = offsets.data_ptr<int64_t>();
-  p.batch = offsets.size(0) - 1;
-  p.k = static_cast<int>(k);
-  p.stride = static_cast<int>(stride);
-  p.max_tokens = max_tokens;
-  p.width = width;
-  p.pad_left = pad_left;
-  p.lengths = lengths.data_ptr<int64_t>();
-  p.out = out.data_ptr();
-  p.out_type = out_type;
-  return p;
+  return gulm::kmer_batch_params(seqs.data_ptr<uint8_t>(), nullptr, offsets.data_ptr<int64_t>(),
+                                 offsets.size(0) - 1, static_cast<int>(k), static_cast<int>(stride),
+                                 max_tokens, width, pad_left, lengths.data_ptr<int64_t>(), out.data_ptr(),
+                                 out_type);
 }
 
-inline gulm::KmerDecodeParams decode_params(const at::Tensor& ids, gulm::KmerIdType type, int64_t k,
-                                            int64_t stride, at::Tensor& out) {
+// The checked, contiguous ids, the output and the kernel parameters of kmer_decode and
+// kmer_revcomp. check_range(op, ids, type, k) is the device's check that every id lies in
+// [0, 4^k + 2) (it reads the ids); a CUDA caller checks the device and sets the guard first.
+struct DecodeCall {
+  at::Tensor ids, out;
   gulm::KmerDecodeParams p;
-  p.ids = ids.data_ptr();
-  p.id_type = type;
-  p.n = ids.size(0);
-  p.k = static_cast<int>(k);
-  p.stride = static_cast<int>(stride);
-  p.out = out.data_ptr<uint8_t>();
-  return p;
+};
+
+template <class CheckRange>
+inline DecodeCall prepare_decode(const char* op, const at::Tensor& ids, int64_t k, int64_t stride,
+                                 CheckRange&& check_range) {
+  TORCH_CHECK(ids.dim() == 1, op, ": ids must be a 1-D int64/int32 tensor [n], got shape ", ids.sizes());
+  const gulm::KmerIdType type = id_type_of(op, "ids", ids.scalar_type());
+  check_k_stride(op, k, stride);
+  DecodeCall c;
+  c.ids = ids.contiguous();
+  check_range(op, c.ids, type, k);
+  const int64_t L = gulm::kmer_decoded_length(c.ids.size(0), static_cast<int>(k), static_cast<int>(stride));
+  c.out = at::empty({L}, c.ids.options().dtype(at::kByte));
+  c.p.ids = c.ids.data_ptr();
+  c.p.id_type = type;
+  c.p.n = c.ids.size(0);
+  c.p.k = static_cast<int>(k);
+  c.p.stride = static_cast<int>(stride);
+  c.p.out = c.out.data_ptr<uint8_t>();
+  return c;
 }
 
-inline gulm::KmerRevcompParams revcomp_params(const at::Tensor& ids, gulm::KmerIdType type, int64_t k,
-                                              const std::optional<at::Tensor>& lengths, bool pad_left,
-                                              at::Tensor& out) {
+struct RevcompCall {
+  at::Tensor ids, out;
+  std::optional<at::Tensor> lengths;
   gulm::KmerRevcompParams p;
-  p.ids = ids.data_ptr();
-  p.out = out.data_ptr();
-  p.id_type = type;
-  p.width = ids.size(-1);
-  p.rows = p.width == 0 ? 0 : ids.numel() / p.width;
-  p.lengths = lengths.has_value() ? lengths->data_ptr<int64_t>() : nullptr;
-  p.pad_left = pad_left;
-  p.k = static_cast<int>(k);
-  return p;
-}
+};
 
-// Runs fn(begin, end) on consecutive chunks covering [0, n), at most at::get_num_threads()
-// of them and none smaller than `grain` (except the last), concurrently.
-//
-// With an OpenMP build of the extension this is at::parallel_for. Without -fopenmp (the
-// default of torch.utils.cpp_extension) at::parallel_for compiles to a serial loop, because
-// its OpenMP backend is inline code behind `#pragma omp parallel`; then the chunks run on
-// std::threads (the calling thread takes the first), sized by the same torch thread setting.
-template <typename F>
-void parallel_chunks(int64_t n, int64_t grain, const F& fn) {
-#ifdef _OPENMP
-  at::parallel_for(0, n, grain, fn);
-#else
-  if (n <= 0) return;
-  const int64_t by_grain = (n + grain - 1) / grain;
-  const int64_t threads = std::min<int64_t>(at::get_num_threads(), by_grain);
-  if (threads <= 1 || at::in_parallel_region()) {
-    fn(0, n);
-    return;
-  }
-  const int64_t chunk = (n + threads - 1) / threads;
-  std::exception_ptr error;
-  std::mutex error_mutex;
-  const auto run = [&](int64_t t) {
-    const int64_t begin = t * chunk, end = std::min(n, begin + chunk);
-    if (begin >= end) return;
-    try {
-      fn(begin, end);
-    } catch (...) {
-      std::lock_guard<std::mutex> lock(error_mutex);
-      if (!error) error = std::current_exception();
-    }
-  };
-  std::vector<std::thread> workers;
-  workers.reserve(static_cast<size_t>(threads - 1));
-  for (int64_t t = 1; t < threads; ++t) workers.emplace_back(run, t);
-  run(0);
-  for (auto& w : workers) w.join();
-  if (error) std::rethrow_exception(error);
-#endif
+template <class CheckRange>
+inline RevcompCall prepare_kmer_revcomp(const char* op, const at::Tensor& ids, int64_t k,
+                                        const std::optional<at::Tensor>& lengths, bool pad_left,
+                                        CheckRange&& check_range) {
+  check_ids(op, ids, lengths);
+  check_k_stride(op, k, 1);
+  const gulm::KmerIdType type = id_type_of(op, "ids", ids.scalar_type());
+  RevcompCall c;
+  c.ids = ids.contiguous();
+  check_range(op, c.ids, type, k);
+  if (lengths.has_value()) c.lengths = lengths->contiguous();
+  c.out = at::empty_like(c.ids);
+  c.p.ids = c.ids.data_ptr();
+  c.p.out = c.out.data_ptr();
+  c.p.id_type = type;
+  c.p.width = c.ids.size(-1);
+  c.p.rows = c.p.width == 0 ? 0 : c.ids.numel() / c.p.width;
+  c.p.lengths = c.lengths.has_value() ? c.lengths->data_ptr<int64_t>() : nullptr;
+  c.p.pad_left = pad_left;
+  c.p.k = static_cast<int>(k);
+  return c;
 }
 
 }  // namespace gulm_torch

@@ -1,8 +1,7 @@
 // CPU implementations of the k-mer ops (schemas in registration.cpp, contract in
-// gulm/kmer.h): argument checks, allocation, and parallel_chunks (kmer_common.h) over chunks of the output,
-// each chunk handed to the kernel as a [begin, end) range.
+// gulm/kmer.h): argument checks, allocation, and parallel_chunks (parallel.h) over chunks of
+// the output, each chunk handed to the kernel as a [begin, end) range.
 #include <ATen/ATen.h>
-#include <ATen/Parallel.h>
 #include <torch/library.h>
 
 #include <atomic>
@@ -15,6 +14,7 @@
 
 #include "gulm/kmer.h"
 #include "kmer_common.h"
+#include "parallel.h"
 
 namespace gulm_torch {
 namespace {
@@ -44,6 +44,7 @@ at::Tensor empty_output(at::IntArrayRef sizes, const at::TensorOptions& options)
 
 at::Tensor kmer_encode(const at::Tensor& seq, int64_t k, int64_t stride, c10::ScalarType dtype) {
   constexpr const char* op = "gulm::kmer_encode";
+  apply_cpu_isa_env();
   check_bytes(op, "seq", seq);
   check_k_stride(op, k, stride);
   const gulm::KmerIdType out_type = id_type_of(op, "dtype", dtype);
@@ -59,6 +60,7 @@ std::tuple<at::Tensor, at::Tensor> kmer_encode_batch(const at::Tensor& seqs, con
                                                      int64_t k, int64_t stride, c10::ScalarType dtype,
                                                      bool pad_left, int64_t max_tokens) {
   constexpr const char* op = "gulm::kmer_encode_batch";
+  apply_cpu_isa_env();
   check_bytes(op, "seqs", seqs);
   check_offsets(op, offsets, seqs);
   check_k_stride(op, k, stride);
@@ -101,17 +103,9 @@ void check_id_range(const char* op, const at::Tensor& ids, gulm::KmerIdType type
 }
 
 at::Tensor kmer_decode(const at::Tensor& ids, int64_t k, int64_t stride) {
-  constexpr const char* op = "gulm::kmer_decode";
-  TORCH_CHECK(ids.dim() == 1, op, ": ids must be a 1-D int64/int32 tensor [n], got shape ", ids.sizes());
-  const gulm::KmerIdType type = id_type_of(op, "ids", ids.scalar_type());
-  check_k_stride(op, k, stride);
-  const at::Tensor x = ids.contiguous();
-  check_id_range(op, x, type, k);
-  const int64_t L = gulm::kmer_decoded_length(x.size(0), static_cast<int>(k), static_cast<int>(stride));
-  at::Tensor out = at::empty({L}, x.options().dtype(at::kByte));
-  const gulm::KmerDecodeParams p = decode_params(x, type, k, stride, out);
-  parallel_chunks(L, kGrain, [&](int64_t b, int64_t e) { gulm::kmer_decode_cpu(p, b, e); });
-  return out;
+  const DecodeCall c = prepare_decode("gulm::kmer_decode", ids, k, stride, check_id_range);
+  parallel_chunks(c.out.numel(), kGrain, [&](int64_t b, int64_t e) { gulm::kmer_decode_cpu(c.p, b, e); });
+  return c.out;
 }
 
 at::Tensor revcomp(const at::Tensor& seq) {
@@ -128,18 +122,9 @@ at::Tensor revcomp(const at::Tensor& seq) {
 
 at::Tensor kmer_revcomp(const at::Tensor& ids, int64_t k, const std::optional<at::Tensor>& lengths,
                         bool pad_left) {
-  constexpr const char* op = "gulm::kmer_revcomp";
-  check_ids(op, ids, lengths);
-  check_k_stride(op, k, 1);
-  const gulm::KmerIdType type = id_type_of(op, "ids", ids.scalar_type());
-  const at::Tensor x = ids.contiguous();
-  check_id_range(op, x, type, k);
-  std::optional<at::Tensor> len;
-  if (lengths.has_value()) len = lengths->contiguous();
-  at::Tensor out = at::empty_like(x);
-  const gulm::KmerRevcompParams p = revcomp_params(x, type, k, len, pad_left, out);
-  parallel_chunks(x.numel(), kGrain, [&](int64_t b, int64_t e) { gulm::kmer_revcomp_cpu(p, b, e); });
-  return out;
+  const RevcompCall c = prepare_kmer_revcomp("gulm::kmer_revcomp", ids, k, lengths, pad_left, check_id_range);
+  parallel_chunks(c.ids.numel(), kGrain, [&](int64_t b, int64_t e) { gulm::kmer_revcomp_cpu(c.p, b, e); });
+  return c.out;
 }
 
 }  // namespace

@@ -8,6 +8,7 @@
 #include <optional>
 #include <sstream>
 #include <string>
+#include <tuple>
 
 #include "gulm/lstm.h"
 
@@ -81,6 +82,21 @@ inline void check_state_dtype(const char* op, const char* name, const at::Tensor
               " must have the dtype of x (", dtype, ") or float32, got ", t.scalar_type());
 }
 
+// H of a w_hh [4H,H] (H > 0).
+inline int64_t check_w_hh(const char* op, const at::Tensor& w_hh) {
+  TORCH_CHECK(w_hh.dim() == 2 && w_hh.size(1) > 0 && w_hh.size(0) == 4 * w_hh.size(1), op,
+              ": w_hh must be [4H,H] with H > 0, got ", shape_str(w_hh.sizes()));
+  return w_hh.size(1);
+}
+
+// h0 [B,H] in the compute dtype, c0 [B,H] in it or float32.
+inline void check_states(const char* op, const at::Tensor& h0, const at::Tensor& c0, int64_t B,
+                         int64_t H, at::ScalarType dt, const at::Device& dev) {
+  check_tensor(op, "h0", h0, {B, H}, dt, dev);
+  check_state_dtype(op, "c0", c0, dt);
+  check_tensor(op, "c0", c0, {B, H}, c0.scalar_type(), dev);
+}
+
 // The recurrent half of a forward's arguments: w_hh [4H,H], b_ih/b_hh [4H], h0 [B,H] in the
 // compute dtype, c0 [B,H] in it or float32.
 inline void check_recurrent_args(const char* op, const at::Tensor& w_hh, const at::Tensor& b_ih,
@@ -90,166 +106,140 @@ inline void check_recurrent_args(const char* op, const at::Tensor& w_hh, const a
   check_tensor(op, "w_hh", w_hh, {4 * H, H}, dt, dev);
   check_tensor(op, "b_ih", b_ih, {4 * H}, dt, dev);
   check_tensor(op, "b_hh", b_hh, {4 * H}, dt, dev);
-  check_tensor(op, "h0", h0, {B, H}, dt, dev);
-  check_state_dtype(op, "c0", c0, dt);
-  check_tensor(op, "c0", c0, {B, H}, c0.scalar_type(), dev);
+  check_states(op, h0, c0, B, H, dt, dev);
 }
 
-struct FwdArgs {
+// What the forward and the backward both take: x [T,B,I], w_ih [4H,I], w_hh [4H,H] and the
+// optional mask [4H,H], all in x's dtype and on its device.
+struct Dims {
   int64_t T, B, I, H;
-  at::Tensor x, w_ih, w_hh, b_ih, b_hh, h0, c0;
-  std::optional<at::Tensor> mask;
+  at::ScalarType dt;
+  at::Device dev;
 };
 
 template <size_t N>
-inline FwdArgs check_fwd_args(const char* op, at::DeviceType device_type,
-                              const std::array<at::ScalarType, N>& dtypes, const at::Tensor& x,
-                              const at::Tensor& w_ih, const at::Tensor& w_hh,
-                              const at::Tensor& b_ih, const at::Tensor& b_hh,
-                              const at::Tensor& h0, const at::Tensor& c0,
-                              const std::optional<at::Tensor>& mask) {
+inline Dims check_inputs(const char* op, at::DeviceType device_type,
+                         const std::array<at::ScalarType, N>& dtypes, const at::Tensor& x,
+                         const at::Tensor& w_ih, const at::Tensor& w_hh,
+                         const std::optional<at::Tensor>& mask) {
   check_x(op, device_type, dtypes, x);
-  TORCH_CHECK(w_hh.dim() == 2 && w_hh.size(1) > 0 && w_hh.size(0) == 4 * w_hh.size(1), op,
-              ": w_hh must be [4H,H] with H > 0, got ", shape_str(w_hh.sizes()));
-  const int64_t T = x.size(0), B = x.size(1), I = x.size(2), H = w_hh.size(1);
-  const auto dt = x.scalar_type();
-  const auto dev = x.device();
-  check_recurrent_args(op, w_hh, b_ih, b_hh, h0, c0, B, H, dt, dev);
-  check_tensor(op, "w_ih", w_ih, {4 * H, I}, dt, dev);
-  if (mask) check_tensor(op, "mask", *mask, {4 * H, H}, dt, dev);
-  FwdArgs a{T, B, I, H, x.contiguous(), w_ih.contiguous(), w_hh.contiguous(),
-            b_ih.contiguous(), b_hh.contiguous(), h0.contiguous(), c0.contiguous(),
-            std::nullopt};
-  if (mask) a.mask = mask->contiguous();
-  return a;
+  const int64_t H = check_w_hh(op, w_hh);
+  const Dims d{x.size(0), x.size(1), x.size(2), H, x.scalar_type(), x.device()};
+  check_tensor(op, "w_hh", w_hh, {4 * H, H}, d.dt, d.dev);
+  check_tensor(op, "w_ih", w_ih, {4 * H, d.I}, d.dt, d.dev);
+  if (mask) check_tensor(op, "mask", *mask, {4 * H, H}, d.dt, d.dev);
+  return d;
 }
 
-struct FwdOutputs {
-  at::Tensor y, hT, cT, gates, cell;
+inline std::optional<at::Tensor> contiguous(const std::optional<at::Tensor>& t) {
+  if (!t) return std::nullopt;
+  return t->contiguous();
+}
+
+inline void* data_or_null(const std::optional<at::Tensor>& t) { return t ? t->data_ptr() : nullptr; }
+
+// A checked call of a kernel: its contiguous inputs, its outputs, the kernel's Params filled
+// in, and the workspace (allocated, already in the Params).
+struct FwdCall {
+  int64_t T, B, I, H;
+  at::Tensor x, w_ih, w_hh, b_ih, b_hh, h0, c0;
+  std::optional<at::Tensor> mask;
+  at::Tensor y, hT, cT, gates, cell, workspace;
+  gulm::WdLstmFwdParams p;
+
+  // The op's results: y, hT, cT and the saved gates and cell (empty when not saved).
+  std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor, at::Tensor> outputs() const {
+    return {y, hT, cT, gates, cell};
+  }
 };
 
-inline FwdOutputs alloc_fwd_outputs(const FwdArgs& a, bool save) {
-  const auto o = a.x.options();
-  FwdOutputs r;
-  r.y = at::empty({a.T, a.B, a.H}, o);
-  r.hT = at::empty({a.B, a.H}, o);
-  r.cT = at::empty({a.B, a.H}, a.c0.options());
-  const auto acc = o.dtype(acc_scalar_type(a.x.scalar_type()));
-  r.gates = save ? at::empty({a.T, a.B, 4 * a.H}, o) : at::empty({0}, o);
-  r.cell = save ? at::empty({a.T, a.B, a.H}, acc) : at::empty({0}, acc);
-  return r;
+template <size_t N>
+inline FwdCall prepare_fwd(const char* op, at::DeviceType device_type,
+                           const std::array<at::ScalarType, N>& dtypes, const at::Tensor& x,
+                           const at::Tensor& w_ih, const at::Tensor& w_hh,
+                           const at::Tensor& b_ih, const at::Tensor& b_hh, const at::Tensor& h0,
+                           const at::Tensor& c0, const std::optional<at::Tensor>& mask,
+                           bool save) {
+  const Dims d = check_inputs(op, device_type, dtypes, x, w_ih, w_hh, mask);
+  check_recurrent_args(op, w_hh, b_ih, b_hh, h0, c0, d.B, d.H, d.dt, d.dev);
+  FwdCall c{d.T, d.B, d.I, d.H, x.contiguous(), w_ih.contiguous(), w_hh.contiguous(),
+            b_ih.contiguous(), b_hh.contiguous(), h0.contiguous(), c0.contiguous(),
+            contiguous(mask)};
+  const auto o = c.x.options();
+  c.y = at::empty({c.T, c.B, c.H}, o);
+  c.hT = at::empty({c.B, c.H}, o);
+  c.cT = at::empty({c.B, c.H}, c.c0.options());
+  const auto acc = o.dtype(acc_scalar_type(d.dt));
+  c.gates = save ? at::empty({c.T, c.B, 4 * c.H}, o) : at::empty({0}, o);
+  c.cell = save ? at::empty({c.T, c.B, c.H}, acc) : at::empty({0}, acc);
+  const auto ws = gulm::wd_lstm_fwd_workspace(c.T, c.B, c.H, to_dtype(d.dt), save);
+  c.workspace = at::empty({int64_t(ws.bytes)}, o.dtype(at::kByte));
+  c.p = gulm::WdLstmFwdParams{
+      c.T, c.B, c.I, c.H, to_dtype(d.dt), to_dtype(c.c0.scalar_type()), c.x.data_ptr(),
+      c.w_ih.data_ptr(), c.w_hh.data_ptr(), c.b_ih.data_ptr(), c.b_hh.data_ptr(), c.h0.data_ptr(),
+      c.c0.data_ptr(), data_or_null(c.mask), c.y.data_ptr(), c.hT.data_ptr(), c.cT.data_ptr(),
+      save ? c.gates.data_ptr() : nullptr, save ? c.cell.data_ptr() : nullptr,
+      c.workspace.data_ptr()};
+  return c;
 }
 
-inline gulm::WdLstmFwdParams fwd_params(const FwdArgs& a, FwdOutputs& out, bool save) {
-  gulm::WdLstmFwdParams p;
-  p.T = a.T;
-  p.B = a.B;
-  p.I = a.I;
-  p.H = a.H;
-  p.dtype = to_dtype(a.x.scalar_type());
-  p.state_dtype = to_dtype(a.c0.scalar_type());
-  p.x = a.x.data_ptr();
-  p.w_ih = a.w_ih.data_ptr();
-  p.w_hh = a.w_hh.data_ptr();
-  p.b_ih = a.b_ih.data_ptr();
-  p.b_hh = a.b_hh.data_ptr();
-  p.h0 = a.h0.data_ptr();
-  p.c0 = a.c0.data_ptr();
-  p.mask = a.mask ? a.mask->data_ptr() : nullptr;
-  p.y = out.y.data_ptr();
-  p.hT = out.hT.data_ptr();
-  p.cT = out.cT.data_ptr();
-  p.gates = save ? out.gates.data_ptr() : nullptr;
-  p.cell = save ? out.cell.data_ptr() : nullptr;
-  return p;
-}
-
-struct BwdArgs {
+struct BwdCall {
   int64_t T, B, I, H;
   at::Tensor grad_y;
   std::optional<at::Tensor> grad_hT, grad_cT;
   at::Tensor x, w_ih, w_hh;
   std::optional<at::Tensor> mask;
   at::Tensor h0, c0, y, gates, cell;
+  at::Tensor dx, dw_ih, dw_hh, db, dh0, dc0, workspace;
+  gulm::WdLstmBwdParams p;
+
+  std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor, at::Tensor, at::Tensor> grads() const {
+    return {dx, dw_ih, dw_hh, db, dh0, dc0};
+  }
 };
 
 template <size_t N>
-inline BwdArgs check_bwd_args(const char* op, at::DeviceType device_type,
-                              const std::array<at::ScalarType, N>& dtypes,
-                              const at::Tensor& grad_y, const std::optional<at::Tensor>& grad_hT,
-                              const std::optional<at::Tensor>& grad_cT, const at::Tensor& x,
-                              const at::Tensor& w_ih, const at::Tensor& w_hh,
-                              const std::optional<at::Tensor>& mask, const at::Tensor& h0,
-                              const at::Tensor& c0, const at::Tensor& y,
-                              const at::Tensor& gates, const at::Tensor& cell) {
-  check_x(op, device_type, dtypes, x);
-  TORCH_CHECK(w_hh.dim() == 2 && w_hh.size(1) > 0 && w_hh.size(0) == 4 * w_hh.size(1), op,
-              ": w_hh must be [4H,H] with H > 0, got ", shape_str(w_hh.sizes()));
-  const int64_t T = x.size(0), B = x.size(1), I = x.size(2), H = w_hh.size(1);
-  const auto dt = x.scalar_type();
-  const auto dev = x.device();
-  check_tensor(op, "w_hh", w_hh, {4 * H, H}, dt, dev);
-  check_tensor(op, "w_ih", w_ih, {4 * H, I}, dt, dev);
-  if (mask) check_tensor(op, "mask", *mask, {4 * H, H}, dt, dev);
-  check_tensor(op, "h0", h0, {B, H}, dt, dev);
-  check_state_dtype(op, "c0", c0, dt);
-  check_tensor(op, "c0", c0, {B, H}, c0.scalar_type(), dev);
-  check_tensor(op, "grad_y", grad_y, {T, B, H}, dt, dev);
-  if (grad_hT) check_tensor(op, "grad_hT", *grad_hT, {B, H}, dt, dev);
-  if (grad_cT) check_tensor(op, "grad_cT", *grad_cT, {B, H}, c0.scalar_type(), dev);
-  check_tensor(op, "y", y, {T, B, H}, dt, dev);
+inline BwdCall prepare_bwd(const char* op, at::DeviceType device_type,
+                           const std::array<at::ScalarType, N>& dtypes, const at::Tensor& grad_y,
+                           const std::optional<at::Tensor>& grad_hT,
+                           const std::optional<at::Tensor>& grad_cT, const at::Tensor& x,
+                           const at::Tensor& w_ih, const at::Tensor& w_hh,
+                           const std::optional<at::Tensor>& mask, const at::Tensor& h0,
+                           const at::Tensor& c0, const at::Tensor& y, const at::Tensor& gates,
+                           const at::Tensor& cell) {
+  const Dims d = check_inputs(op, device_type, dtypes, x, w_ih, w_hh, mask);
+  const int64_t T = d.T, B = d.B, H = d.H;
+  check_states(op, h0, c0, B, H, d.dt, d.dev);
+  check_tensor(op, "grad_y", grad_y, {T, B, H}, d.dt, d.dev);
+  if (grad_hT) check_tensor(op, "grad_hT", *grad_hT, {B, H}, d.dt, d.dev);
+  if (grad_cT) check_tensor(op, "grad_cT", *grad_cT, {B, H}, c0.scalar_type(), d.dev);
+  check_tensor(op, "y", y, {T, B, H}, d.dt, d.dev);
   TORCH_CHECK(gates.numel() > 0 || T * B == 0, op,
               ": gates is empty: the forward ran with save_workspace=False, so there is nothing "
               "to differentiate (call wd_lstm with save_workspace=True)");
-  check_tensor(op, "gates", gates, {T, B, 4 * H}, dt, dev);
-  check_tensor(op, "cell", cell, {T, B, H}, acc_scalar_type(dt), dev);
-  BwdArgs a{T, B, I, H, grad_y.contiguous(), std::nullopt, std::nullopt, x.contiguous(),
-            w_ih.contiguous(), w_hh.contiguous(), std::nullopt, h0.contiguous(),
-            c0.contiguous(), y.contiguous(), gates.contiguous(), cell.contiguous()};
-  if (grad_hT) a.grad_hT = grad_hT->contiguous();
-  if (grad_cT) a.grad_cT = grad_cT->contiguous();
-  if (mask) a.mask = mask->contiguous();
-  return a;
-}
-
-struct BwdOutputs {
-  at::Tensor dx, dw_ih, dw_hh, db, dh0, dc0;
-};
-
-inline BwdOutputs alloc_bwd_outputs(const BwdArgs& a) {
-  const auto o = a.x.options();
-  return {at::empty({a.T, a.B, a.I}, o), at::empty({4 * a.H, a.I}, o),
-          at::empty({4 * a.H, a.H}, o),  at::empty({4 * a.H}, o),
-          at::empty({a.B, a.H}, o),      at::empty({a.B, a.H}, a.c0.options())};
-}
-
-inline gulm::WdLstmBwdParams bwd_params(const BwdArgs& a, BwdOutputs& out) {
-  gulm::WdLstmBwdParams p;
-  p.T = a.T;
-  p.B = a.B;
-  p.I = a.I;
-  p.H = a.H;
-  p.dtype = to_dtype(a.x.scalar_type());
-  p.state_dtype = to_dtype(a.c0.scalar_type());
-  p.grad_y = a.grad_y.data_ptr();
-  p.grad_hT = a.grad_hT ? a.grad_hT->data_ptr() : nullptr;
-  p.grad_cT = a.grad_cT ? a.grad_cT->data_ptr() : nullptr;
-  p.x = a.x.data_ptr();
-  p.w_ih = a.w_ih.data_ptr();
-  p.w_hh = a.w_hh.data_ptr();
-  p.mask = a.mask ? a.mask->data_ptr() : nullptr;
-  p.h0 = a.h0.data_ptr();
-  p.c0 = a.c0.data_ptr();
-  p.y = a.y.data_ptr();
-  p.gates = a.gates.data_ptr();
-  p.cell = a.cell.data_ptr();
-  p.dx = out.dx.data_ptr();
-  p.dw_ih = out.dw_ih.data_ptr();
-  p.dw_hh = out.dw_hh.data_ptr();
-  p.db = out.db.data_ptr();
-  p.dh0 = out.dh0.data_ptr();
-  p.dc0 = out.dc0.data_ptr();
-  return p;
+  check_tensor(op, "gates", gates, {T, B, 4 * H}, d.dt, d.dev);
+  check_tensor(op, "cell", cell, {T, B, H}, acc_scalar_type(d.dt), d.dev);
+  BwdCall c{T, B, d.I, H, grad_y.contiguous(), contiguous(grad_hT), contiguous(grad_cT),
+            x.contiguous(), w_ih.contiguous(), w_hh.contiguous(), contiguous(mask),
+            h0.contiguous(), c0.contiguous(), y.contiguous(), gates.contiguous(),
+            cell.contiguous()};
+  const auto o = c.x.options();
+  c.dx = at::empty({T, B, c.I}, o);
+  c.dw_ih = at::empty({4 * H, c.I}, o);
+  c.dw_hh = at::empty({4 * H, H}, o);
+  c.db = at::empty({4 * H}, o);
+  c.dh0 = at::empty({B, H}, o);
+  c.dc0 = at::empty({B, H}, c.c0.options());
+  const auto ws = gulm::wd_lstm_bwd_workspace(T, B, H, to_dtype(d.dt));
+  c.workspace = at::empty({int64_t(ws.bytes)}, o.dtype(at::kByte));
+  c.p = gulm::WdLstmBwdParams{
+      T, B, c.I, H, to_dtype(d.dt), to_dtype(c.c0.scalar_type()), c.grad_y.data_ptr(),
+      data_or_null(c.grad_hT), data_or_null(c.grad_cT), c.x.data_ptr(), c.w_ih.data_ptr(),
+      c.w_hh.data_ptr(), data_or_null(c.mask), c.h0.data_ptr(), c.c0.data_ptr(), c.y.data_ptr(),
+      c.gates.data_ptr(), c.cell.data_ptr(), c.dx.data_ptr(), c.dw_ih.data_ptr(),
+      c.dw_hh.data_ptr(), c.db.data_ptr(), c.dh0.data_ptr(), c.dc0.data_ptr(),
+      c.workspace.data_ptr()};
+  return c;
 }
 
 }  // namespace gulm_torch

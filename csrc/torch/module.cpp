@@ -1,11 +1,40 @@
 // The Python extension module gulm._C. Tensor ops are registered with TORCH_LIBRARY (see
 // registration.cpp) and reached through torch.ops.gulm; this module only carries build
-// information and the buffer-protocol entry points that do not involve tensors.
+// information, the CPU backend report and the buffer-protocol entry points that do not
+// involve tensors.
 #include <torch/extension.h>
+
+#include "gemm_cpu.h"
+#include "gulm/cpu.h"
+#include "parallel.h"
 
 namespace gulm_py {
 void register_buffer_api(pybind11::module_& m);  // kmer_buffer.cpp
+
+namespace {
+
+pybind11::list gemm_choices() {
+  pybind11::list out;
+  for (const auto& c : gulm_torch::gemm_choices()) {
+    pybind11::dict d;
+    d["m"] = c.m;
+    d["n"] = c.n;
+    d["k"] = c.k;
+    d["trans_a"] = c.trans_a;
+    d["trans_b"] = c.trans_b;
+    d["packed"] = c.packed;
+    d["single_thread"] = c.single_thread;
+    d["dtype"] = c.dtype;
+    d["backend"] = c.backend;
+    d["mkl_us"] = c.mkl_us;
+    d["onednn_us"] = c.onednn_us;
+    out.append(d);
+  }
+  return out;
 }
+
+}  // namespace
+}  // namespace gulm_py
 
 PYBIND11_MODULE(_C, m) {
   m.doc() = "gulm compiled kernels (ops are registered under torch.ops.gulm)";
@@ -15,4 +44,19 @@ PYBIND11_MODULE(_C, m) {
   m.attr("with_cuda") = false;
 #endif
   gulm_py::register_buffer_api(m);
+  m.def("cpu_isa",
+        []() {
+          gulm_torch::apply_cpu_isa_env();
+          return std::string(gulm::cpu_isa_name(gulm::cpu_isa()));
+        },
+        "The vector level the CPU kernels run (GULM_CPU_ISA caps it): baseline, avx2, avx512.");
+  m.def("gemm_request", &gulm_torch::gemm_request,
+        "The LSTM GEMM backend GULM_GEMM asks for: auto (per-shape timing), mkl or onednn.");
+  m.def("gemm_onednn_available", &gulm_torch::onednn_available,
+        "Whether this torch provides the oneDNN ops of the onednn GEMM backend.");
+  m.def("gemm_choices", &gulm_py::gemm_choices,
+        "The GEMM shapes timed so far in this process under GULM_GEMM=auto: a list of dicts\n"
+        "(m, n, k, trans_a, trans_b, packed, single_thread, dtype, backend, mkl_us, onednn_us).");
+  m.def("clear_gemm_choices", &gulm_torch::clear_gemm_choices,
+        "Forget the per-shape choices (the next GEMM of each shape is timed again).");
 }

@@ -55,8 +55,8 @@ class KmerTokenizer:
     """
 
     def __init__(self, k: int = 5, stride: int = 2, dtype: torch.dtype = torch.int64):
-        kmer_ops._check_k_stride(k, stride)
-        kmer_ops._check_dtype(dtype)
+        kmer_ops.check_k_stride(k, stride)
+        kmer_ops.check_id_dtype(dtype)
         self.k = k
         self.stride = stride
         self.dtype = dtype
@@ -118,7 +118,7 @@ class KmerTokenizer:
         them as their own strings; they have no canonical id here). The seed's utils.py
         inserts 'pad' as the pad token; pass pad_token='pad' to reproduce its itos exactly.
         """
-        kmer_ops._check_k_stride(k, stride)
+        kmer_ops.check_k_stride(k, stride)
         size = kmer_ops.vocab_size(k)
         counts = np.zeros(size, dtype=np.int64)
         never = np.iinfo(np.int64).max

@@ -5,18 +5,25 @@ Canonical vocabulary: id 0 = pad, 1 = unk, then the 4^k k-mers in lexicographic 
 T). A window that touches any other byte (N, IUPAC codes, '-', whitespace, ...) is unk. A
 sequence of L bytes gives ``floor((L-k)/stride)+1`` full windows (none when L < k).
 
-Tensor inputs go through the registered ops (so ``torch.compile`` and fake tensors see them);
-str / bytes / numpy inputs go through the buffer-protocol entry points of ``gulm._C``, which read
-the Python object in place and return numpy arrays that are wrapped without a copy.
+Every encode goes through the registered ops (so ``torch.compile``, fake tensors and opcheck see
+the path that training takes): str / bytes / bytearray / memoryview / numpy inputs are viewed as
+a uint8 tensor without a copy (str is encoded to ASCII first, non-ASCII characters becoming '?',
+an unk byte). ``gulm._C`` also keeps buffer-protocol entry points (numpy in, numpy out, GIL
+released) for tokenizing without torch tensors; ``revcomp`` of a non-tensor uses them.
+
+On CUDA tensors each op is checked against its reference the first time it runs on a device
+(see :mod:`gulm.ops.cuda_check`); a kernel that fails the check is replaced by the CPU kernel.
 """
 from __future__ import annotations
 
+import warnings
 from typing import Sequence, Union
 
 import numpy as np
 import torch
 
 from gulm import _ext
+from gulm.ops import cuda_check
 
 __all__ = [
     "PAD_ID",
@@ -34,6 +41,10 @@ __all__ = [
     "kmer_decode_ref",
     "revcomp_ref",
     "kmer_revcomp_ref",
+    "check_k_stride",
+    "check_id_dtype",
+    "check_bytes_tensor",
+    "as_byte_tensor",
 ]
 
 PAD_ID = 0
@@ -47,24 +58,68 @@ _ID_DTYPES = (torch.int64, torch.int32)
 # ---- argument checks -------------------------------------------------------------------------
 
 
-def _check_k_stride(k: int, stride: int = 1) -> None:
+def check_k_stride(k: int, stride: int = 1) -> None:
+    """Raise ValueError unless 1 <= k <= MAX_K and stride >= 1 (both ints)."""
     if isinstance(k, bool) or not isinstance(k, int) or not 1 <= k <= MAX_K:
         raise ValueError(f"k must be an int in [1, {MAX_K}] (4**k + 2 ids must fit int32), got k={k!r}")
     if isinstance(stride, bool) or not isinstance(stride, int) or stride < 1:
         raise ValueError(f"stride must be an int >= 1, got stride={stride!r}")
 
 
-def _check_dtype(dtype: torch.dtype) -> None:
+def check_id_dtype(dtype: torch.dtype) -> None:
+    """Raise ValueError unless dtype is torch.int64 or torch.int32 (the id dtypes)."""
     if dtype not in _ID_DTYPES:
         raise ValueError(f"dtype must be torch.int64 or torch.int32, got {dtype}")
 
 
-def _check_bytes_tensor(seq: torch.Tensor, name: str = "seq") -> None:
+def check_bytes_tensor(seq: torch.Tensor, name: str = "seq") -> None:
+    """Raise ValueError unless seq is a 1-D torch.uint8 tensor."""
     if seq.dtype != torch.uint8 or seq.dim() != 1:
         raise ValueError(
             f"{name} must be a 1-D torch.uint8 tensor of ASCII bytes [L], got dtype={seq.dtype} "
             f"shape={tuple(seq.shape)}"
         )
+
+
+_readonly_warning_consumed = False
+
+
+def as_byte_tensor(seq: SeqLike, name: str = "seq") -> torch.Tensor:
+    """A 1-D uint8 CPU tensor viewing the bytes of seq without a copy (a str is encoded to
+    ASCII first, non-ASCII characters becoming '?'; a strided numpy array is copied once).
+
+    The view of an immutable object (bytes, str) is read-only memory: pass it only to ops that
+    do not write their input, as the k-mer ops do not.
+    """
+    global _readonly_warning_consumed
+    if isinstance(seq, torch.Tensor):
+        check_bytes_tensor(seq, name)
+        return seq
+    if isinstance(seq, str):
+        seq = seq.encode("ascii", errors="replace")
+    if isinstance(seq, np.ndarray):
+        if seq.ndim != 1 or seq.dtype.itemsize != 1:
+            raise ValueError(f"{name} must be a 1-D array of 1-byte items (uint8), got ndim={seq.ndim} "
+                             f"dtype={seq.dtype}")
+        arr = np.ascontiguousarray(seq).view(np.uint8)
+    elif isinstance(seq, (bytes, bytearray, memoryview)):
+        view = memoryview(seq)
+        if view.ndim > 1 or view.itemsize != 1:
+            raise ValueError(f"{name} must be a 1-D buffer of 1-byte items (uint8), got ndim={view.ndim} "
+                             f"itemsize={view.itemsize}")
+        arr = np.frombuffer(view if view.c_contiguous else view.tobytes(), dtype=np.uint8)
+    else:
+        raise TypeError(f"{name} must be str, bytes, bytearray, memoryview, a 1-D uint8 numpy array or "
+                        f"a uint8 tensor, got {type(seq).__name__}")
+    if not arr.flags.writeable and not _readonly_warning_consumed:
+        # torch warns once per process that the memory is read-only; the k-mer ops never write
+        # their input, so take that one warning here.
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)
+            out = torch.from_numpy(arr)
+        _readonly_warning_consumed = True
+        return out
+    return torch.from_numpy(arr)
 
 
 def num_tokens(length: int, k: int, stride: int = 1) -> int:
@@ -80,20 +135,31 @@ def vocab_size(k: int) -> int:
 # ---- public ops ------------------------------------------------------------------------------
 
 
+def _run(name: str, *args):
+    """torch.ops.gulm.<name>(*args); on a CUDA device whose kernel failed its first-use check
+    (gulm.ops.cuda_check), the CPU kernel runs instead and the results move back."""
+    op = getattr(_ext.ops(), name)
+    device = next(a.device for a in args if isinstance(a, torch.Tensor))
+    if device.type != "cuda":
+        return op(*args)
+
+    def on_cpu(*a):
+        out = op(*(t.cpu() if isinstance(t, torch.Tensor) else t for t in a))
+        return tuple(o.to(device) for o in out) if isinstance(out, tuple) else out.to(device)
+
+    return _GATES[name].run(device, op, on_cpu, *args)
+
+
 def kmer_encode(seq: SeqLike, k: int, stride: int = 1, dtype: torch.dtype = torch.int64) -> torch.Tensor:
     """Canonical k-mer ids of one sequence.
 
     seq: uint8 tensor [L] (CPU or CUDA), or str / bytes / bytearray / memoryview / uint8 numpy
-    (read in place on the CPU). Returns ``dtype`` (int64 or int32) ids [floor((L-k)/stride)+1]
-    on the device of seq.
+    (viewed in place on the CPU). Returns ``dtype`` (int64 or int32) ids
+    [floor((L-k)/stride)+1] on the device of seq.
     """
-    _check_k_stride(k, stride)
-    _check_dtype(dtype)
-    if isinstance(seq, torch.Tensor):
-        _check_bytes_tensor(seq)
-        return _ext.ops().kmer_encode(seq, k, stride, dtype)
-    _ext.require()
-    return torch.from_numpy(_ext._C.kmer_encode_buffer(seq, k, stride, dtype == torch.int32))
+    check_k_stride(k, stride)
+    check_id_dtype(dtype)
+    return _run("kmer_encode", as_byte_tensor(seq), k, stride, dtype)
 
 
 def kmer_encode_batch(
@@ -113,26 +179,22 @@ def kmer_encode_batch(
     keep their first max_tokens tokens), else the longest row; rows are padded with 0 (pad) on
     the right, or on the left when pad_left.
     """
-    _check_k_stride(k, stride)
-    _check_dtype(dtype)
+    check_k_stride(k, stride)
+    check_id_dtype(dtype)
     max_tokens = int(max_tokens)
     if isinstance(seqs, tuple) and len(seqs) == 2 and all(isinstance(x, torch.Tensor) for x in seqs):
         flat, offsets = seqs
-        _check_bytes_tensor(flat, "flat")
-        return tuple(_ext.ops().kmer_encode_batch(flat, offsets, k, stride, dtype, pad_left, max_tokens))
-    seqs = list(seqs)
-    if seqs and all(isinstance(x, torch.Tensor) for x in seqs):
-        for i, x in enumerate(seqs):
-            _check_bytes_tensor(x, f"seqs[{i}]")
-        flat = torch.cat(seqs)
-        lengths = torch.tensor([0] + [x.numel() for x in seqs], dtype=torch.int64)
-        offsets = torch.cumsum(lengths, 0).to(flat.device)
-        return tuple(_ext.ops().kmer_encode_batch(flat, offsets, k, stride, dtype, pad_left, max_tokens))
-    _ext.require()
-    ids, lengths = _ext._C.kmer_encode_batch_buffer(
-        seqs, k, stride, dtype == torch.int32, pad_left, max_tokens
-    )
-    return torch.from_numpy(ids), torch.from_numpy(lengths)
+        check_bytes_tensor(flat, "flat")
+    else:
+        parts = [as_byte_tensor(x, f"seqs[{i}]") for i, x in enumerate(seqs)]
+        devices = {x.device for x in parts}
+        if len(devices) > 1:
+            raise ValueError(f"seqs must all be on one device, got {sorted(map(str, devices))}")
+        device = devices.pop() if devices else torch.device("cpu")
+        flat = torch.cat(parts) if parts else torch.empty(0, dtype=torch.uint8, device=device)
+        lengths = torch.tensor([0] + [x.numel() for x in parts], dtype=torch.int64)
+        offsets = torch.cumsum(lengths, 0).to(device)
+    return tuple(_run("kmer_encode_batch", flat, offsets, k, stride, dtype, pad_left, max_tokens))
 
 
 def kmer_decode(ids: torch.Tensor, k: int, stride: int = 1) -> torch.Tensor:
@@ -142,9 +204,9 @@ def kmer_decode(ids: torch.Tensor, k: int, stride: int = 1) -> torch.Tensor:
     no known token (pad, unk, or the gaps when stride > k) are 'N'. Ids outside [0, 4**k+2)
     raise.
     """
-    _check_k_stride(k, stride)
+    check_k_stride(k, stride)
     ids = torch.as_tensor(ids)
-    return _ext.ops().kmer_decode(ids, k, stride)
+    return _run("kmer_decode", ids, k, stride)
 
 
 def revcomp(seq: SeqLike) -> SeqLike:
@@ -154,8 +216,8 @@ def revcomp(seq: SeqLike) -> SeqLike:
     numpy -> numpy.
     """
     if isinstance(seq, torch.Tensor):
-        _check_bytes_tensor(seq)
-        return _ext.ops().revcomp(seq)
+        check_bytes_tensor(seq)
+        return _run("revcomp", seq)
     _ext.require()
     out = _ext._C.revcomp_buffer(seq)
     if isinstance(seq, str):
@@ -175,8 +237,8 @@ def kmer_revcomp(
     if pad_left) are valid; the padding stays where it is. Equals
     ``kmer_encode(revcomp(seq))`` when (L - k) is a multiple of the stride.
     """
-    _check_k_stride(k)
-    return _ext.ops().kmer_revcomp(ids, k, lengths, pad_left)
+    check_k_stride(k)
+    return _run("kmer_revcomp", ids, k, lengths, pad_left)
 
 
 # ---- references (plain PyTorch, written to be read) -------------------------------------------
@@ -291,6 +353,81 @@ def kmer_revcomp_ref(
         start = width - n if pad_left else 0
         out[r, start : start + n] = flat_mapped[r, start : start + n].flip(0)
     return out.reshape(ids.shape)
+
+
+# ---- first-use checks of the CUDA kernels (gulm.ops.cuda_check) -------------------------------
+
+
+def _sample_bytes(n: int, seed: int) -> torch.Tensor:
+    """Random bytes of both cases, U and non-bases: every branch of the encoder."""
+    rng = np.random.default_rng(seed)
+    alphabet = np.frombuffer(b"ACGTACGTacgtUuNnRY-", dtype=np.uint8)
+    return torch.from_numpy(alphabet[rng.integers(0, len(alphabet), n)])
+
+
+def _first_problem(cases):
+    """The first (label, got, want) case whose outputs differ (exact), as a description."""
+    for label, got, want in cases:
+        problem = cuda_check.compare_outputs(got, want, atol=0.0, rtol=0.0)
+        if problem:
+            return f"{label}: {problem}"
+    return None
+
+
+def _check_encode(device):
+    seq = _sample_bytes(301, 1)
+    ops = _ext.ops()
+    return _first_problem(
+        (f"k={k} stride={s} {dt}", [ops.kmer_encode(seq.to(device), k, s, dt)],
+         [kmer_encode_ref(seq, k, s, dt)])
+        for k, s in ((1, 1), (3, 1), (5, 2), (7, 3), (15, 1)) for dt in _ID_DTYPES)
+
+
+def _batch_sample():
+    rows = [_sample_bytes(n, 10 + n) for n in (0, 3, 17, 64, 129)]
+    offsets = torch.cumsum(torch.tensor([0] + [len(r) for r in rows]), 0)
+    return rows, torch.cat(rows), offsets
+
+
+def _check_encode_batch(device):
+    rows, flat, offsets = _batch_sample()
+    ops = _ext.ops()
+    return _first_problem(
+        (f"pad_left={left} max_tokens={m}",
+         ops.kmer_encode_batch(flat.to(device), offsets.to(device), 4, 3, torch.int32, left, m),
+         kmer_encode_batch_ref(rows, 4, 3, torch.int32, left, m))
+        for left in (False, True) for m in (0, 7))
+
+
+def _check_decode(device):
+    ids = kmer_encode_ref(_sample_bytes(97, 2), 5, 2)
+    return _first_problem([("k=5 stride=2", [_ext.ops().kmer_decode(ids.to(device), 5, 2)],
+                            [kmer_decode_ref(ids, 5, 2)])])
+
+
+def _check_revcomp(device):
+    seq = _sample_bytes(133, 3)
+    return _first_problem([("revcomp", [_ext.ops().revcomp(seq.to(device))], [revcomp_ref(seq)])])
+
+
+def _check_kmer_revcomp(device):
+    rows, _, _ = _batch_sample()
+    ops = _ext.ops()
+
+    def case(left):
+        ids, lengths = kmer_encode_batch_ref(rows, 3, 1, pad_left=left)
+        return (f"pad_left={left}", [ops.kmer_revcomp(ids.to(device), 3, lengths.to(device), left)],
+                [kmer_revcomp_ref(ids, 3, lengths, left)])
+
+    return _first_problem(case(left) for left in (False, True))
+
+
+_GATES = {
+    name: cuda_check.KernelGate(f"gulm::{name}", check, "the CPU kernel")
+    for name, check in (("kmer_encode", _check_encode), ("kmer_encode_batch", _check_encode_batch),
+                        ("kmer_decode", _check_decode), ("revcomp", _check_revcomp),
+                        ("kmer_revcomp", _check_kmer_revcomp))
+}
 
 
 # ---- fake (meta) kernels for torch.compile / FakeTensor ---------------------------------------

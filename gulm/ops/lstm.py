@@ -13,6 +13,12 @@ Conventions (the same as ``torch.nn.LSTM`` with one layer, so state dicts move b
   once per call (:func:`dropconnect_mask`) and the recurrence uses ``w_hh * mask``. The
   gradient is the one w.r.t. the raw ``w_hh`` (so it is multiplied by the mask). Pass ``mask``
   to reuse one (tests give the op and the reference the identical mask).
+* CPU GEMMs: MKL or oneDNN, chosen per GEMM shape by a first-use timing (``GULM_GEMM=auto``,
+  the default) or forced with ``GULM_GEMM=mkl|onednn``; :func:`gemm_backend_report` lists the
+  choices made so far. Threads: torch's intra-op setting (see :mod:`gulm.threads`).
+* CUDA: the kernels are checked against the reference on small inputs the first time they run
+  on a device (:mod:`gulm.ops.cuda_check`); a failing kernel is replaced by the reference (or
+  by cuDNN through ``torch.lstm`` when no gradient is needed), with one warning.
 * Precision: the op runs in the dtype of ``x`` (float32, bfloat16, float16 on CUDA, float64
   for gradcheck); under autocast, in the autocast dtype (x, weights, biases, h0 and the mask
   are cast once). Gate math and the cell state are float32 inside the op. ``cT`` has the
@@ -25,9 +31,10 @@ import torch
 from torch import Tensor
 
 from gulm import _ext
+from gulm.ops import cuda_check
 
 __all__ = ["wd_lstm", "wd_lstm_ref", "dropconnect_mask", "input_table", "wd_lstm_table",
-           "wd_lstm_table_ref"]
+           "wd_lstm_table_ref", "gemm_backend_report", "kernel_check", "verified_lstm"]
 
 _REDUCED = (torch.bfloat16, torch.float16)
 
@@ -152,7 +159,13 @@ def wd_lstm(
     save = torch.is_grad_enabled() and any(
         t is not None and t.requires_grad for t in args
     )
-    y, hT, cT, _, _ = _ext.ops().wd_lstm(*args, save)
+    if args[0].is_cuda:
+        return _CUDA_GATE.run(args[0].device, _run_op, verified_lstm, *args, save=save)
+    return _run_op(*args, save=save)
+
+
+def _run_op(x, w_ih, w_hh, b_ih, b_hh, h0, c0, mask, *, save: bool):
+    y, hT, cT, _, _ = _ext.ops().wd_lstm(x, w_ih, w_hh, b_ih, b_hh, h0, c0, mask, save)
     return y, hT, cT
 
 
@@ -195,6 +208,76 @@ def wd_lstm_ref(
             h = (o * c.tanh()).to(dtype)
             ys.append(h)
         return torch.stack(ys), h, c.to(c0.dtype)
+
+
+# ---- the verified path and the first-use check of the CUDA kernels ---------------------------
+
+
+def verified_lstm(x, w_ih, w_hh, b_ih, b_hh, h0, c0, mask, *, save: bool):
+    """What :func:`wd_lstm` runs when its kernel failed the first-use check (arguments as
+    prepared for the op: compute dtype, states filled in). With ``save`` (a gradient is
+    needed) the reference, which autograd differentiates; without, one call of ``torch.lstm``
+    (cuDNN on a GPU) with the dropped weight. Returns y, hT, cT as the op does."""
+    if save:
+        return wd_lstm_ref(x, w_ih, w_hh, b_ih, b_hh, h0, c0, mask=mask, training=mask is not None)
+    w_rec = w_hh * mask if mask is not None else w_hh
+    with torch.autocast(x.device.type, enabled=False):
+        y, hT, cT = torch.lstm(x, (h0[None], c0.to(x.dtype)[None]), (w_ih, w_rec, b_ih, b_hh),
+                               True, 1, 0.0, False, False, False)
+    return y, hT[0], cT[0].to(c0.dtype)
+
+
+def kernel_check(kernel, dtypes=(torch.float32, torch.bfloat16, torch.float16)):
+    """A first-use check (see :class:`gulm.ops.cuda_check.KernelGate`) of ``kernel``, a function
+    with the signature of ``torch.ops.gulm.wd_lstm``: its outputs, final states and the
+    gradients of all inputs against :func:`wd_lstm_ref` on a small problem with DropConnect,
+    in each of ``dtypes``."""
+    tolerance = {torch.float32: 1e-4, torch.bfloat16: 5e-2, torch.float16: 5e-3}
+
+    def check(device):
+        T, B, I, H = 5, 3, 7, 6
+        g = torch.Generator().manual_seed(0)
+        base = [torch.rand(shape, generator=g) * 2 - 1 for shape in
+                ((T, B, I), (4 * H, I), (4 * H, H), (4 * H,), (4 * H,), (B, H), (B, H))]
+        weights = [torch.randn(shape, generator=g) for shape in ((T, B, H), (B, H), (B, H))]
+        mask = (torch.rand(4 * H, H, generator=g) > 0.3).float() / 0.7
+        for dtype in dtypes:
+            results = []
+            for fn in (kernel, None):
+                leaves = [t.to(device, dtype).requires_grad_() for t in base[:6]]
+                c0 = base[6].to(device).requires_grad_()  # float32 cell state
+                args = (*leaves, c0, mask.to(device, dtype))
+                with torch.enable_grad():
+                    if fn is None:
+                        outs = wd_lstm_ref(*args[:7], mask=args[7], training=True)
+                    else:
+                        outs = fn(*args, True)[:3]
+                    loss = sum((o.float() * w.to(device)).sum() for o, w in zip(outs, weights))
+                    grads = torch.autograd.grad(loss, [*leaves, c0], allow_unused=True)
+                results.append([*outs, *grads])
+            tol = tolerance.get(dtype, 1e-4)
+            problem = cuda_check.compare_outputs(results[0], results[1], atol=tol, rtol=tol)
+            if problem:
+                return f"{dtype}: {problem}"
+        return None
+
+    return check
+
+
+def gemm_backend_report() -> dict:
+    """The CPU GEMM backend in use: what GULM_GEMM asks for, whether oneDNN is available, and
+    the per-shape choices timed so far in this process (a list of dicts with m, n, k, the
+    flags, both times in microseconds and the backend kept)."""
+    _ext.require()
+    return {"request": _ext._C.gemm_request(), "onednn_available": _ext._C.gemm_onednn_available(),
+            "cpu_isa": _ext._C.cpu_isa(), "choices": _ext._C.gemm_choices()}
+
+
+_CUDA_GATE = cuda_check.KernelGate(
+    "gulm::wd_lstm (forward and backward)",
+    kernel_check(lambda *args: _ext.ops().wd_lstm(*args)),
+    "the reference wd_lstm_ref (cuDNN torch.lstm without gradients)",
+)
 
 
 # ---- inference over token ids: the first layer's input projection as a table ----------------

@@ -15,6 +15,7 @@
 #pragma once
 #include <cstdint>
 
+#include "gulm/cpu.h"
 #include "gulm/macros.h"
 
 namespace gulm {
@@ -28,10 +29,6 @@ constexpr int64_t kKmerUnk = 1;
 // Output element type of the id arrays.
 enum class KmerIdType : int32_t { I32 = 0, I64 = 1 };
 
-// Which CPU code path runs the encoder. Auto picks the best the running CPU supports (see
-// kmer_cpu_best_isa); naming a path the CPU lacks falls back to the best one below it. Every
-// path gives identical output.
-enum class KmerIsa : int32_t { Auto = 0, Scalar = 1, AVX2 = 2, AVX512 = 3 };
 
 // Number of full windows of a sequence of `len` bytes (0 when len < k).
 GULM_HOST_DEVICE inline int64_t kmer_num_tokens(int64_t len, int k, int stride) {
@@ -66,13 +63,21 @@ struct KmerEncodeParams {
   int stride = 1;   // >= 1 (may exceed k: the bytes in between are skipped)
   void* out = nullptr;  // [kmer_num_tokens(len,k,stride)] of out_type; must not overlap seq
   KmerIdType out_type = KmerIdType::I64;
-  KmerIsa isa = KmerIsa::Auto;
+  // Which CPU code path runs (see kmer_cpu_resolve_isa): Auto is the selector's level
+  // (gulm/cpu.h); a named level is capped by it. Every path gives identical output.
+  CpuIsa isa = CpuIsa::Auto;
   // Allow non-temporal (cache-bypassing) stores when the whole output is >= 64 MiB. Set it
   // only for memory that is already mapped, e.g. a buffer reused across calls: on fresh pages
   // the page-fault handler zeroes each page through the cache, and streaming over those
   // cached lines is slower than plain stores (measured 2x slower on 80 MB).
   bool streaming = false;
 };
+
+inline KmerEncodeParams kmer_encode_params(const uint8_t* seq, int64_t len, int k, int stride,
+                                           void* out, KmerIdType out_type,
+                                           CpuIsa isa = CpuIsa::Auto, bool streaming = false) {
+  return KmerEncodeParams{seq, len, k, stride, out, out_type, isa, streaming};
+}
 
 // Writes out[t] for t in [tok_begin, tok_end), 0 <= tok_begin <= tok_end <= num_tokens.
 void kmer_encode_cpu(const KmerEncodeParams& p, int64_t tok_begin, int64_t tok_end);
@@ -93,8 +98,18 @@ struct KmerBatchParams {
   const int64_t* lengths = nullptr;  // [B] tokens kept per row (from kmer_batch_lengths_cpu)
   void* out = nullptr;               // [B, W] row-major, of out_type
   KmerIdType out_type = KmerIdType::I64;
-  KmerIsa isa = KmerIsa::Auto;
+  CpuIsa isa = CpuIsa::Auto;
 };
+
+// Rows start at seqs + offsets[b], or at seq_ptrs[b] when seq_ptrs is not null.
+inline KmerBatchParams kmer_batch_params(const uint8_t* seqs, const uint8_t* const* seq_ptrs,
+                                         const int64_t* offsets, int64_t batch, int k, int stride,
+                                         int64_t max_tokens, int64_t width, bool pad_left,
+                                         const int64_t* lengths, void* out, KmerIdType out_type,
+                                         CpuIsa isa = CpuIsa::Auto) {
+  return KmerBatchParams{seqs,  seq_ptrs, offsets, batch, k,        stride,  max_tokens,
+                         width, pad_left, lengths, out,   out_type, isa};
+}
 
 // Fills lengths[b] = min(kmer_num_tokens(bytes_b), max_tokens if max_tokens > 0) for all rows
 // and returns the largest (0 for B == 0). Returns -1 - b if row b has offsets[b+1] <
@@ -160,11 +175,8 @@ struct KmerRevcompParams {
 void kmer_revcomp_cpu(const KmerRevcompParams& p, int64_t elem_begin, int64_t elem_end);
 
 // ---- CPU feature dispatch --------------------------------------------------------------------
-// The fastest encoder path this CPU supports (never Auto). The environment variable
-// GULM_KMER_ISA=scalar|avx2|avx512 caps it (read once).
-KmerIsa kmer_cpu_best_isa();
-// The path that kmer_encode_cpu actually runs for a requested isa.
-KmerIsa kmer_cpu_resolve_isa(KmerIsa requested);
-const char* kmer_isa_name(KmerIsa isa);
+// The path kmer_encode_cpu runs for a requested level: cpu_isa_for(requested), lowered to Avx2
+// when the CPU lacks AVX-512 VBMI (never Auto).
+CpuIsa kmer_cpu_resolve_isa(CpuIsa requested);
 
 }  // namespace gulm

@@ -10,14 +10,15 @@
 // cell state and gate math: float, or double when dtype is F64. c0 / cT / grad_cT / dc0 have
 // `state_dtype`, which is dtype or F32.
 //
-// Plan (identical on CPU and CUDA; only the pointwise code differs):
+// Plan (the same on CPU and CUDA; the CPU kernel also splits each step's GEMM and pointwise
+// pass by chunks of hidden units, see wd_lstm_fwd_cpu):
 //   forward:  w_rec^T [H,4H] prepared once; bias = b_ih + b_hh (acc) once;
 //             G = x @ w_ih^T for all steps in one GEMM (per chunk of steps when nothing is
 //             saved); per step: R = h_{t-1} @ w_rec^T (GEMM), then one fused pointwise pass
 //             gates = act(G_t + R + bias), c_t = f c_{t-1} + i g, h_t = o tanh(c_t).
 //   backward: w_rec [4H,H] prepared once; per step: one fused pointwise pass producing
-//             dG_t (pre-activation gate gradients) and dc_{t-1}, then dh_{t-1} = dG_t @ w_rec
-//             (GEMM); after the loop, one GEMM each: dx = dG @ w_ih, dw_ih = dG^T @ x,
+//             dG_t (pre-activation gate gradients) and dc_{t-1}, and dh_{t-1} = dG_t @ w_rec
+//             (GEMM); the cell math of both passes is gulm/lstm_cell.h; after the loop, one GEMM each: dx = dG @ w_ih, dw_ih = dG^T @ x,
 //             dw_hh = (dG^T @ [h0; y[:-1]]) * mask; db = column sums of dG (accumulated in
 //             the pointwise pass).
 // All GEMMs go through the injected `Gemm` (see gemm.h) with beta == 0; no allocation
@@ -26,6 +27,7 @@
 #include <cstddef>
 #include <cstdint>
 
+#include "gulm/cpu.h"
 #include "gulm/gemm.h"
 #include "gulm/parallel.h"
 
@@ -92,7 +94,7 @@ struct WdLstmBwdParams {
 
 // Byte offsets into the workspace. Every region starts 64-byte aligned.
 struct WdLstmFwdWorkspace {
-  size_t w_rec = 0;  // [H,4H] dtype: (w_hh * mask)^T
+  size_t w_rec = 0;  // [H,4H] dtype: (w_hh * mask)^T, columns in a kernel-private order
   size_t bias = 0;   // [4H] acc: b_ih + b_hh
   size_t c = 0;      // [B,H] acc: c0 (then, when `cell` is not saved, the cell state of
   size_t c2 = 0;     // [B,H] acc:  even steps in c2 and of odd steps in c: a ping-pong pair)
@@ -173,9 +175,71 @@ inline WdLstmBwdWorkspace wd_lstm_bwd_workspace(int64_t T, int64_t B, int64_t H,
   return w;
 }
 
+// The arrays of a Params struct and its workspace regions as typed pointers, for the kernels
+// (T: the storage type of `dtype`, A: the acc type).
+template <class T, class A>
+struct WdLstmFwdArrays {
+  WdLstmFwdWorkspace ws;
+  const T *x, *w_ih, *w_hh, *b_ih, *b_hh, *h0, *mask;
+  T *y, *gates;
+  A* cell;
+  T *w_rec, *rec, *gx;  // workspace
+  A *bias, *c, *c2;     // workspace
+};
+
+template <class T, class A>
+struct WdLstmBwdArrays {
+  WdLstmBwdWorkspace ws;
+  const T *grad_y, *x, *w_ih, *w_hh, *mask, *h0, *y, *gates;
+  const A* cell;
+  T *dx, *dw_ih, *dw_hh, *db, *dh0;
+  T *w_rec, *dgates, *dh;  // workspace
+  A *dc, *c0, *db_acc;     // workspace
+};
+
+namespace detail {
+template <class U>
+U* at(void* base, size_t off) {
+  return reinterpret_cast<U*>(static_cast<char*>(base) + off);
+}
+template <class U>
+const U* in(const void* p) {
+  return static_cast<const U*>(p);
+}
+}  // namespace detail
+
+template <class T, class A>
+inline WdLstmFwdArrays<T, A> wd_lstm_fwd_arrays(const WdLstmFwdParams& p) {
+  using detail::at;
+  using detail::in;
+  const WdLstmFwdWorkspace w = wd_lstm_fwd_workspace(p.T, p.B, p.H, p.dtype, p.gates != nullptr);
+  void* ws = p.workspace;
+  return {w, in<T>(p.x), in<T>(p.w_ih), in<T>(p.w_hh), in<T>(p.b_ih), in<T>(p.b_hh), in<T>(p.h0),
+          in<T>(p.mask), static_cast<T*>(p.y), static_cast<T*>(p.gates), static_cast<A*>(p.cell),
+          at<T>(ws, w.w_rec), at<T>(ws, w.rec), at<T>(ws, w.gx), at<A>(ws, w.bias), at<A>(ws, w.c),
+          at<A>(ws, w.c2)};
+}
+
+template <class T, class A>
+inline WdLstmBwdArrays<T, A> wd_lstm_bwd_arrays(const WdLstmBwdParams& p) {
+  using detail::at;
+  using detail::in;
+  const WdLstmBwdWorkspace w = wd_lstm_bwd_workspace(p.T, p.B, p.H, p.dtype);
+  void* ws = p.workspace;
+  return {w, in<T>(p.grad_y), in<T>(p.x), in<T>(p.w_ih), in<T>(p.w_hh), in<T>(p.mask),
+          in<T>(p.h0), in<T>(p.y), in<T>(p.gates), in<A>(p.cell), static_cast<T*>(p.dx),
+          static_cast<T*>(p.dw_ih), static_cast<T*>(p.dw_hh), static_cast<T*>(p.db),
+          static_cast<T*>(p.dh0), at<T>(ws, w.w_rec), at<T>(ws, w.dgates), at<T>(ws, w.dh),
+          at<A>(ws, w.dc), at<A>(ws, w.c0), at<A>(ws, w.db)};
+}
+
 // CPU kernels (csrc/kernels/cpu/lstm.cpp): F32, BF16 and F64. The pointwise passes are
-// vectorised for AVX-512 / AVX2 / baseline x86-64 (chosen at run time) and split over hidden
-// units with `par` (serial when empty); GEMM threading is the injected Gemm's business.
+// vectorised for AVX-512 / AVX2 / baseline x86-64 (the level of gulm/cpu.h's selector). With
+// par.threads > 1 and a large enough step, each step is one `par` region over chunks of
+// hidden units; a chunk runs its slice of the recurrent GEMM with single_thread set and then
+// its pointwise pass. The recurrent weight of each chunk is announced with Gemm::pack_b once
+// per call. The GEMMs over all steps (input projection, weight and input gradients) are
+// issued from the calling thread; their threading is the injected Gemm's business.
 void wd_lstm_fwd_cpu(const WdLstmFwdParams& p, const Gemm& gemm, const ParallelFor& par = {});
 void wd_lstm_bwd_cpu(const WdLstmBwdParams& p, const Gemm& gemm, const ParallelFor& par = {});
 
@@ -183,10 +247,5 @@ void wd_lstm_bwd_cpu(const WdLstmBwdParams& p, const Gemm& gemm, const ParallelF
 // Everything is enqueued on p.stream; pointers are device pointers.
 void wd_lstm_fwd_cuda(const WdLstmFwdParams& p, const Gemm& gemm);
 void wd_lstm_bwd_cuda(const WdLstmBwdParams& p, const Gemm& gemm);
-
-// Which vectorised variant of the CPU pointwise code runs (for tests and benchmarks).
-enum class CpuIsa : int32_t { Auto = 0, Baseline = 1, Avx2 = 2, Avx512 = 3 };
-void set_cpu_isa(CpuIsa isa);  // Auto: the best the CPU supports
-CpuIsa cpu_isa();              // the variant in use (never Auto)
 
 }  // namespace gulm

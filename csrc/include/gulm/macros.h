@@ -4,9 +4,15 @@
 #if defined(__CUDACC__)
 #define GULM_HOST_DEVICE __host__ __device__
 #define GULM_DEVICE __device__
+#define GULM_FORCEINLINE __forceinline__
+#elif defined(__GNUC__) || defined(__clang__)
+#define GULM_HOST_DEVICE
+#define GULM_DEVICE
+#define GULM_FORCEINLINE inline __attribute__((always_inline))
 #else
 #define GULM_HOST_DEVICE
 #define GULM_DEVICE
+#define GULM_FORCEINLINE inline
 #endif
 
 #if defined(__GNUC__) || defined(__clang__)

@@ -17,7 +17,6 @@
 // with AVX-512 instructions and then picked by the linker for callers outside the region.
 #include "gulm/kmer.h"
 
-#include <cstdlib>
 #include <cstring>
 
 #if defined(__x86_64__) || defined(_M_X64)
@@ -360,47 +359,24 @@ void encode_avx512(const uint8_t* GULM_RESTRICT seq, int64_t len, int k, int s,
 #pragma GCC pop_options
 #endif
 
-bool cpu_has_avx2() { return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("bmi2"); }
-bool cpu_has_avx512() {
-  return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
-         __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512vbmi") &&
-         __builtin_cpu_supports("bmi2");
-}
-
 #else  // !GULM_KMER_X86
 
 constexpr int kAvx512MaxStride = 0;
 constexpr int kAvx2MaxStride = 0;
-bool cpu_has_avx2() { return false; }
-bool cpu_has_avx512() { return false; }
 
 #endif
-
-KmerIsa detect_best_isa() {
-  KmerIsa best = KmerIsa::Scalar;
-  if (cpu_has_avx2()) best = KmerIsa::AVX2;
-  if (cpu_has_avx512()) best = KmerIsa::AVX512;
-  if (const char* env = std::getenv("GULM_KMER_ISA")) {
-    KmerIsa cap = best;
-    if (!std::strcmp(env, "scalar")) cap = KmerIsa::Scalar;
-    if (!std::strcmp(env, "avx2")) cap = KmerIsa::AVX2;
-    if (!std::strcmp(env, "avx512")) cap = KmerIsa::AVX512;
-    if (static_cast<int>(cap) < static_cast<int>(best)) best = cap;
-  }
-  return best;
-}
 
 template <typename T>
 void encode_dispatch(const KmerEncodeParams& p, T* out, int64_t tb, int64_t te) {
   if (tb >= te) return;
-  const KmerIsa isa = kmer_cpu_resolve_isa(p.isa);
+  const CpuIsa isa = kmer_cpu_resolve_isa(p.isa);
 #if GULM_KMER_X86
-  if (isa == KmerIsa::AVX512 && p.stride <= kAvx512MaxStride) {
+  if (isa == CpuIsa::Avx512 && p.stride <= kAvx512MaxStride) {
     const int64_t out_bytes = kmer_num_tokens(p.len, p.k, p.stride) * static_cast<int64_t>(sizeof(T));
     encode_avx512<T>(p.seq, p.len, p.k, p.stride, out, tb, te, p.streaming && out_bytes >= kStreamingMinBytes);
     return;
   }
-  if (isa >= KmerIsa::AVX2 && p.stride <= kAvx2MaxStride) {
+  if (isa >= CpuIsa::Avx2 && p.stride <= kAvx2MaxStride) {
     encode_avx2<T>(p.seq, p.len, p.k, p.stride, out, tb, te);
     return;
   }
@@ -423,25 +399,12 @@ inline int64_t read_id(const void* ids, KmerIdType t, int64_t i) {
 
 // ---- public entry points ----------------------------------------------------------------------
 
-KmerIsa kmer_cpu_best_isa() {
-  static const KmerIsa best = detect_best_isa();
-  return best;
-}
-
-KmerIsa kmer_cpu_resolve_isa(KmerIsa requested) {
-  const KmerIsa best = kmer_cpu_best_isa();
-  if (requested == KmerIsa::Auto) return best;
-  return static_cast<int>(requested) < static_cast<int>(best) ? requested : best;
-}
-
-const char* kmer_isa_name(KmerIsa isa) {
-  switch (isa) {
-    case KmerIsa::Auto: return "auto";
-    case KmerIsa::Scalar: return "scalar";
-    case KmerIsa::AVX2: return "avx2";
-    case KmerIsa::AVX512: return "avx512";
+CpuIsa kmer_cpu_resolve_isa(CpuIsa requested) {
+  const CpuIsa isa = cpu_isa_for(requested);
+  if (isa == CpuIsa::Avx512 && !(cpu_features().avx512_vbmi && kAvx512MaxStride > 0)) {
+    return CpuIsa::Avx2;
   }
-  return "?";
+  return isa;
 }
 
 void kmer_encode_cpu(const KmerEncodeParams& p, int64_t tok_begin, int64_t tok_end) {
@@ -488,14 +451,9 @@ void kmer_encode_batch_cpu(const KmerBatchParams& p, int64_t elem_begin, int64_t
     if (ta < 0) ta = 0;
     if (tb > n) tb = n;
     if (ta < tb) {
-      KmerEncodeParams e;
-      e.seq = p.seq_ptrs ? p.seq_ptrs[row] : p.seqs + p.offsets[row];
-      e.len = p.offsets[row + 1] - p.offsets[row];
-      e.k = p.k;
-      e.stride = p.stride;
-      e.out = row_out + first * id_size;
-      e.out_type = p.out_type;
-      e.isa = p.isa;
+      const KmerEncodeParams e = kmer_encode_params(
+          p.seq_ptrs ? p.seq_ptrs[row] : p.seqs + p.offsets[row], p.offsets[row + 1] - p.offsets[row],
+          p.k, p.stride, row_out + first * id_size, p.out_type, p.isa);
       kmer_encode_cpu(e, ta, tb);
     }
   }

@@ -1,29 +1,35 @@
 // CPU kernels of the weight-dropped LSTM (contract and plan: gulm/lstm.h).
 //
-// The GEMMs are the injected Gemm's (MKL/oneDNN through ATen in the extension); this file owns
-// the time loop and the fused pointwise passes. Those are written as plain loops over the
-// hidden units with branch-free, inlinable math (a Cephes-style polynomial exp) so that GCC
-// vectorises them; each hot loop is compiled three times (AVX-512, AVX2+FMA, baseline x86-64)
-// through function-level target attributes and picked at run time, because the build must
-// stay portable (no -march=native).
+// The GEMMs are the injected Gemm's (MKL or oneDNN through ATen in the extension); this file
+// owns the time loop and the fused pointwise passes. The cell math is gulm/lstm_cell.h (shared
+// with the CUDA kernels) over CpuMath below: branch-free, inlinable primitives (a
+// Cephes-style polynomial exp) so that GCC vectorises the loops over hidden units; each hot
+// loop is compiled three times (AVX-512, AVX2+FMA, baseline x86-64) through function-level
+// target attributes and picked at run time by the ISA selector (gulm/cpu.h), because the
+// build must stay portable (no -march=native).
+//
+// Threads: each time step is one parallel region over chunks of hidden units. A chunk runs
+// its own slice of the recurrent GEMM (single-threaded, on the thread that took the chunk)
+// and then the pointwise pass over the same units, so a step has one fork/join instead of a
+// threaded GEMM's barrier plus the pointwise pass's, and the ParallelFor may hand the chunks
+// of a descheduled thread to the others (there are a few chunks per thread).
 #include <algorithm>
-#include <atomic>
 #include <cmath>
 #include <cstring>
 #include <stdexcept>
 #include <string>
 #include <type_traits>
 
+#include "gulm/cpu.h"
 #include "gulm/lstm.h"
+#include "gulm/lstm_cell.h"
 #include "gulm/macros.h"
 
 #define GULM_AI inline __attribute__((always_inline))
 #if defined(__x86_64__) || defined(__i386__)
-#define GULM_X86 1
 #define GULM_TARGET_AVX512 __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,avx2,fma")))
 #define GULM_TARGET_AVX2 __attribute__((target("avx2,fma")))
 #else
-#define GULM_X86 0
 #define GULM_TARGET_AVX512
 #define GULM_TARGET_AVX2
 #endif
@@ -31,7 +37,7 @@
 namespace gulm {
 namespace {
 
-// ---- element types ----------------------------------------------------------------------
+// ---- element types and math ----------------------------------------------------------------
 
 // bfloat16 storage: the upper half of an IEEE float.
 struct bf16 {
@@ -40,20 +46,6 @@ struct bf16 {
 
 template <class T>
 using acc_t = std::conditional_t<std::is_same_v<T, double>, double, float>;
-
-GULM_AI float ld(const float* p) { return *p; }
-GULM_AI double ld(const double* p) { return *p; }
-GULM_AI float ld(const bf16* p) { return __builtin_bit_cast(float, uint32_t(p->bits) << 16); }
-GULM_AI void st(float* p, float v) { *p = v; }
-GULM_AI void st(double* p, double v) { *p = v; }
-// Round to nearest even (the rounding of torch's float -> bfloat16 for finite values).
-GULM_AI void st(bf16* p, float v) {
-  uint32_t u = __builtin_bit_cast(uint32_t, v);
-  u += 0x7FFFu + ((u >> 16) & 1u);
-  p->bits = uint16_t(u >> 16);
-}
-
-// ---- math ---------------------------------------------------------------------------------
 
 // exp(x) for float: Cody-Waite reduction x = k ln2 + r, |r| <= ln2/2, a degree-6 polynomial
 // (Cephes expf, ~1 ulp), and 2^k built in the exponent bits. The clamp keeps 2^k a normal
@@ -76,20 +68,78 @@ GULM_AI float exp_f(float x) {
   return e * __builtin_bit_cast(float, scale_bits);
 }
 
-GULM_AI float sigmoid(float x) { return 1.0f / (1.0f + exp_f(-x)); }
-// tanh(x) = 2 sigmoid(2x) - 1: absolute error ~1e-7 everywhere, saturates cleanly.
-GULM_AI float tanh_(float x) { return 2.0f / (1.0f + exp_f(-2.0f * x)) - 1.0f; }
-GULM_AI double sigmoid(double x) { return 1.0 / (1.0 + std::exp(-x)); }
-GULM_AI double tanh_(double x) { return std::tanh(x); }
+// The math and element policy of gulm/lstm_cell.h on the CPU.
+struct CpuMath {
+  static GULM_AI float sigmoid(float x) { return 1.0f / (1.0f + exp_f(-x)); }
+  // tanh(x) = 2 sigmoid(2x) - 1: absolute error ~1e-7 everywhere, saturates cleanly.
+  static GULM_AI float tanh(float x) { return 2.0f / (1.0f + exp_f(-2.0f * x)) - 1.0f; }
+  static GULM_AI double sigmoid(double x) { return 1.0 / (1.0 + std::exp(-x)); }
+  static GULM_AI double tanh(double x) { return std::tanh(x); }
+  static GULM_AI float ld(const float* p) { return *p; }
+  static GULM_AI double ld(const double* p) { return *p; }
+  static GULM_AI float ld(const bf16* p) {
+    return __builtin_bit_cast(float, uint32_t(p->bits) << 16);
+  }
+  static GULM_AI void st(float* p, float v) { *p = v; }
+  static GULM_AI void st(double* p, double v) { *p = v; }
+  // Round to nearest even (the rounding of torch's float -> bfloat16 for finite values).
+  static GULM_AI void st(bf16* p, float v) {
+    uint32_t u = __builtin_bit_cast(uint32_t, v);
+    u += 0x7FFFu + ((u >> 16) & 1u);
+    p->bits = uint16_t(u >> 16);
+  }
+};
+
+template <class T>
+GULM_AI acc_t<T> ld(const T* p) {
+  return CpuMath::ld(p);
+}
+template <class T>
+GULM_AI void st(T* p, acc_t<T> v) {
+  CpuMath::st(p, v);
+}
+
+// ---- chunks of hidden units ----------------------------------------------------------------
+
+// The units [0, H) in `count` chunks of `width` (a multiple of 16 floats, one cache line)
+// except the last. The recurrent weight of the forward is laid out chunk by chunk (below), so
+// that a chunk's four gates are one contiguous block of GEMM columns.
+struct UnitChunks {
+  int64_t H = 0, width = 0, count = 0;
+  int64_t begin(int64_t c) const { return c * width; }
+  int64_t end(int64_t c) const { return std::min(H, (c + 1) * width); }
+};
+
+// One chunk (a serial step) below ~2M multiply-adds per step, where a fork/join costs more
+// than it saves (measured on 2 cores: B=32, H=256 gains a few %, H=64 nothing). Otherwise a
+// few chunks per thread, each at least 64 units wide so that the per-chunk GEMM stays
+// efficient.
+constexpr int64_t kMaxChunks = 192;
+
+UnitChunks unit_chunks(int64_t B, int64_t H, int32_t threads) {
+  constexpr int64_t kMinParallelMacs = int64_t(2) << 20;
+  constexpr int64_t kChunksPerThread = 3;
+  int64_t count = 1;
+  if (threads > 1 && B * H * 4 * H >= kMinParallelMacs) {
+    count = std::min<int64_t>({int64_t(threads) * kChunksPerThread, H / 64, kMaxChunks});
+    count = std::max<int64_t>(count, 1);
+  }
+  UnitChunks u;
+  u.H = H;
+  u.width = count == 1 ? std::max<int64_t>(H, 1) : ((H + count - 1) / count + 15) / 16 * 16;
+  u.count = H > 0 ? (H + u.width - 1) / u.width : 0;
+  return u;
+}
 
 // ---- pointwise passes ---------------------------------------------------------------------
 
 template <class T>
 struct FwdStep {
   int64_t B, H;
-  int64_t j0, j1;         // the hidden units [j0, j1) of every row (a thread's share)
+  int64_t j0, j1;         // the hidden units [j0, j1) of every row (one chunk)
   T* G;                   // [B,4H] input projection (pre-activation); activated gates out
-  const T* R;             // [B,4H] h_{t-1} @ w_rec^T
+  const T* R;             // [B, row stride 4H] h_{t-1} @ w_rec^T of the chunk: gate k of unit j
+                          // at R[b*4H + k*(j1-j0) + (j-j0)]
   const acc_t<T>* bias;   // [4H]
   const acc_t<T>* c_prev; // [B,H]
   acc_t<T>* c_out;        // [B,H], distinct from c_prev
@@ -101,30 +151,17 @@ struct FwdStep {
 template <class T, bool kSave>
 GULM_AI void fwd_step_impl(const FwdStep<T>& s) {
   using A = acc_t<T>;
-  const int64_t H = s.H;
+  const int64_t H = s.H, w = s.j1 - s.j0;
   for (int64_t b = 0; b < s.B; ++b) {
     T* GULM_RESTRICT g = s.G + (s.ids ? s.ids[b] : b) * 4 * H;
-    const T* GULM_RESTRICT r = s.R + b * 4 * H;
-    const A* GULM_RESTRICT bias = s.bias;
+    const T* GULM_RESTRICT r = s.R + b * 4 * H - s.j0;
     const A* GULM_RESTRICT cp = s.c_prev + b * H;
     A* GULM_RESTRICT co = s.c_out + b * H;
     T* GULM_RESTRICT h = s.h + b * H;
     // Restrict on locals is not reliably honoured after inlining; the arrays never overlap.
 #pragma GCC ivdep
     for (int64_t j = s.j0; j < s.j1; ++j) {
-      const A i = sigmoid(A(ld(g + j)) + A(ld(r + j)) + bias[j]);
-      const A f = sigmoid(A(ld(g + H + j)) + A(ld(r + H + j)) + bias[H + j]);
-      const A z = tanh_(A(ld(g + 2 * H + j)) + A(ld(r + 2 * H + j)) + bias[2 * H + j]);
-      const A o = sigmoid(A(ld(g + 3 * H + j)) + A(ld(r + 3 * H + j)) + bias[3 * H + j]);
-      const A c = f * cp[j] + i * z;
-      co[j] = c;
-      st(h + j, o * tanh_(c));
-      if (kSave) {
-        st(g + j, i);
-        st(g + H + j, f);
-        st(g + 2 * H + j, z);
-        st(g + 3 * H + j, o);
-      }
+      co[j] = lstm_cell_forward<CpuMath, kSave>(g + j, H, r + j, w, s.bias + j, H, cp[j], h + j);
     }
   }
 }
@@ -132,7 +169,7 @@ GULM_AI void fwd_step_impl(const FwdStep<T>& s) {
 template <class T>
 struct BwdStep {
   int64_t B, H;
-  int64_t j0, j1;          // the hidden units [j0, j1) of every row (a thread's share)
+  int64_t j0, j1;          // the hidden units [j0, j1) of every row (one chunk)
   const T* gates;          // [B,4H] activated i, f, g, o of step t
   const acc_t<T>* c;       // [B,H] c_t
   const acc_t<T>* c_prev;  // [B,H] c_{t-1}
@@ -140,7 +177,7 @@ struct BwdStep {
   const T* dh_rec;         // [B,H] dG_{t+1} @ w_rec (or grad_hT at the last step)
   acc_t<T>* dc;            // [B,H] in: dL/dc_t from step t+1; out: the same for c_{t-1}
   T* dG;                   // [B,4H] pre-activation gate gradients of step t
-  acc_t<T>* db;            // [4H] += column sums of dG (columns split by j: no race)
+  acc_t<T>* db;            // [4H] += column sums of dG (columns split by chunk: no race)
 };
 
 template <class T>
@@ -159,33 +196,23 @@ GULM_AI void bwd_step_impl(const BwdStep<T>& s) {
     // Restrict on locals is not reliably honoured after inlining; the arrays never overlap.
 #pragma GCC ivdep
     for (int64_t j = s.j0; j < s.j1; ++j) {
-      const A i = ld(a + j), f = ld(a + H + j), z = ld(a + 2 * H + j), o = ld(a + 3 * H + j);
-      const A tc = tanh_(c[j]);
       const A dh = A(ld(gy + j)) + A(ld(dhr + j));
-      const A dct = dc[j] + dh * o * (A(1) - tc * tc);
-      const A dgi = dct * z * i * (A(1) - i);
-      const A dgf = dct * cp[j] * f * (A(1) - f);
-      const A dgz = dct * i * (A(1) - z * z);
-      const A dgo = dh * tc * o * (A(1) - o);
-      dc[j] = dct * f;
-      st(dg + j, dgi);
-      st(dg + H + j, dgf);
-      st(dg + 2 * H + j, dgz);
-      st(dg + 3 * H + j, dgo);
-      db[j] += dgi;
-      db[H + j] += dgf;
-      db[2 * H + j] += dgz;
-      db[3 * H + j] += dgo;
+      const LstmGateGrads<A> d =
+          lstm_cell_backward<CpuMath>(a + j, H, c[j], cp[j], dh, dc[j], dg + j);
+      db[j] += d.i;
+      db[H + j] += d.f;
+      db[2 * H + j] += d.g;
+      db[3 * H + j] += d.o;
     }
   }
 }
 
-// out[j, r] = w[r, j] * mask[r, j] for the columns j in [cb, ce): w [R,C] -> out [C,R], in
-// tiles that stay in L1.
+// dst[c, r] = src[r, c] * mask[r, c] (mask may be null) for r in [0, R) and c in [cb, ce):
+// src and mask have row stride lds, dst row stride ldd; in tiles that stay in L1.
 template <class T>
-GULM_AI void transpose_mask_impl(int64_t R, int64_t C, int64_t cb, int64_t ce,
-                                 const T* GULM_RESTRICT w, const T* GULM_RESTRICT mask,
-                                 T* GULM_RESTRICT out) {
+GULM_AI void transpose_mask_impl(int64_t R, int64_t cb, int64_t ce, const T* GULM_RESTRICT src,
+                                 const T* GULM_RESTRICT mask, int64_t lds, T* GULM_RESTRICT dst,
+                                 int64_t ldd) {
   constexpr int64_t kTile = 32;
   for (int64_t r0 = 0; r0 < R; r0 += kTile) {
     const int64_t r1 = std::min(R, r0 + kTile);
@@ -194,9 +221,9 @@ GULM_AI void transpose_mask_impl(int64_t R, int64_t C, int64_t cb, int64_t ce,
       for (int64_t c = c0; c < c1; ++c) {
         for (int64_t r = r0; r < r1; ++r) {
           if (mask) {
-            st(out + c * R + r, acc_t<T>(ld(w + r * C + c)) * acc_t<T>(ld(mask + r * C + c)));
+            st(dst + c * ldd + r, acc_t<T>(ld(src + r * lds + c)) * acc_t<T>(ld(mask + r * lds + c)));
           } else {
-            out[c * R + r] = w[r * C + c];
+            dst[c * ldd + r] = src[r * lds + c];
           }
         }
       }
@@ -232,29 +259,6 @@ GULM_AI void add_mul_inplace_impl(int64_t n, T* GULM_RESTRICT acc, const T* GULM
 
 // ---- run-time choice of the vectorised variant ---------------------------------------------
 
-CpuIsa detect_isa() {
-#if GULM_X86
-  __builtin_cpu_init();
-  if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
-      __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512dq"))
-    return CpuIsa::Avx512;
-  if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) return CpuIsa::Avx2;
-#endif
-  return CpuIsa::Baseline;
-}
-
-CpuIsa best_isa() {
-  static const CpuIsa best = detect_isa();
-  return best;
-}
-
-std::atomic<int32_t> g_isa{int32_t(CpuIsa::Auto)};
-
-CpuIsa active_isa() {
-  const auto v = CpuIsa(g_isa.load(std::memory_order_relaxed));
-  return v == CpuIsa::Auto ? best_isa() : v;
-}
-
 // Each hot function is instantiated for the three ISAs; the *_impl bodies are always_inline so
 // they are compiled inside each target context.
 #define GULM_MULTIVERSION(NAME, TPARAMS, TARGS, PARAMS, ARGS)                           \
@@ -266,7 +270,7 @@ CpuIsa active_isa() {
   void NAME##_base PARAMS { NAME##_impl<TARGS> ARGS; }                                  \
   template <TPARAMS>                                                                    \
   void NAME PARAMS {                                                                    \
-    switch (active_isa()) {                                                             \
+    switch (cpu_isa()) {                                                                \
       case CpuIsa::Avx512: NAME##_avx512<TARGS> ARGS; break;                            \
       case CpuIsa::Avx2: NAME##_avx2<TARGS> ARGS; break;                                \
       default: NAME##_base<TARGS> ARGS; break;                                          \
@@ -278,9 +282,9 @@ GULM_MULTIVERSION(fwd_step, class T GULM_COMMA bool kSave, T GULM_COMMA kSave,
                   (const FwdStep<T>& s), (s))
 GULM_MULTIVERSION(bwd_step, class T, T, (const BwdStep<T>& s), (s))
 GULM_MULTIVERSION(transpose_mask, class T, T,
-                  (int64_t R, int64_t C, int64_t cb, int64_t ce, const T* w, const T* mask,
-                   T* out),
-                  (R, C, cb, ce, w, mask, out))
+                  (int64_t R, int64_t cb, int64_t ce, const T* src, const T* mask, int64_t lds,
+                   T* dst, int64_t ldd),
+                  (R, cb, ce, src, mask, lds, dst, ldd))
 GULM_MULTIVERSION(mul_mask, class T, T, (int64_t n, const T* w, const T* mask, T* out),
                   (n, w, mask, out))
 GULM_MULTIVERSION(add_mul_inplace, class T, T, (int64_t n, T* acc, const T* y, const T* mask),
@@ -325,35 +329,6 @@ void store_state(void* dst, DType sd, int64_t n, const A* src) {
   for (int64_t k = 0; k < n; ++k) st_state<A>(dst, sd, k, src[k]);
 }
 
-template <class T>
-GemmArgs gemm_args(DType dt, bool ta, bool tb, int64_t m, int64_t n, int64_t k, const T* a,
-                   int64_t lda, const T* b, int64_t ldb, T* c, int64_t ldc) {
-  GemmArgs g;
-  g.trans_a = ta;
-  g.trans_b = tb;
-  g.m = m;
-  g.n = n;
-  g.k = k;
-  g.a = a;
-  g.lda = lda;
-  g.b = b;
-  g.ldb = ldb;
-  g.c = c;
-  g.ldc = ldc;
-  g.alpha = 1.f;
-  g.beta = 0.f;
-  g.dtype = dt;
-  return g;
-}
-
-// Column ranges per task in the step passes: at least ~4K elements per task (a multiple of a
-// cache line of floats). Below that a fork/join per step costs more than it saves (measured
-// on 2 cores: +3% for B=32, H=256; nothing for H=64, which stays serial).
-int64_t column_grain(int64_t B) {
-  const int64_t g = (4096 / std::max<int64_t>(B, 1) + 15) / 16 * 16;
-  return std::max<int64_t>(g, 32);
-}
-
 constexpr int64_t kElementwiseGrain = int64_t(1) << 16;
 
 template <class T>
@@ -369,10 +344,40 @@ void add_mul_inplace_par(const ParallelFor& par, int64_t n, T* acc, const T* y, 
   });
 }
 
-template <class T>
-T* ws_at(void* base, size_t off) {
-  return reinterpret_cast<T*>(static_cast<char*>(base) + off);
+// Runs body(c) for every chunk: on this thread when there is one chunk (then its GEMM may use
+// all threads), else through the ParallelFor, one task per chunk.
+template <class F>
+void for_each_chunk(const ParallelFor& par, const UnitChunks& u, F&& body) {
+  if (u.count == 1) {
+    body(int64_t(0));
+    return;
+  }
+  par(u.count, 1, [&](int64_t c0, int64_t c1) {
+    for (int64_t c = c0; c < c1; ++c) body(c);
+  });
 }
+
+// The per-chunk recurrent GEMMs of a layer (no allocation: at most kMaxChunks). Their B
+// operand is announced once (pack_b); each step fills in A.
+struct ChunkGemms {
+  GemmArgs args[kMaxChunks];
+
+  template <class MakeArgs>
+  ChunkGemms(const Gemm& gemm, const UnitChunks& u, int64_t uses, MakeArgs&& make) {
+    for (int64_t c = 0; c < u.count; ++c) {
+      GemmArgs& g = args[c];
+      g = make(u.begin(c), u.end(c));
+      g.single_thread = u.count > 1;
+      g.b_slot = gemm.pack_b(g, uses);
+    }
+  }
+
+  GemmArgs with_a(int64_t c, const void* a) const {
+    GemmArgs g = args[c];
+    g.a = a;
+    return g;
+  }
+};
 
 // ---- forward --------------------------------------------------------------------------------
 
@@ -380,51 +385,53 @@ template <class T>
 void fwd(const WdLstmFwdParams& p, const Gemm& gemm, const ParallelFor& par) {
   using A = acc_t<T>;
   const int64_t T_ = p.T, B = p.B, I = p.I, H = p.H, G4 = 4 * H;
-  const bool save = p.gates != nullptr;
+  const WdLstmFwdArrays<T, A> a = wd_lstm_fwd_arrays<T, A>(p);
+  const bool save = a.gates != nullptr;
   const bool table = p.ids != nullptr;  // x is a [V,4H] projection table (never with save)
-  const WdLstmFwdWorkspace ws = wd_lstm_fwd_workspace(T_, B, H, p.dtype, save);
-  T* w_rec = ws_at<T>(p.workspace, ws.w_rec);
-  A* bias = ws_at<A>(p.workspace, ws.bias);
-  A* c_a = ws_at<A>(p.workspace, ws.c);
-  A* c_b = ws_at<A>(p.workspace, ws.c2);
-  T* rec = ws_at<T>(p.workspace, ws.rec);
-  const T* x = static_cast<const T*>(p.x);
-  const T* w_ih = static_cast<const T*>(p.w_ih);
-  const T* b_ih = static_cast<const T*>(p.b_ih);
-  const T* b_hh = static_cast<const T*>(p.b_hh);
-  T* y = static_cast<T*>(p.y);
-  T* gates = static_cast<T*>(p.gates);
-  A* cell = static_cast<A*>(p.cell);
+  const UnitChunks u = unit_chunks(B, H, par.threads);
 
-  // The dropped recurrent weight, once per call, transposed to [H,4H]: h @ w_rec^T is then a
-  // plain no-transpose GEMM, the fastest layout for MKL at these shapes.
+  // The dropped recurrent weight, once per call, transposed to [H,4H] with its columns grouped
+  // by chunk: gate k of unit j (chunk [j0,j1)) is column 4*j0 + k*(j1-j0) + (j-j0). A chunk's
+  // slice of h @ w_rec^T is then one no-transpose GEMM over contiguous columns, and with one
+  // chunk this is the plain (w_hh * mask)^T.
   par(H, 32, [&](int64_t cb, int64_t ce) {
-    transpose_mask<T>(G4, H, cb, ce, static_cast<const T*>(p.w_hh), static_cast<const T*>(p.mask),
-                      w_rec);
+    for (int64_t c = 0; c < u.count; ++c) {
+      const int64_t j0 = u.begin(c), w = u.end(c) - j0;
+      for (int64_t k = 0; k < 4; ++k) {
+        const int64_t row = (k * H + j0) * H;
+        transpose_mask<T>(w, cb, ce, a.w_hh + row, a.mask ? a.mask + row : nullptr, H,
+                          a.w_rec + 4 * j0 + k * w, G4);
+      }
+    }
   });
-  for (int64_t k = 0; k < G4; ++k) bias[k] = A(ld(b_ih + k)) + A(ld(b_hh + k));
-  load_state<A>(p.c0, p.state_dtype, B * H, c_a);
+  for (int64_t k = 0; k < G4; ++k) a.bias[k] = A(ld(a.b_ih + k)) + A(ld(a.b_hh + k));
+  load_state<A>(p.c0, p.state_dtype, B * H, a.c);
 
-  const T* h_prev = static_cast<const T*>(p.h0);
-  const A* c_prev = c_a;
-  const int64_t grain = column_grain(B);
-  for (int64_t t0 = 0; t0 < T_; t0 += ws.chunk) {
-    const int64_t n = std::min(ws.chunk, T_ - t0);
-    T* G = save ? gates + t0 * B * G4 : ws_at<T>(p.workspace, ws.gx);
+  const ChunkGemms rec_gemms(gemm, u, T_, [&](int64_t j0, int64_t j1) {
+    return gemm_args(p.dtype, false, false, B, 4 * (j1 - j0), H, a.h0, H, a.w_rec + 4 * j0, G4,
+                     a.rec + 4 * j0, G4);
+  });
+
+  const T* h_prev = a.h0;
+  const A* c_prev = a.c;
+  for (int64_t t0 = 0; t0 < T_; t0 += a.ws.chunk) {
+    const int64_t n = std::min(a.ws.chunk, T_ - t0);
+    T* G = save ? a.gates + t0 * B * G4 : a.gx;
     // Input projection of n steps at once: G = x[t0:t0+n] @ w_ih^T (table mode: rows of x).
     if (!table) {
-      gemm(gemm_args<T>(p.dtype, false, true, n * B, G4, I, x + t0 * B * I, I, w_ih, I, G, G4));
+      gemm(gemm_args(p.dtype, false, true, n * B, G4, I, a.x + t0 * B * I, I, a.w_ih, I, G, G4));
     }
     for (int64_t s = 0; s < n; ++s) {
       const int64_t t = t0 + s;
-      gemm(gemm_args<T>(p.dtype, false, false, B, G4, H, h_prev, H, w_rec, G4, rec, G4));
-      A* c_out = save ? cell + t * B * H : (c_prev == c_a ? c_b : c_a);
-      T* y_t = y + t * B * H;
+      A* c_out = save ? a.cell + t * B * H : (c_prev == a.c ? a.c2 : a.c);
+      T* y_t = a.y + t * B * H;
       // Table mode never writes G (kSave is false), so reading x in place is safe.
-      T* G_t = table ? const_cast<T*>(x) : G + s * B * G4;
+      T* G_t = table ? const_cast<T*>(a.x) : G + s * B * G4;
       const int64_t* ids_t = table ? p.ids + t * B : nullptr;
-      par(H, grain, [&](int64_t j0, int64_t j1) {
-        const FwdStep<T> step{B, H, j0, j1, G_t, rec, bias, c_prev, c_out, y_t, ids_t};
+      for_each_chunk(par, u, [&](int64_t c) {
+        gemm(rec_gemms.with_a(c, h_prev));
+        const int64_t j0 = u.begin(c);
+        const FwdStep<T> step{B, H, j0, u.end(c), G_t, a.rec + 4 * j0, a.bias, c_prev, c_out, y_t, ids_t};
         if (save) {
           fwd_step<T, true>(step);
         } else {
@@ -445,82 +452,66 @@ template <class T>
 void bwd(const WdLstmBwdParams& p, const Gemm& gemm, const ParallelFor& par) {
   using A = acc_t<T>;
   const int64_t T_ = p.T, B = p.B, I = p.I, H = p.H, G4 = 4 * H;
-  const WdLstmBwdWorkspace ws = wd_lstm_bwd_workspace(T_, B, H, p.dtype);
-  T* wbuf = ws_at<T>(p.workspace, ws.w_rec);
-  T* dG = ws_at<T>(p.workspace, ws.dgates);
-  T* dh = ws_at<T>(p.workspace, ws.dh);
-  A* dc = ws_at<A>(p.workspace, ws.dc);
-  A* c0 = ws_at<A>(p.workspace, ws.c0);
-  A* db = ws_at<A>(p.workspace, ws.db);
-  const T* w_hh = static_cast<const T*>(p.w_hh);
-  const T* mask = static_cast<const T*>(p.mask);
-  const T* gates = static_cast<const T*>(p.gates);
-  const A* cell = static_cast<const A*>(p.cell);
-  const T* gy = static_cast<const T*>(p.grad_y);
-  const T* y = static_cast<const T*>(p.y);
+  const WdLstmBwdArrays<T, A> a = wd_lstm_bwd_arrays<T, A>(p);
+  const UnitChunks u = unit_chunks(B, H, par.threads);
+  T* dG = a.dgates;
 
-  // The dropped weight in its natural [4H,H] layout: dG @ w_rec is then a no-transpose GEMM.
-  const T* w_rec = w_hh;
-  if (mask) {
-    mul_mask_par<T>(par, G4 * H, w_hh, mask, wbuf);
-    w_rec = wbuf;
+  // The dropped weight in its natural [4H,H] layout: dG @ w_rec[:, chunk] is then a
+  // no-transpose GEMM over a column slice.
+  const T* w_rec = a.w_hh;
+  if (a.mask) {
+    mul_mask_par<T>(par, G4 * H, a.w_hh, a.mask, a.w_rec);
+    w_rec = a.w_rec;
   }
   if (p.grad_hT) {
-    std::memcpy(dh, p.grad_hT, size_t(B * H) * sizeof(T));
+    std::memcpy(a.dh, p.grad_hT, size_t(B * H) * sizeof(T));
   } else {
-    std::memset(static_cast<void*>(dh), 0, size_t(B * H) * sizeof(T));
+    std::memset(static_cast<void*>(a.dh), 0, size_t(B * H) * sizeof(T));
   }
-  load_state<A>(p.grad_cT, p.state_dtype, B * H, dc);
-  load_state<A>(p.c0, p.state_dtype, B * H, c0);
-  std::fill(db, db + G4, A(0));
+  load_state<A>(p.grad_cT, p.state_dtype, B * H, a.dc);
+  load_state<A>(p.c0, p.state_dtype, B * H, a.c0);
+  std::fill(a.db_acc, a.db_acc + G4, A(0));
 
-  const int64_t grain = column_grain(B);
+  const ChunkGemms dh_gemms(gemm, u, T_ - 1, [&](int64_t j0, int64_t j1) {
+    return gemm_args(p.dtype, false, false, B, j1 - j0, G4, dG, G4, w_rec + j0, H, a.dh + j0, H);
+  });
+
   for (int64_t t = T_ - 1; t >= 0; --t) {
-    par(H, grain, [&](int64_t j0, int64_t j1) {
-      const BwdStep<T> step{B,
-                            H,
-                            j0,
-                            j1,
-                            gates + t * B * G4,
-                            cell + t * B * H,
-                            t > 0 ? cell + (t - 1) * B * H : c0,
-                            gy + t * B * H,
-                            dh,
-                            dc,
-                            dG + t * B * G4,
-                            db};
+    for_each_chunk(par, u, [&](int64_t c) {
+      // dh_t of this chunk's units = dG_{t+1} @ w_rec[:, chunk] (grad_hT at the last step).
+      if (t < T_ - 1) gemm(dh_gemms.with_a(c, dG + (t + 1) * B * G4));
+      const BwdStep<T> step{B, H, u.begin(c), u.end(c), a.gates + t * B * G4,
+                            a.cell + t * B * H, t > 0 ? a.cell + (t - 1) * B * H : a.c0,
+                            a.grad_y + t * B * H, a.dh, a.dc, dG + t * B * G4, a.db_acc};
       bwd_step<T>(step);
     });
-    // dh_{t-1} = dG_t @ w_rec; at t == 0 that is dh0 itself.
-    T* dst = t > 0 ? dh : static_cast<T*>(p.dh0);
-    gemm(gemm_args<T>(p.dtype, false, false, B, H, G4, dG + t * B * G4, G4, w_rec, H, dst, H));
   }
-  if (T_ == 0) std::memcpy(p.dh0, dh, size_t(B * H) * sizeof(T));
-  store_state<A>(p.dc0, p.state_dtype, B * H, dc);
-  T* dbo = static_cast<T*>(p.db);
-  for (int64_t k = 0; k < G4; ++k) st(dbo + k, db[k]);
+  // dh0 = dG_0 @ w_rec (grad_hT itself when there are no steps).
+  if (T_ > 0) {
+    gemm(gemm_args(p.dtype, false, false, B, H, G4, dG, G4, w_rec, H, a.dh0, H));
+  } else {
+    std::memcpy(a.dh0, a.dh, size_t(B * H) * sizeof(T));
+  }
+  store_state<A>(p.dc0, p.state_dtype, B * H, a.dc);
+  for (int64_t k = 0; k < G4; ++k) st(a.db + k, a.db_acc[k]);
 
   // Weight and input gradients over all steps at once.
   const int64_t TB = T_ * B;
-  const T* x = static_cast<const T*>(p.x);
-  gemm(gemm_args<T>(p.dtype, false, false, TB, I, G4, dG, G4, static_cast<const T*>(p.w_ih), I,
-                    static_cast<T*>(p.dx), I));
-  gemm(gemm_args<T>(p.dtype, true, false, G4, I, TB, dG, G4, x, I, static_cast<T*>(p.dw_ih), I));
-  // dw_hh = dG^T @ [h0; y[:-1]] as two GEMMs (no concatenated copy), summed in the mask pass.
-  T* dw_hh = static_cast<T*>(p.dw_hh);
+  gemm(gemm_args(p.dtype, false, false, TB, I, G4, dG, G4, a.w_ih, I, a.dx, I));
+  gemm(gemm_args(p.dtype, true, false, G4, I, TB, dG, G4, a.x, I, a.dw_ih, I));
+  // dw_hh = dG^T @ [h0; y[:-1]] as two GEMMs (no concatenated copy), summed in the mask pass
+  // (the first one into the w_rec buffer, no longer needed).
   if (T_ == 0) {
-    std::memset(static_cast<void*>(dw_hh), 0, size_t(G4 * H) * sizeof(T));
+    std::memset(static_cast<void*>(a.dw_hh), 0, size_t(G4 * H) * sizeof(T));
     return;
   }
-  gemm(gemm_args<T>(p.dtype, true, false, G4, H, B, dG, G4, static_cast<const T*>(p.h0), H, wbuf,
-                    H));
+  gemm(gemm_args(p.dtype, true, false, G4, H, B, dG, G4, a.h0, H, a.w_rec, H));
   if (T_ > 1) {
-    gemm(gemm_args<T>(p.dtype, true, false, G4, H, (T_ - 1) * B, dG + B * G4, G4, y, H, dw_hh,
-                      H));
-    add_mul_inplace_par<T>(par, G4 * H, dw_hh, wbuf, mask);
+    gemm(gemm_args(p.dtype, true, false, G4, H, (T_ - 1) * B, dG + B * G4, G4, a.y, H, a.dw_hh, H));
+    add_mul_inplace_par<T>(par, G4 * H, a.dw_hh, a.w_rec, a.mask);
   } else {
-    std::memcpy(static_cast<void*>(dw_hh), wbuf, size_t(G4 * H) * sizeof(T));
-    add_mul_inplace_par<T>(par, G4 * H, dw_hh, nullptr, mask);
+    std::memcpy(static_cast<void*>(a.dw_hh), a.w_rec, size_t(G4 * H) * sizeof(T));
+    add_mul_inplace_par<T>(par, G4 * H, a.dw_hh, nullptr, a.mask);
   }
 }
 
@@ -544,12 +535,5 @@ void wd_lstm_bwd_cpu(const WdLstmBwdParams& p, const Gemm& gemm, const ParallelF
   dispatch(p.dtype, "gulm::wd_lstm_backward",
            [&](auto tag) { bwd<decltype(tag)>(p, gemm, par); });
 }
-
-void set_cpu_isa(CpuIsa isa) {
-  if (isa != CpuIsa::Auto && int32_t(isa) > int32_t(best_isa())) isa = best_isa();
-  g_isa.store(int32_t(isa), std::memory_order_relaxed);
-}
-
-CpuIsa cpu_isa() { return active_isa(); }
 
 }  // namespace gulm

@@ -1,5 +1,5 @@
-// Device helpers shared by lstm_fwd.cu and lstm_bwd.cu (element access, gate math, launch
-// checks, dtype dispatch). Kernel layer: CUDA runtime only, no torch.
+// Device helpers shared by lstm_fwd.cu and lstm_bwd.cu (the math policy of gulm/lstm_cell.h,
+// launch checks, grid-stride loops, dtype dispatch). Kernel layer: CUDA runtime only, no torch.
 #pragma once
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
@@ -12,6 +12,7 @@
 #include <type_traits>
 
 #include "gulm/lstm.h"
+#include "gulm/lstm_cell.h"
 #include "gulm/macros.h"
 
 namespace gulm {
@@ -20,20 +21,40 @@ namespace cuda_detail {
 template <class T>
 using acc_t = std::conditional_t<std::is_same_v<T, double>, double, float>;
 
-__device__ __forceinline__ float ld(const float* p) { return *p; }
-__device__ __forceinline__ double ld(const double* p) { return *p; }
-__device__ __forceinline__ float ld(const __nv_bfloat16* p) { return __bfloat162float(*p); }
-__device__ __forceinline__ float ld(const __half* p) { return __half2float(*p); }
-__device__ __forceinline__ void st(float* p, float v) { *p = v; }
-__device__ __forceinline__ void st(double* p, double v) { *p = v; }
-__device__ __forceinline__ void st(__nv_bfloat16* p, float v) { *p = __float2bfloat16_rn(v); }
-__device__ __forceinline__ void st(__half* p, float v) { *p = __float2half_rn(v); }
+// The math and element policy of gulm/lstm_cell.h on the GPU. expf is accurate enough for
+// fp32 tolerances (a few ulp; __expf would be ~2 ulp plus flush to zero).
+struct CudaMath {
+  static __device__ __forceinline__ float sigmoid(float x) { return 1.0f / (1.0f + expf(-x)); }
+  static __device__ __forceinline__ double sigmoid(double x) { return 1.0 / (1.0 + exp(-x)); }
+  static __device__ __forceinline__ float tanh(float x) { return tanhf(x); }
+  static __device__ __forceinline__ double tanh(double x) { return ::tanh(x); }
+  static __device__ __forceinline__ float ld(const float* p) { return *p; }
+  static __device__ __forceinline__ double ld(const double* p) { return *p; }
+  static __device__ __forceinline__ float ld(const __nv_bfloat16* p) { return __bfloat162float(*p); }
+  static __device__ __forceinline__ float ld(const __half* p) { return __half2float(*p); }
+  static __device__ __forceinline__ void st(float* p, float v) { *p = v; }
+  static __device__ __forceinline__ void st(double* p, double v) { *p = v; }
+  static __device__ __forceinline__ void st(__nv_bfloat16* p, float v) { *p = __float2bfloat16_rn(v); }
+  static __device__ __forceinline__ void st(__half* p, float v) { *p = __float2half_rn(v); }
+};
 
-// Accurate enough for fp32 tolerances (expf is a few ulp; __expf would be ~2 ulp + flush).
-__device__ __forceinline__ float sigmoid(float x) { return 1.0f / (1.0f + expf(-x)); }
-__device__ __forceinline__ double sigmoid(double x) { return 1.0 / (1.0 + exp(-x)); }
-__device__ __forceinline__ float tanh_(float x) { return tanhf(x); }
-__device__ __forceinline__ double tanh_(double x) { return tanh(x); }
+template <class T>
+__device__ __forceinline__ acc_t<T> ld(const T* p) {
+  return CudaMath::ld(p);
+}
+template <class T>
+__device__ __forceinline__ void st(T* p, acc_t<T> v) {
+  CudaMath::st(p, v);
+}
+
+// f(k) for every k in [0, n), spread over the whole grid.
+template <class F>
+__device__ __forceinline__ void grid_stride(int64_t n, F&& f) {
+  for (int64_t k = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; k < n;
+       k += int64_t(gridDim.x) * blockDim.x) {
+    f(k);
+  }
+}
 
 inline void check_launch(const char* what) {
   const cudaError_t e = cudaGetLastError();
@@ -53,16 +74,10 @@ inline unsigned blocks_for(int64_t n, int threads) {
   return unsigned(b < 1 ? 1 : (b > 65535 * 16 ? 65535 * 16 : b));
 }
 
-template <class T>
-T* ws_at(void* base, size_t off) {
-  return reinterpret_cast<T*>(static_cast<char*>(base) + off);
-}
-
 // Cell-state conversions (c0 / grad_cT in, cT / dc0 out): `sd` is F32 or the compute dtype.
 template <class A>
 __global__ void load_state_kernel(const void* src, DType sd, int64_t n, A* dst) {
-  for (int64_t k = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; k < n;
-       k += int64_t(gridDim.x) * blockDim.x) {
+  grid_stride(n, [&](int64_t k) {
     A v = A(0);
     if (src) {
       switch (sd) {
@@ -73,13 +88,12 @@ __global__ void load_state_kernel(const void* src, DType sd, int64_t n, A* dst) 
       }
     }
     dst[k] = v;
-  }
+  });
 }
 
 template <class A>
 __global__ void store_state_kernel(void* dst, DType sd, int64_t n, const A* src) {
-  for (int64_t k = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; k < n;
-       k += int64_t(gridDim.x) * blockDim.x) {
+  grid_stride(n, [&](int64_t k) {
     const A v = src[k];
     switch (sd) {
       case DType::F32: static_cast<float*>(dst)[k] = float(v); break;
@@ -87,7 +101,7 @@ __global__ void store_state_kernel(void* dst, DType sd, int64_t n, const A* src)
       case DType::BF16: st(static_cast<__nv_bfloat16*>(dst) + k, float(v)); break;
       case DType::F16: st(static_cast<__half*>(dst) + k, float(v)); break;
     }
-  }
+  });
 }
 
 template <class A>
@@ -102,25 +116,6 @@ void store_state(void* dst, DType sd, int64_t n, const A* src, cudaStream_t s) {
   if (n == 0) return;
   store_state_kernel<A><<<blocks_for(n, 256), 256, 0, s>>>(dst, sd, n, src);
   check_launch("gulm wd_lstm store_state");
-}
-
-template <class T>
-GemmArgs gemm_args(DType dt, bool ta, bool tb, int64_t m, int64_t n, int64_t k, const T* a,
-                   int64_t lda, const T* b, int64_t ldb, T* c, int64_t ldc) {
-  GemmArgs g;
-  g.trans_a = ta;
-  g.trans_b = tb;
-  g.m = m;
-  g.n = n;
-  g.k = k;
-  g.a = a;
-  g.lda = lda;
-  g.b = b;
-  g.ldb = ldb;
-  g.c = c;
-  g.ldc = ldc;
-  g.dtype = dt;
-  return g;
 }
 
 template <class Fn>

@@ -48,78 +48,48 @@ __global__ void fwd_step_kernel(int64_t B, int64_t H, T* __restrict__ G, const T
                                 const acc_t<T>* __restrict__ bias,
                                 const acc_t<T>* __restrict__ c_prev,
                                 acc_t<T>* __restrict__ c_out, T* __restrict__ h) {
-  using A = acc_t<T>;
-  const int64_t n = B * H;
-  for (int64_t k = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; k < n;
-       k += int64_t(gridDim.x) * blockDim.x) {
+  grid_stride(B * H, [&](int64_t k) {
     const int64_t b = k / H, j = k - b * H;
-    T* g = G + b * 4 * H;
-    const T* r = R + b * 4 * H;
-    const A i = sigmoid(A(ld(g + j)) + A(ld(r + j)) + bias[j]);
-    const A f = sigmoid(A(ld(g + H + j)) + A(ld(r + H + j)) + bias[H + j]);
-    const A z = tanh_(A(ld(g + 2 * H + j)) + A(ld(r + 2 * H + j)) + bias[2 * H + j]);
-    const A o = sigmoid(A(ld(g + 3 * H + j)) + A(ld(r + 3 * H + j)) + bias[3 * H + j]);
-    const A c = f * c_prev[k] + i * z;
-    c_out[k] = c;
-    st(h + k, o * tanh_(c));
-    if (kSave) {
-      st(g + j, i);
-      st(g + H + j, f);
-      st(g + 2 * H + j, z);
-      st(g + 3 * H + j, o);
-    }
-  }
+    c_out[k] = lstm_cell_forward<CudaMath, kSave>(G + b * 4 * H + j, H, R + b * 4 * H + j, H,
+                                                  bias + j, H, c_prev[k], h + k);
+  });
 }
 
-template <class T>
-void fwd(const WdLstmFwdParams& p, const Gemm& gemm) {
-  using A = acc_t<T>;
-  cudaStream_t s = p.stream;
+template <class T, class A = acc_t<T>>
+void fwd(const WdLstmFwdParams& p, const Gemm& gemm, cudaStream_t s) {
   const int64_t T_ = p.T, B = p.B, I = p.I, H = p.H, G4 = 4 * H;
-  const bool save = p.gates != nullptr;
-  const WdLstmFwdWorkspace ws = wd_lstm_fwd_workspace(T_, B, H, p.dtype, save);
-  T* w_rec = ws_at<T>(p.workspace, ws.w_rec);
-  A* bias = ws_at<A>(p.workspace, ws.bias);
-  A* c_a = ws_at<A>(p.workspace, ws.c);
-  A* c_b = ws_at<A>(p.workspace, ws.c2);
-  T* rec = ws_at<T>(p.workspace, ws.rec);
-  const T* x = static_cast<const T*>(p.x);
-  const T* w_ih = static_cast<const T*>(p.w_ih);
-  T* y = static_cast<T*>(p.y);
-  T* gates = static_cast<T*>(p.gates);
-  A* cell = static_cast<A*>(p.cell);
+  const WdLstmFwdArrays<T, A> a = wd_lstm_fwd_arrays<T, A>(p);
+  const bool save = a.gates != nullptr;
 
   {
     const dim3 grid(unsigned((H + 31) / 32), unsigned((G4 + 31) / 32));
-    transpose_mask_kernel<T><<<grid, dim3(32, 8), 0, s>>>(
-        G4, H, static_cast<const T*>(p.w_hh), static_cast<const T*>(p.mask), w_rec);
+    transpose_mask_kernel<T><<<grid, dim3(32, 8), 0, s>>>(G4, H, a.w_hh, a.mask, a.w_rec);
     check_launch("gulm wd_lstm transpose_mask");
-    bias_kernel<T><<<blocks_for(G4, 256), 256, 0, s>>>(G4, static_cast<const T*>(p.b_ih),
-                                                       static_cast<const T*>(p.b_hh), bias);
+    bias_kernel<T><<<blocks_for(G4, 256), 256, 0, s>>>(G4, a.b_ih, a.b_hh, a.bias);
     check_launch("gulm wd_lstm bias");
   }
-  load_state<A>(p.c0, p.state_dtype, B * H, c_a, s);
+  load_state<A>(p.c0, p.state_dtype, B * H, a.c, s);
 
-  const T* h_prev = static_cast<const T*>(p.h0);
-  const A* c_prev = c_a;
+  const T* h_prev = a.h0;
+  const A* c_prev = a.c;
   const int threads = 256;
   const unsigned blocks = blocks_for(B * H, threads);
-  for (int64_t t0 = 0; t0 < T_; t0 += ws.chunk) {
-    const int64_t n = std::min(ws.chunk, T_ - t0);
-    T* G = save ? gates + t0 * B * G4 : ws_at<T>(p.workspace, ws.gx);
-    gemm(gemm_args<T>(p.dtype, false, true, n * B, G4, I, x + t0 * B * I, I, w_ih, I, G, G4));
+  for (int64_t t0 = 0; t0 < T_; t0 += a.ws.chunk) {
+    const int64_t n = std::min(a.ws.chunk, T_ - t0);
+    T* G = save ? a.gates + t0 * B * G4 : a.gx;
+    gemm(gemm_args(p.dtype, false, true, n * B, G4, I, a.x + t0 * B * I, I, a.w_ih, I, G, G4));
     for (int64_t k = 0; k < n; ++k) {
       const int64_t t = t0 + k;
-      gemm(gemm_args<T>(p.dtype, false, false, B, G4, H, h_prev, H, w_rec, G4, rec, G4));
-      A* c_out = save ? cell + t * B * H : (c_prev == c_a ? c_b : c_a);
-      T* y_t = y + t * B * H;
+      gemm(gemm_args(p.dtype, false, false, B, G4, H, h_prev, H, a.w_rec, G4, a.rec, G4));
+      A* c_out = save ? a.cell + t * B * H : (c_prev == a.c ? a.c2 : a.c);
+      T* y_t = a.y + t * B * H;
       if (B * H > 0) {
         if (save) {
-          fwd_step_kernel<T, true><<<blocks, threads, 0, s>>>(B, H, G + k * B * G4, rec, bias,
-                                                             c_prev, c_out, y_t);
+          fwd_step_kernel<T, true><<<blocks, threads, 0, s>>>(B, H, G + k * B * G4, a.rec,
+                                                             a.bias, c_prev, c_out, y_t);
         } else {
-          fwd_step_kernel<T, false><<<blocks, threads, 0, s>>>(B, H, G + k * B * G4, rec, bias,
-                                                              c_prev, c_out, y_t);
+          fwd_step_kernel<T, false><<<blocks, threads, 0, s>>>(B, H, G + k * B * G4, a.rec,
+                                                              a.bias, c_prev, c_out, y_t);
         }
         check_launch("gulm wd_lstm fwd_step");
       }
@@ -137,7 +107,7 @@ void fwd(const WdLstmFwdParams& p, const Gemm& gemm) {
 }  // namespace
 
 void wd_lstm_fwd_cuda(const WdLstmFwdParams& p, const Gemm& gemm) {
-  cuda_detail::dispatch(p.dtype, [&](auto tag) { fwd<decltype(tag)>(p, gemm); });
+  cuda_detail::dispatch(p.dtype, [&](auto tag) { fwd<decltype(tag)>(p, gemm, p.stream); });
 }
 
 }  // namespace gulm

@@ -83,18 +83,11 @@ void check_id_range(const char* op, const at::Tensor& ids, gulm::KmerIdType type
 
 at::Tensor kmer_decode(const at::Tensor& ids, int64_t k, int64_t stride) {
   constexpr const char* op = "gulm::kmer_decode";
-  TORCH_CHECK(ids.dim() == 1, op, ": ids must be a 1-D int64/int32 tensor [n], got shape ", ids.sizes());
   check_cuda(op, "ids", ids);
-  const gulm::KmerIdType type = id_type_of(op, "ids", ids.scalar_type());
-  check_k_stride(op, k, stride);
   const c10::cuda::CUDAGuard guard(ids.device());
-  const at::Tensor x = ids.contiguous();
-  check_id_range(op, x, type, k);
-  const int64_t L = gulm::kmer_decoded_length(x.size(0), static_cast<int>(k), static_cast<int>(stride));
-  at::Tensor out = at::empty({L}, x.options().dtype(at::kByte));
-  const gulm::KmerDecodeParams p = decode_params(x, type, k, stride, out);
-  C10_CUDA_CHECK(gulm::kmer_decode_cuda(p, current_stream()));
-  return out;
+  const DecodeCall c = prepare_decode(op, ids, k, stride, check_id_range);
+  C10_CUDA_CHECK(gulm::kmer_decode_cuda(c.p, current_stream()));
+  return c.out;
 }
 
 at::Tensor revcomp(const at::Tensor& seq) {
@@ -111,19 +104,11 @@ at::Tensor revcomp(const at::Tensor& seq) {
 at::Tensor kmer_revcomp(const at::Tensor& ids, int64_t k, const std::optional<at::Tensor>& lengths,
                         bool pad_left) {
   constexpr const char* op = "gulm::kmer_revcomp";
-  check_ids(op, ids, lengths);
   check_cuda(op, "ids", ids);
-  check_k_stride(op, k, 1);
-  const gulm::KmerIdType type = id_type_of(op, "ids", ids.scalar_type());
   const c10::cuda::CUDAGuard guard(ids.device());
-  const at::Tensor x = ids.contiguous();
-  check_id_range(op, x, type, k);
-  std::optional<at::Tensor> len;
-  if (lengths.has_value()) len = lengths->contiguous();
-  at::Tensor out = at::empty_like(x);
-  const gulm::KmerRevcompParams p = revcomp_params(x, type, k, len, pad_left, out);
-  C10_CUDA_CHECK(gulm::kmer_revcomp_cuda(p, current_stream()));
-  return out;
+  const RevcompCall c = prepare_kmer_revcomp(op, ids, k, lengths, pad_left, check_id_range);
+  C10_CUDA_CHECK(gulm::kmer_revcomp_cuda(c.p, current_stream()));
+  return c.out;
 }
 
 }  // namespace

@@ -67,17 +67,12 @@ std::tuple<Tensor, Tensor, Tensor, Tensor, Tensor> wd_lstm_cuda(
     const Tensor& b_hh, const Tensor& h0, const Tensor& c0, const std::optional<Tensor>& mask,
     bool save_workspace) {
   const c10::cuda::CUDAGuard guard(x.device());
-  const FwdArgs a = check_fwd_args("gulm::wd_lstm (CUDA)", at::kCUDA, kCudaDtypes, x, w_ih,
-                                   w_hh, b_ih, b_hh, h0, c0, mask);
-  FwdOutputs out = alloc_fwd_outputs(a, save_workspace);
-  gulm::WdLstmFwdParams p = fwd_params(a, out, save_workspace);
-  const auto ws = gulm::wd_lstm_fwd_workspace(a.T, a.B, a.H, p.dtype, save_workspace);
-  Tensor workspace = at::empty({int64_t(ws.bytes)}, a.x.options().dtype(at::kByte));
-  p.workspace = workspace.data_ptr();
-  p.stream = c10::cuda::getCurrentCUDAStream().stream();
+  FwdCall c = prepare_fwd("gulm::wd_lstm (CUDA)", at::kCUDA, kCudaDtypes, x, w_ih, w_hh, b_ih,
+                          b_hh, h0, c0, mask, save_workspace);
+  c.p.stream = c10::cuda::getCurrentCUDAStream().stream();
   CudaGemmCtx ctx{x.device()};
-  gulm::wd_lstm_fwd_cuda(p, gulm::Gemm{&aten_cuda_gemm, &ctx});
-  return {out.y, out.hT, out.cT, out.gates, out.cell};
+  gulm::wd_lstm_fwd_cuda(c.p, gulm::Gemm{&aten_cuda_gemm, &ctx});
+  return c.outputs();
 }
 
 std::tuple<Tensor, Tensor, Tensor, Tensor, Tensor, Tensor> wd_lstm_backward_cuda(
@@ -86,18 +81,12 @@ std::tuple<Tensor, Tensor, Tensor, Tensor, Tensor, Tensor> wd_lstm_backward_cuda
     const Tensor& w_hh, const std::optional<Tensor>& mask, const Tensor& h0, const Tensor& c0,
     const Tensor& y, const Tensor& gates, const Tensor& cell) {
   const c10::cuda::CUDAGuard guard(x.device());
-  const BwdArgs a = check_bwd_args("gulm::wd_lstm_backward (CUDA)", at::kCUDA, kCudaDtypes,
-                                   grad_y, grad_hT, grad_cT, x, w_ih, w_hh, mask, h0, c0, y,
-                                   gates, cell);
-  BwdOutputs out = alloc_bwd_outputs(a);
-  gulm::WdLstmBwdParams p = bwd_params(a, out);
-  const auto ws = gulm::wd_lstm_bwd_workspace(a.T, a.B, a.H, p.dtype);
-  Tensor workspace = at::empty({int64_t(ws.bytes)}, a.x.options().dtype(at::kByte));
-  p.workspace = workspace.data_ptr();
-  p.stream = c10::cuda::getCurrentCUDAStream().stream();
+  BwdCall c = prepare_bwd("gulm::wd_lstm_backward (CUDA)", at::kCUDA, kCudaDtypes, grad_y,
+                          grad_hT, grad_cT, x, w_ih, w_hh, mask, h0, c0, y, gates, cell);
+  c.p.stream = c10::cuda::getCurrentCUDAStream().stream();
   CudaGemmCtx ctx{x.device()};
-  gulm::wd_lstm_bwd_cuda(p, gulm::Gemm{&aten_cuda_gemm, &ctx});
-  return {out.dx, out.dw_ih, out.dw_hh, out.db, out.dh0, out.dc0};
+  gulm::wd_lstm_bwd_cuda(c.p, gulm::Gemm{&aten_cuda_gemm, &ctx});
+  return c.grads();
 }
 
 }  // namespace

@@ -1,0 +1,296 @@
+// The CPU Gemm backends and their per-shape selection (see gemm_cpu.h).
+#include "gemm_cpu.h"
+
+#include <ATen/CPUGeneratorImpl.h>
+#include <ATen/core/dispatch/Dispatcher.h>
+#include <ATen/ops/addmm_cpu_dispatch.h>
+#include <ATen/ops/mm_cpu_dispatch.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdlib>
+#include <cstring>
+#include <limits>
+#include <map>
+#include <mutex>
+#include <optional>
+#include <tuple>
+
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
+#include "lstm_common.h"
+
+// MKL's per-thread thread count, when the torch build links MKL (a weak reference: null
+// otherwise). The mixed-case name is MKL's C interface; the lowercase exports are the Fortran
+// one, which takes a pointer.
+extern "C" int MKL_Set_Num_Threads_Local(int) __attribute__((weak));
+
+namespace gulm_torch {
+namespace {
+
+using at::Tensor;
+
+// ---- single-threaded calls -----------------------------------------------------------------
+
+class SingleThreadScope {
+ public:
+  explicit SingleThreadScope(bool on) : on_(on) {
+    if (!on_) return;
+    if (MKL_Set_Num_Threads_Local) mkl_prev_ = MKL_Set_Num_Threads_Local(1);
+#ifdef _OPENMP
+    omp_prev_ = omp_get_max_threads();
+    omp_set_num_threads(1);
+#endif
+  }
+  ~SingleThreadScope() {
+    if (!on_) return;
+    if (MKL_Set_Num_Threads_Local) MKL_Set_Num_Threads_Local(mkl_prev_);
+#ifdef _OPENMP
+    omp_set_num_threads(omp_prev_);
+#endif
+  }
+  SingleThreadScope(const SingleThreadScope&) = delete;
+  SingleThreadScope& operator=(const SingleThreadScope&) = delete;
+
+ private:
+  bool on_;
+  int mkl_prev_ = 0;
+  int omp_prev_ = 1;
+};
+
+// ---- the two backends ----------------------------------------------------------------------
+
+at::TensorOptions options_of(const gulm::GemmArgs& g) {
+  return at::TensorOptions().dtype(to_scalar_type(g.dtype)).device(at::kCPU);
+}
+
+Tensor view_a(const gulm::GemmArgs& g) {
+  return gemm_view(g.a, g.m, g.k, g.lda, g.trans_a, options_of(g));
+}
+Tensor view_b(const gulm::GemmArgs& g) {
+  return gemm_view(g.b, g.k, g.n, g.ldb, g.trans_b, options_of(g));
+}
+Tensor view_c(const gulm::GemmArgs& g) {
+  return at::from_blob(g.c, {g.m, g.n}, {g.ldc, 1}, options_of(g));
+}
+
+// at::cpu:: calls the CPU kernel directly (MKL sgemm/dgemm, oneDNN/AMX for bfloat16) without
+// a second trip through the dispatcher, which matters for the per-step GEMMs of small models.
+void run_mkl(const gulm::GemmArgs& g) {
+  Tensor c = view_c(g);
+  if (g.alpha == 1.f && g.beta == 0.f) {
+    at::cpu::mm_out(c, view_a(g), view_b(g));
+  } else {
+    at::cpu::addmm_out(c, c, view_a(g), view_b(g), g.beta, g.alpha);
+  }
+}
+
+struct OneDnnOps {
+  std::optional<c10::OperatorHandle> linear, reorder;
+};
+
+const OneDnnOps& onednn_ops() {
+  static const OneDnnOps ops = [] {
+    OneDnnOps o;
+    auto& d = c10::Dispatcher::singleton();
+    o.linear = d.findSchema({"mkldnn::_linear_pointwise", ""});
+    o.reorder = d.findSchema({"mkldnn::_reorder_linear_weight", ""});
+    return o;
+  }();
+  return ops;
+}
+
+bool onednn_can_run(const gulm::GemmArgs& g) {
+  return onednn_available() && (g.dtype == gulm::DType::F32 || g.dtype == gulm::DType::BF16) &&
+         g.alpha == 1.f && g.beta == 0.f && g.m > 0 && g.n > 0 && g.k > 0;
+}
+
+// oneDNN's layout of W = op(B)^T [n,k] for `m`-row inputs.
+Tensor onednn_pack(const gulm::GemmArgs& g) {
+  torch::jit::Stack s{view_b(g).t(), g.m};
+  onednn_ops().reorder->callBoxed(s);
+  return s[0].toTensor();
+}
+
+// C = op(A) @ W^T with W [n,k] dense (a strided view of B) or packed.
+void run_onednn(const gulm::GemmArgs& g, const Tensor& packed) {
+  const Tensor w = packed.defined() ? packed : view_b(g).t();
+  torch::jit::Stack s{view_a(g), w, c10::IValue(), std::string("none"),
+                      c10::List<std::optional<at::Scalar>>(), c10::IValue()};
+  onednn_ops().linear->callBoxed(s);
+  view_c(g).copy_(s[0].toTensor());
+}
+
+// ---- selection -------------------------------------------------------------------------------
+
+GemmBackend parse_request() {
+  const char* s = std::getenv("GULM_GEMM");
+  if (!s || !*s || !std::strcmp(s, "auto")) return GemmBackend::Auto;
+  if (!std::strcmp(s, "mkl")) return GemmBackend::Mkl;
+  if (!std::strcmp(s, "onednn")) return GemmBackend::OneDnn;
+  TORCH_CHECK(false, "GULM_GEMM must be auto, mkl or onednn, got '", s, "'");
+}
+
+// Below this many multiply-adds the backends differ by less than the cost of timing them.
+constexpr int64_t kMinTimedMacs = int64_t(1) << 20;
+// Large GEMMs are timed on their first kProxyRows rows (both backends keep their large-matrix
+// efficiency there, and timing stays a few milliseconds per shape).
+constexpr int64_t kProxyRows = 256;
+// Timed runs per backend after one warm-up: the best is kept.
+constexpr int kTimedRuns = 2;
+// oneDNN must beat MKL by this fraction to be chosen: near-ties keep one backend (and so the
+// same rounding) from one process to the next.
+constexpr double kMargin = 0.10;
+
+using Key = std::tuple<int64_t, int64_t, int64_t, bool, bool, int, bool, bool>;
+
+struct Registry {
+  std::mutex m;
+  std::map<Key, GemmChoice> choices;
+};
+Registry& registry() {
+  static Registry* r = new Registry();  // leaked: may be used during interpreter shutdown
+  return *r;
+}
+
+int64_t round_up_pow2(int64_t v) {
+  int64_t p = 1;
+  while (p < v) p <<= 1;
+  return p;
+}
+
+double best_seconds(const std::function<void()>& f, int runs) {
+  f();  // warm-up (first-use costs: oneDNN primitive creation, MKL buffers)
+  double best = std::numeric_limits<double>::infinity();
+  for (int r = 0; r < runs; ++r) {
+    const auto t0 = std::chrono::steady_clock::now();
+    f();
+    best = std::min(best, std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+  }
+  return best;
+}
+
+// Times both backends on scratch operands of g's shape and returns the choice.
+GemmChoice measure(const gulm::GemmArgs& g, bool packed, int64_t uses) {
+  gulm::GemmArgs p = g;
+  if (!packed) p.m = std::min(g.m, kProxyRows);
+  const auto opts = options_of(p);
+  // A private generator: timing must not move torch's global random stream (training runs and
+  // resumed runs must draw the same masks whatever was timed).
+  at::Generator gen = at::detail::createCPUGenerator(20240611);
+  const auto scratch = [&](int64_t rows, int64_t cols) {
+    return at::empty({rows, cols}, opts).uniform_(-1.0, 1.0, gen);
+  };
+  const Tensor a = p.trans_a ? scratch(p.k, p.m) : scratch(p.m, p.k);
+  const Tensor b = p.trans_b ? scratch(p.n, p.k) : scratch(p.k, p.n);
+  Tensor c = at::empty({p.m, p.n}, opts);
+  p.a = a.data_ptr();
+  p.lda = a.size(1);
+  p.b = b.data_ptr();
+  p.ldb = b.size(1);
+  p.c = c.data_ptr();
+  p.ldc = p.n;
+  const SingleThreadScope scope(p.single_thread);
+  GemmChoice r{p.m, p.n, p.k, p.trans_a, p.trans_b, packed, p.single_thread,
+               std::string(c10::toString(to_scalar_type(p.dtype))), "mkl", 0.0, -1.0};
+  r.mkl_us = 1e6 * best_seconds([&] { run_mkl(p); }, kTimedRuns);
+  try {
+    Tensor w;
+    double pack_s = 0;
+    if (packed) {
+      const auto t0 = std::chrono::steady_clock::now();
+      w = onednn_pack(p);
+      pack_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    }
+    r.onednn_us = 1e6 * (best_seconds([&] { run_onednn(p, w); }, kTimedRuns) +
+                         pack_s / double(std::max<int64_t>(uses, 1)));
+  } catch (const std::exception&) {
+    r.onednn_us = -1.0;  // e.g. bfloat16 on a CPU without the instructions oneDNN needs
+  }
+  if (r.onednn_us >= 0 && r.onednn_us < (1.0 - kMargin) * r.mkl_us) r.backend = "onednn";
+  return r;
+}
+
+GemmBackend choose(GemmBackend request, const gulm::GemmArgs& g, bool packed, int64_t uses) {
+  if (!onednn_can_run(g)) return GemmBackend::Mkl;
+  if (request != GemmBackend::Auto) return request;
+  if (g.m * g.n * g.k < kMinTimedMacs) return GemmBackend::Mkl;
+  const Key key{packed ? g.m : round_up_pow2(g.m), g.n, g.k, g.trans_a, g.trans_b, int(g.dtype),
+                packed, g.single_thread};
+  Registry& reg = registry();
+  {
+    std::lock_guard<std::mutex> lock(reg.m);
+    auto it = reg.choices.find(key);
+    if (it != reg.choices.end()) {
+      return it->second.backend == "onednn" ? GemmBackend::OneDnn : GemmBackend::Mkl;
+    }
+  }
+  const GemmChoice r = measure(g, packed, uses);
+  std::lock_guard<std::mutex> lock(reg.m);
+  const GemmChoice& kept = reg.choices.emplace(key, r).first->second;
+  return kept.backend == "onednn" ? GemmBackend::OneDnn : GemmBackend::Mkl;
+}
+
+}  // namespace
+
+CpuGemm::CpuGemm() : request_(parse_request()) {}
+
+void CpuGemm::call(void* self, const gulm::GemmArgs& g) {
+  auto* me = static_cast<CpuGemm*>(self);
+  const SingleThreadScope scope(g.single_thread);
+  if (g.b_slot >= 0) {
+    const Slot& slot = me->slots_.at(size_t(g.b_slot));
+    if (slot.backend == GemmBackend::OneDnn) {
+      run_onednn(g, slot.packed);
+    } else {
+      run_mkl(g);
+    }
+    return;
+  }
+  if (choose(me->request_, g, false, 1) == GemmBackend::OneDnn) {
+    run_onednn(g, Tensor());
+  } else {
+    run_mkl(g);
+  }
+}
+
+int32_t CpuGemm::pack(void* self, const gulm::GemmArgs& g, int64_t uses) {
+  auto* me = static_cast<CpuGemm*>(self);
+  if (uses < 1) return -1;
+  Slot slot;
+  slot.backend = choose(me->request_, g, true, uses);
+  if (slot.backend == GemmBackend::OneDnn) slot.packed = onednn_pack(g);
+  me->slots_.push_back(std::move(slot));
+  return int32_t(me->slots_.size() - 1);
+}
+
+std::vector<GemmChoice> gemm_choices() {
+  Registry& reg = registry();
+  std::lock_guard<std::mutex> lock(reg.m);
+  std::vector<GemmChoice> out;
+  for (const auto& kv : reg.choices) out.push_back(kv.second);
+  return out;
+}
+
+void clear_gemm_choices() {
+  Registry& reg = registry();
+  std::lock_guard<std::mutex> lock(reg.m);
+  reg.choices.clear();
+}
+
+std::string gemm_request() {
+  switch (parse_request()) {
+    case GemmBackend::Mkl: return "mkl";
+    case GemmBackend::OneDnn: return "onednn";
+    default: return "auto";
+  }
+}
+
+bool onednn_available() {
+  const OneDnnOps& o = onednn_ops();
+  return o.linear.has_value() && o.reorder.has_value();
+}
+
+}  // namespace gulm_torch

@@ -1,0 +1,67 @@
+// The CPU Gemm (gulm/gemm.h) the bindings inject into the LSTM kernels: two backends, chosen
+// per GEMM shape.
+//
+//   mkl     at::cpu::mm_out on from_blob views: MKL sgemm/dgemm in fp32/fp64 (for bfloat16
+//           ATen itself routes to oneDNN/AMX).
+//   onednn  oneDNN's inner product through the mkldnn::_linear_pointwise op that torch ships,
+//           with the B operand pre-packed once per kernel call into oneDNN's blocked layout
+//           (mkldnn::_reorder_linear_weight) when the kernel announces it (Gemm::pack_b: the
+//           recurrent weight of every time step). fp32 and bfloat16.
+//
+// MKL is fast on Intel and known to take slow code paths on other x86 CPUs (measured 0.44x of
+// nn.LSTM on AMD Zen 4, issue 16), while oneDNN is tuned for both; on Intel either may win
+// depending on the shape. So under GULM_GEMM=auto (the default) each distinct GEMM shape is
+// timed once per process with both backends on scratch operands of that shape (two runs after
+// a warm-up, the best of each; large GEMMs on their first 256 rows) and the faster one is kept.
+// GULM_GEMM=mkl or onednn forces a backend (read at every kernel call, so tests can switch);
+// where oneDNN cannot run (float64, alpha/beta other than 1/0, no mkldnn ops in this torch)
+// mkl runs.
+//
+// GemmArgs::single_thread is honoured by pinning MKL (mkl_set_num_threads_local) and OpenMP
+// (omp_set_num_threads, which oneDNN follows) to one thread for the call.
+#pragma once
+#include <ATen/ATen.h>
+
+#include <string>
+#include <vector>
+
+#include "gulm/gemm.h"
+
+namespace gulm_torch {
+
+enum class GemmBackend { Auto, Mkl, OneDnn };
+
+// One Gemm per kernel call: owns the packed copies of announced B operands.
+class CpuGemm {
+ public:
+  CpuGemm();
+  gulm::Gemm gemm() { return gulm::Gemm{&CpuGemm::call, this, &CpuGemm::pack}; }
+
+ private:
+  struct Slot {
+    GemmBackend backend = GemmBackend::Mkl;
+    at::Tensor packed;  // oneDNN's layout of op(B)^T [n,k] (onednn slots only)
+  };
+  static void call(void* self, const gulm::GemmArgs& g);
+  static int32_t pack(void* self, const gulm::GemmArgs& g, int64_t uses);
+
+  GemmBackend request_;
+  std::vector<Slot> slots_;
+};
+
+// What the auto selection measured and chose so far in this process (for benchmarks, tests
+// and gulm.ops.lstm.gemm_backend_report()).
+struct GemmChoice {
+  int64_t m, n, k;  // m: the shape timed (large GEMMs: a 256-row proxy)
+  bool trans_a, trans_b, packed, single_thread;
+  std::string dtype, backend;
+  double mkl_us, onednn_us;  // best time of each (onednn: < 0 when it could not run)
+};
+std::vector<GemmChoice> gemm_choices();
+void clear_gemm_choices();
+// The backend GULM_GEMM asks for: "auto", "mkl" or "onednn" (throws on anything else).
+std::string gemm_request();
+// Whether torch provides the oneDNN ops the onednn backend calls.
+bool onednn_available();
+
+}  // namespace gulm_torch

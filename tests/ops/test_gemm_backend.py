@@ -1,0 +1,113 @@
+"""The CPU GEMM backends of the fused LSTM (csrc/torch/gemm_cpu.h): each forced backend gives
+the reference's results, the automatic choice keeps the faster backend per shape, and timing
+never moves torch's global random stream."""
+import pytest
+import torch
+
+from gulm import _ext
+from gulm.ops.lstm import gemm_backend_report, wd_lstm, wd_lstm_ref
+
+pytestmark = pytest.mark.skipif(not _ext.HAS_EXTENSION, reason="gulm._C not built")
+
+# Large enough that each step is cut into chunks of hidden units when threaded (single-threaded
+# slice GEMMs, packed per chunk), small enough to be quick.
+T, B, I, H = 4, 32, 40, 200
+
+
+def _problem(dtype, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    s = H ** -0.5
+    shapes = ((T, B, I), (4 * H, I), (4 * H, H), (4 * H,), (4 * H,), (B, H), (B, H))
+    tensors = [((torch.rand(sh, generator=g) * 2 - 1) * (1.0 if k in (0, 5, 6) else s))
+               for k, sh in enumerate(shapes)]
+    mask = (torch.rand(4 * H, H, generator=g) > 0.25).float() / 0.75
+    leaves = [t.to(dtype).requires_grad_() for t in tensors[:6]]
+    return leaves, tensors[6], mask.to(dtype)
+
+
+def _run(fn, leaves, c0, mask):
+    y, hT, cT = fn(*leaves, c0, mask=mask)
+    loss = (y.float() ** 2).sum() + hT.float().sum() + cT.float().sum()
+    return [y, hT, cT, *torch.autograd.grad(loss, leaves)]
+
+
+@pytest.mark.parametrize("backend", ["mkl", "onednn", "auto"])
+@pytest.mark.parametrize("n_threads", [1, 2, 3])
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+def test_each_backend_matches_reference(monkeypatch, threads, backend, n_threads, dtype):
+    if backend == "onednn" and not _ext._C.gemm_onednn_available():
+        pytest.skip("this torch has no mkldnn ops")
+    monkeypatch.setenv("GULM_GEMM", backend)
+    threads(n_threads)
+    leaves, c0, mask = _problem(dtype)
+    got = _run(wd_lstm, leaves, c0, mask)
+    want = _run(wd_lstm_ref, leaves, c0, mask)
+    tol = 2e-5 if dtype == torch.float32 else 4e-2
+    for k, (a, b) in enumerate(zip(got, want)):
+        scale = b.float().abs().max().clamp(min=1.0)
+        torch.testing.assert_close(a.float() / scale, b.float() / scale, atol=tol, rtol=0,
+                                   msg=lambda m, k=k: f"output {k} ({backend}, {n_threads} threads): {m}")
+
+
+def test_backends_agree_with_each_other(monkeypatch, threads):
+    threads(2)
+    leaves, c0, mask = _problem(torch.float32)
+    results = {}
+    for backend in ("mkl", "onednn"):
+        monkeypatch.setenv("GULM_GEMM", backend)
+        results[backend] = _run(wd_lstm, leaves, c0, mask)
+    for a, b in zip(results["mkl"], results["onednn"]):
+        torch.testing.assert_close(a, b, atol=1e-5, rtol=1e-5)
+
+
+def test_auto_keeps_the_faster_backend_per_shape(monkeypatch, threads):
+    monkeypatch.setenv("GULM_GEMM", "auto")
+    threads(2)
+    _ext._C.clear_gemm_choices()
+    leaves, c0, mask = _problem(torch.float32)
+    _run(wd_lstm, leaves, c0, mask)
+    report = gemm_backend_report()
+    assert report["request"] == "auto"
+    choices = report["choices"]
+    # Timed: the packed per-chunk recurrent GEMMs (forward and backward) and the big GEMMs.
+    assert any(c["packed"] and c["single_thread"] for c in choices)
+    assert any(not c["packed"] for c in choices)
+    for c in choices:
+        assert c["mkl_us"] > 0
+        if not report["onednn_available"] or c["onednn_us"] < 0:
+            assert c["backend"] == "mkl"
+        else:
+            assert c["backend"] == ("onednn" if c["onednn_us"] < 0.90 * c["mkl_us"] else "mkl"), c
+    # A second call reuses the choices: nothing new is timed.
+    _run(wd_lstm, leaves, c0, mask)
+    assert len(gemm_backend_report()["choices"]) == len(choices)
+
+
+def test_forced_backends_time_nothing(monkeypatch):
+    _ext._C.clear_gemm_choices()
+    leaves, c0, mask = _problem(torch.float32)
+    for backend in ("mkl", "onednn"):
+        monkeypatch.setenv("GULM_GEMM", backend)
+        _run(wd_lstm, leaves, c0, mask)
+        assert gemm_backend_report()["request"] == backend
+    assert gemm_backend_report()["choices"] == []
+
+
+def test_timing_does_not_move_the_global_random_stream(monkeypatch):
+    monkeypatch.setenv("GULM_GEMM", "auto")
+    leaves, c0, mask = _problem(torch.float32)
+    draws = []
+    for clear in (True, False):  # first with timing, then with the choices cached
+        if clear:
+            _ext._C.clear_gemm_choices()
+        torch.manual_seed(123)
+        _run(wd_lstm, leaves, c0, mask)
+        draws.append(torch.rand(4))
+    torch.testing.assert_close(draws[0], draws[1], atol=0, rtol=0)
+
+
+def test_bad_request_names_the_variable(monkeypatch):
+    monkeypatch.setenv("GULM_GEMM", "blas")
+    leaves, c0, mask = _problem(torch.float32)
+    with pytest.raises(RuntimeError, match="GULM_GEMM must be auto, mkl or onednn, got 'blas'"):
+        wd_lstm(*leaves, c0, mask=mask)
