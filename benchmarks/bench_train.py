@@ -33,8 +33,10 @@ import numpy as np
 import torch
 
 SIZES = {
-    "awd": dict(emb_size=400, hidden_size=1150, n_layers=3, bs=64, bptt=70),
-    "demo": dict(emb_size=64, hidden_size=256, n_layers=3, bs=32, bptt=70),
+    "awd": dict(emb_size=400, hidden_size=1150, n_layers=3, bs=64, bptt=70, k=5),
+    "demo": dict(emb_size=64, hidden_size=256, n_layers=3, bs=32, bptt=70, k=5),
+    # the shipped pretrained LMs (gulm.pretrained): 3-mer tokens, as they were trained
+    "shipped": dict(emb_size=128, hidden_size=512, n_layers=3, bs=128, bptt=70, k=3),
 }
 
 
@@ -56,7 +58,7 @@ def bench_size(name, steps, dtype):
     from gulm.train.tasks import LMTask
 
     s = SIZES[name]
-    vocab = 4 ** 5 + 2
+    vocab = 4 ** s["k"] + 2
     rng = np.random.default_rng(0)
     tokens = rng.integers(2, vocab, size=5_000_000).astype(np.int16)
     batches = LMBatches(tokens, s["bs"], s["bptt"], shuffle=True, seed=0)
