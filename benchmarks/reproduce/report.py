@@ -76,15 +76,40 @@ def _features(results: Path, task: str, name: str, row: str) -> str:
     return "-"
 
 
+def ablation_rows(results: Path, task: str) -> list[str]:
+    """One Markdown table per ablation study of ``task``: each variant's valid metrics (epoch
+    chosen on one half of each valid split, scored on the other), its levers and its minutes."""
+    out = []
+    for path in sorted((results / task / "ablations").glob("*/summary.json")):
+        s = json.loads(path.read_text())
+        metric = s.get("metric", "mcc")
+        out.append(f"\n#### {task} / {s['study']}\n\n{' '.join(str(s.get('description', '')).split())}\n")
+        out.append(f"| variant | levers | valid {metric} | valid accuracy | valid ROC-AUC | splits | minutes |")
+        out.append("|---|---|---:|---:|---:|---:|---:|")
+        rows_ = sorted(s["variants"].items(), key=lambda kv: -(kv[1]["valid"].get(metric) or 0))
+        for name, v in rows_:
+            val = v["valid"]
+            out.append(f"| {name} | {v.get('levers', '')} | {val.get(metric, float('nan')):.4f} | "
+                       f"{val.get('accuracy', float('nan')):.4f} | {val.get('roc_auc') or float('nan'):.4f} | "
+                       f"{v['n_splits']} | {v['minutes']} |")
+    return out
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("tasks", nargs="*", default=None)
     p.add_argument("--results", default="runs/repro/results")
+    p.add_argument("--ablations", action="store_true", help="print the ablation tables instead")
     args = p.parse_args(argv)
     results = Path(args.results)
     tasks = args.tasks or sorted(d.name for d in results.iterdir() if d.is_dir())
     head = ("| row | data / split | " + " | ".join(KEYS) + " | model | train time | machine |\n|"
             + "---|" * (len(KEYS) + 5))
+    if args.ablations:
+        for task in tasks:
+            for line in ablation_rows(results, task):
+                print(line)
+        return 0
     for task in tasks:
         print(f"\n### {task}\n\n{head}")
         for line in rows(results, task):

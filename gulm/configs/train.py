@@ -22,6 +22,7 @@ class TrainOptions(RunOptions):
     bptt: int = opt(70, "tokens per step of truncated backpropagation through time")
     wd: float = opt(0.01, "AdamW weight decay")
     clip: float = opt(0.25, "gradient-norm clipping (0: none)")
+    eps: float = opt(1e-6, "AdamW epsilon (the seed's fastai used 1e-8)")
     alpha: float = opt(2.0, "activation regularisation (AR) weight")
     beta: float = opt(1.0, "temporal activation regularisation (TAR) weight")
     dtype: str = opt("fp32", "compute precision (bf16: autocast)", choices=TRAIN_DTYPES)

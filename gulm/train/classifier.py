@@ -114,7 +114,7 @@ def train_classifier(cfg: ClassifierConfig | None = None, *, stop_after=None, **
                          rank=rank, world=world)
     valid = ClassBatches(sets["valid"], bs, rank=rank, world=world) if "valid" in sets else None
     learner = Learner(model, ClassifierTask(cfg.alpha, cfg.beta, classes), train, valid,
-                      layer_groups=model.layer_groups(), wd=cfg.wd, clip=cfg.clip, device=device, dtype=cfg.dtype,
+                      layer_groups=model.layer_groups(), wd=cfg.wd, clip=cfg.clip, eps=cfg.eps, device=device, dtype=cfg.dtype,
                       out_dir=cfg.out, progress=cfg.progress, desc="classifier", checkpoint_every=cfg.checkpoint_every,
                       keep_best=f"valid_{cfg.select_metric}" if cfg.select == "best" and valid else None)
     t0 = time.perf_counter()

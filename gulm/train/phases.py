@@ -93,7 +93,7 @@ def fit_lm(cfg, model, mcfg: AWDConfig, tok, train_tokens, valid_tokens, corpus_
         notice(f"{desc}: no validation: the validation stream has {0 if valid_tokens is None else len(valid_tokens)} "
                f"tokens, too few for {4 * world} windows of {option_name('bptt')} {cfg.bptt}")
     learner = Learner(model, LMTask(cfg.alpha, cfg.beta), train, valid,
-                      layer_groups=model.layer_groups(), wd=cfg.wd, clip=cfg.clip, device=device,
+                      layer_groups=model.layer_groups(), wd=cfg.wd, clip=cfg.clip, eps=cfg.eps, device=device,
                       dtype=cfg.dtype, out_dir=cfg.out, progress=cfg.progress, desc=desc,
                       checkpoint_every=cfg.checkpoint_every)
     t0 = time.perf_counter()
