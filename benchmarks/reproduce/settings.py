@@ -28,6 +28,18 @@ def load_config(path: str | os.PathLike) -> dict:
     return load_yaml(path)
 
 
+def load_defaults() -> dict:
+    """configs/defaults.yaml, with ``dtype: auto`` resolved to this machine's fastest precision
+    (bf16 where the CPU has native bf16, fp32 on AVX2-only CPUs, where bf16 is emulated)."""
+    from gulm.runtime.device import fastest_dtype
+
+    defaults = load_config(CONFIG_DIR / "defaults.yaml")
+    common = defaults.get("common", {})
+    if common.get("dtype") == "auto":
+        common["dtype"] = fastest_dtype(common.get("device", "cpu"))
+    return defaults
+
+
 def deep_merge(base: dict, over: dict) -> dict:
     out = copy.deepcopy(base)
     for k, v in (over or {}).items():
@@ -70,7 +82,7 @@ def lm_config(name: str, profile: str | None = None) -> dict:
     path = CONFIG_DIR / "lm" / f"{name}.yaml"
     if not path.exists():
         raise KeyError(f"unknown language model {name!r} (expected {path})")
-    defaults = load_config(CONFIG_DIR / "defaults.yaml")
+    defaults = load_defaults()
     cfg = load_config(path)
     pre = deep_merge(deep_merge(defaults.get("common", {}), {**defaults.get("tokenizer", {}),
                                                               **defaults.get("model", {})}), cfg.get("pretrain", {}))
@@ -84,7 +96,7 @@ def row_config(task: str, row: str, profile: str | None = None) -> dict:
     path = CONFIG_DIR / task / f"{row}.yaml"
     if not path.exists():
         raise KeyError(f"unknown row {row!r} for {task} (expected {path})")
-    defaults = load_config(CONFIG_DIR / "defaults.yaml")
+    defaults = load_defaults()
     cfg = load_config(path)
     common = deep_merge(defaults.get("common", {}), cfg.get("common", {}))
     # finetune/classifier only: the recipe layer under the row's own options (rows pin their preset)

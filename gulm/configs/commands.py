@@ -29,7 +29,7 @@ BACKGROUNDS = {
 class InferOptions(RunOptions):
     """Options of every command that runs a trained classifier."""
 
-    dtype: str = opt("fp32", "compute precision (bf16/fp16: autocast; fp16 needs CUDA)", choices=DTYPES)
+    dtype: str = opt("fp32", "compute precision (bf16/fp16: autocast; fp16 needs CUDA; CPU bf16 is fast only with AVX512-BF16 or AMX)", choices=DTYPES)
     checkpoint: str = opt("", "classifier checkpoint folder", positional="?")
 
 

@@ -3,6 +3,7 @@ dtype string ("fp32", "bf16", "fp16") to a torch device and an autocast context.
 from __future__ import annotations
 
 import os
+import warnings
 from contextlib import nullcontext
 
 import torch
@@ -10,7 +11,8 @@ import torch
 from gulm.configs.base import DTYPES
 from gulm.runtime import distributed as gdist
 
-__all__ = ["resolve_device", "precision", "check_dtype", "setup", "input_table_enabled"]
+__all__ = ["resolve_device", "precision", "check_dtype", "setup", "input_table_enabled",
+           "cpu_has_native_bf16", "fastest_dtype"]
 
 _AUTOCAST = {"bf16": torch.bfloat16, "fp16": torch.float16}
 
@@ -34,6 +36,39 @@ def check_dtype(dtype: str, allowed=DTYPES) -> str:
     return dtype
 
 
+_BF16_FLAGS = ("avx512_bf16", "amx_bf16")
+_warned_bf16 = False
+
+
+def cpu_has_native_bf16() -> bool:
+    """Whether this CPU computes bfloat16 matmuls in hardware (AVX512-BF16 or AMX-BF16). Without
+    them (AVX2-only CPUs such as AMD Zen 1-3) torch emulates bf16 GEMMs, tens of times slower
+    than fp32. Reads /proc/cpuinfo; True where it cannot tell (not Linux)."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("flags"):
+                    return any(flag in line.split() for flag in _BF16_FLAGS)
+    except OSError:
+        pass
+    return True
+
+
+def fastest_dtype(device: str | torch.device = "cpu") -> str:
+    """bf16 where it is fast (CUDA, CPUs with native bf16), fp32 elsewhere."""
+    if torch.device(device).type == "cuda" or cpu_has_native_bf16():
+        return "bf16"
+    return "fp32"
+
+
+def _warn_slow_bf16() -> None:
+    global _warned_bf16
+    if not _warned_bf16:
+        _warned_bf16 = True
+        warnings.warn("gulm: this CPU has no native bfloat16 (no AVX512-BF16 or AMX): bf16 autocast is "
+                      "emulated and many times slower than fp32 here; use --dtype fp32", stacklevel=3)
+
+
 def precision(dtype: str, device: str | torch.device):
     """A context manager running its block in ``dtype`` on ``device``: nothing for fp32,
     autocast to bfloat16 or float16 otherwise. fp16 needs a CUDA device (the CPU kernels have
@@ -44,6 +79,8 @@ def precision(dtype: str, device: str | torch.device):
         return nullcontext()
     if dtype == "fp16" and device_type != "cuda":
         raise ValueError("dtype fp16 needs a CUDA device; on CPU use bf16")
+    if dtype == "bf16" and device_type == "cpu" and not cpu_has_native_bf16():
+        _warn_slow_bf16()
     return torch.autocast(device_type, dtype=_AUTOCAST[dtype])
 
 
