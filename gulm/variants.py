@@ -38,213 +38,34 @@ window moves the score more).
 Outputs: ``<out>.tsv``, ``<out>.vcf.gz`` (a copy of the input with INFO fields ``GULM_REF``,
 ``GULM_ALT``, ``GULM_DELTA``, ``GULM_LOD`` and, with ``mutagenesis``, ``GULM_PCT``; one value per
 ALT allele, ``.`` where unscored; tabix-indexed when sorted) and ``<out>.summary.json``.
+
+The VCF input and output live in :mod:`gulm.variants_vcf`, the windows and scores in
+:mod:`gulm.variants_scoring`; their public names are re-exported here.
 """
 from __future__ import annotations
 
 import json
 import os
-import shutil
-import tempfile
 import time
 import warnings
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from gulm.configs import VariantEffectConfig, option_name
 from gulm.configs.fields import config_from
-from gulm.data.compression import DECOMPRESSION_ERRORS, open_binary, sniff_compression
-from gulm.data.errors import DataError, DataWarning
+from gulm.data.errors import DataWarning
 from gulm.infer import Classifier
 from gulm.runtime.device import setup
+from gulm.variants_scoring import ALLELE_BASES, allele_windows, logit, saturation_deltas, strand_probs, symbolic
+from gulm.variants_vcf import (EXTRA, ChromMap, VcfError, htslib_readable, load_pysam, output_header, prescan,
+                               quiet_htslib, read_vcf_header, tabix)
 
 __all__ = ["variant_effect", "VcfError", "read_vcf_header", "ChromMap", "allele_windows", "strand_probs",
            "saturation_deltas", "EXTRA"]
 
-#: the optional dependency group that installs the VCF reader
-EXTRA = "vcf"
-_EPS = 1e-7
-_COMPLEMENT = np.zeros(256, dtype=np.uint8) + ord("N")
-for _a, _b in zip(b"ACGTNacgtn", b"TGCANtgcan"):
-    _COMPLEMENT[_a] = _b
-_ACGT = np.frombuffer(b"ACGT", dtype=np.uint8)
-_ALLELE_BASES = set("ACGTN")
 # why an allele is not scored (counts in the summary)
 _SKIPS = ("missing_chrom", "ref_mismatch", "symbolic_allele", "long_indel", "window_does_not_fit")
-
-
-class VcfError(DataError):
-    """A VCF that cannot be read or does not fit the genome; the message names the file and record."""
-
-
-def _pysam():
-    try:
-        import pysam
-    except ImportError:
-        raise RuntimeError(f"reading VCF files needs pysam: pip install 'gulm[{EXTRA}]' (or pip install pysam)") \
-            from None
-    return pysam
-
-
-@contextmanager
-def _quiet_htslib(pysam):
-    """htslib prints its own warnings on stderr; gulm reports problems itself."""
-    old = pysam.set_verbosity(0)
-    try:
-        yield
-    finally:
-        pysam.set_verbosity(old)
-
-
-@contextmanager
-def _htslib_readable(path: str, folder: str):
-    """``path``, or a temporary plain copy in ``folder`` when it is compressed other than with bgzip
-    (htslib reads plain and bgzipped VCFs; a gzip-compressed one cannot be opened)."""
-    if sniff_compression(path) in ("plain", "bgzip"):
-        yield path
-        return
-    fd, tmp = tempfile.mkstemp(prefix=".gulm-vcf-", suffix=".vcf", dir=folder)
-    try:
-        with os.fdopen(fd, "wb") as out, open_binary(path) as fh:
-            shutil.copyfileobj(fh, out, 1 << 20)
-        yield tmp
-    finally:
-        os.remove(tmp)
-
-
-def read_vcf_header(path) -> int:
-    """Check that ``path`` starts like a VCF (``##fileformat=VCF...``, then ``#CHROM``); returns the
-    number of header lines. Raises :class:`VcfError` naming the file and line otherwise."""
-    path = os.fspath(path)
-    if not os.path.exists(path):
-        raise FileNotFoundError(f"VCF file not found: {path}")
-    if os.path.isdir(path):
-        raise VcfError(f"{path}: is a directory, not a VCF file")
-    n = 0
-    try:
-        with open_binary(path) as fh:
-            for n, raw in enumerate(fh, 1):
-                line = raw.rstrip(b"\r\n")
-                if n == 1 and not line.startswith(b"##fileformat=VCF"):
-                    raise VcfError(f"{path}: line 1 is not a VCF header (expected '##fileformat=VCFv4.x'); "
-                                   "a VCF needs its header lines")
-                if line.startswith(b"#CHROM"):
-                    return n
-                if not line.startswith(b"#"):
-                    raise VcfError(f"{path}: line {n}: a record before the '#CHROM' header line; the VCF "
-                                   "header is incomplete")
-    except DECOMPRESSION_ERRORS as err:
-        raise VcfError(f"{path}: truncated or corrupt compressed file ({err})") from None
-    if n == 0:
-        raise VcfError(f"{path}: empty file; expected a VCF")
-    raise VcfError(f"{path}: no '#CHROM' header line; the VCF header is incomplete")
-
-
-class ChromMap:
-    """VCF chromosome names -> FASTA record names.
-
-    ``entries``: ``VCF=FASTA`` pairs, paths of two-column (VCF, FASTA) files, or ``auto`` (add or
-    remove a ``chr`` prefix, and ``chrM``/``MT``, where that finds the record)."""
-
-    def __init__(self, entries, genome):
-        self.genome = genome
-        self.pairs: dict[str, str] = {}
-        self.auto = False
-        for entry in entries or []:
-            entry = str(entry)
-            if entry == "auto":
-                self.auto = True
-            elif "=" in entry:
-                a, b = entry.split("=", 1)
-                self.pairs[a.strip()] = b.strip()
-            elif os.path.isfile(entry):
-                with open(entry) as fh:
-                    for lineno, line in enumerate(fh, 1):
-                        parts = line.split()
-                        if not parts or line.startswith("#"):
-                            continue
-                        if len(parts) != 2:
-                            raise ValueError(f"{entry}:{lineno}: expected two columns (VCF name, FASTA name)")
-                        self.pairs[parts[0]] = parts[1]
-            else:
-                raise ValueError(f"{option_name('chrom_map')}: {entry!r} is neither VCF=FASTA, a file of name "
-                                 "pairs nor 'auto'")
-        self._cache: dict[str, str | None] = {}
-
-    @staticmethod
-    def prefix_variants(name: str) -> list[str]:
-        """Spellings of ``name`` with and without a ``chr`` prefix (and chrM/MT)."""
-        out = [name[3:]] if name.lower().startswith("chr") else ["chr" + name]
-        if name in ("chrM", "chrMT"):
-            out.append("MT")
-        if name in ("MT", "M"):
-            out.append("chrM")
-        return out
-
-    def __call__(self, name: str) -> str | None:
-        """The FASTA record of VCF chromosome ``name``, or None when there is none."""
-        if name not in self._cache:
-            found = self.pairs.get(name, name)
-            if found not in self.genome and self.auto:
-                found = next((c for c in self.prefix_variants(name) if c in self.genome), found)
-            self._cache[name] = found if found in self.genome else None
-        return self._cache[name]
-
-    def missing_message(self, vcf_path, name: str, where: str) -> str:
-        """Why chromosome ``name`` cannot be found, and how to fix it."""
-        g = self.genome
-        close = [c for c in self.prefix_variants(name) if c in g]
-        head = f"{vcf_path}: {where}: chromosome '{name}' is not in {g.path}"
-        if close:
-            return (f"{head}, which names it '{close[0]}' (a 'chr' prefix differs): pass "
-                    f"{option_name('chrom_map')} auto (or {name}={close[0]})")
-        shown = ", ".join(g.names[:5]) + (f", ... ({len(g)} records)" if len(g) > 5 else "")
-        return (f"{head} (records: {shown}); map names with {option_name('chrom_map')} VCF=FASTA, or skip such "
-                f"records with {option_name('missing_chrom')} skip")
-
-
-def allele_windows(left: str, ref: str, right: str, alleles, window: int) -> np.ndarray:
-    """Windows [len(alleles), window] uint8: ``left`` + allele + the start of ``right``, each
-    exactly ``window`` bp (``right`` must be long enough for the shortest allele)."""
-    out = np.empty((len(alleles), window), dtype=np.uint8)
-    for i, allele in enumerate(alleles):
-        s = (left + allele + right)[:window]
-        if len(s) != window:
-            raise ValueError(f"window of {len(s)} bp, expected {window}")
-        out[i] = np.frombuffer(s.encode("ascii"), dtype=np.uint8)
-    return out
-
-
-def _revcomp(windows: np.ndarray) -> np.ndarray:
-    return _COMPLEMENT[windows[:, ::-1]]
-
-
-def strand_probs(clf: Classifier, windows: np.ndarray, strand: str, bs: int, progress: bool = False) -> np.ndarray:
-    """Class probabilities [N, C] of windows [N, W] on ``strand`` ("+", "-" or "both": the mean)."""
-    if strand == "+":
-        return clf.window_probs(windows, bs, progress)
-    if strand == "-":
-        return clf.window_probs(_revcomp(windows), bs, progress)
-    return (clf.window_probs(windows, bs, progress) + clf.window_probs(_revcomp(windows), bs, progress)) / 2
-
-
-def saturation_deltas(clf: Classifier, window: np.ndarray, target: int, strand: str, bs: int) -> np.ndarray:
-    """|change of P(target)| of every single-base substitution of one window [W] (uint8): [3 W]
-    (more where the window holds N, whose four substitutions all count)."""
-    width = window.size
-    rows = np.arange(4 * width)
-    bases = np.tile(_ACGT, width)
-    mutants = np.repeat(window[None, :], 4 * width, axis=0)  # mutant j: position j // 4 set to base j % 4
-    mutants[rows, rows // 4] = bases
-    mutants = mutants[window[rows // 4] != bases]
-    p = strand_probs(clf, np.concatenate([window[None, :], mutants]), strand, bs)[:, target]
-    return np.abs(p[1:] - p[0])
-
-
-def _logit(p: np.ndarray) -> np.ndarray:
-    p = np.clip(p, _EPS, 1 - _EPS)
-    return np.log(p) - np.log1p(-p)
 
 
 @dataclass
@@ -308,7 +129,7 @@ def variant_effect(cfg: VariantEffectConfig | None = None, **overrides) -> dict:
     """Score every allele of a VCF with a classifier (see the module docstring); writes
     ``<out>.tsv``, ``<out>.vcf.gz`` and ``<out>.summary.json``; returns the summary."""
     cfg = config_from(VariantEffectConfig, cfg, overrides)
-    pysam = _pysam()
+    pysam = load_pysam()
     device = setup(cfg.device, cfg.threads)
     clf = Classifier.load(cfg.checkpoint, device, cfg.dtype)
     window = _check_config(cfg, clf)
@@ -322,11 +143,11 @@ def variant_effect(cfg: VariantEffectConfig | None = None, **overrides) -> dict:
     files = {"tsv": f"{cfg.out}.tsv", "vcf": f"{cfg.out}.vcf.gz", "summary": f"{cfg.out}.summary.json"}
     os.makedirs(os.path.dirname(os.path.abspath(cfg.out)) or ".", exist_ok=True)
     folder = os.path.dirname(os.path.abspath(cfg.out)) or "."
-    with _quiet_htslib(pysam), _htslib_readable(cfg.vcf, folder) as vcf:
-        total, contigs = _prescan(pysam, vcf, cfg.vcf)
+    with quiet_htslib(pysam), htslib_readable(cfg.vcf, folder) as vcf:
+        total, contigs = prescan(pysam, vcf, cfg.vcf)
         tmp_vcf, tmp_tsv = files["vcf"] + ".tmp.vcf.gz", files["tsv"] + ".tmp"
         with pysam.VariantFile(vcf) as vin:
-            header = _output_header(vin.header, contigs, run.names, cfg.mutagenesis, clf.classes[target],
+            header = output_header(vin.header, contigs, run.names, cfg.mutagenesis, clf.classes[target],
                                     cfg.strand)
             vout = pysam.VariantFile(tmp_vcf, "wz", header=header)
             try:
@@ -344,7 +165,7 @@ def variant_effect(cfg: VariantEffectConfig | None = None, **overrides) -> dict:
             os.remove(files["vcf"] + ".tbi")
         os.replace(tmp_tsv, files["tsv"])
         os.replace(tmp_vcf, files["vcf"])
-        files["vcf_index"] = _tabix(pysam, files["vcf"])
+        files["vcf_index"] = tabix(pysam, files["vcf"])
     summary = run.summary
     if cfg.ref_mismatch == "warn" and summary.ref_mismatches > summary.mismatch_shown:
         warnings.warn(f"{cfg.vcf}: {summary.ref_mismatches} records in all whose REF does not match "
@@ -392,54 +213,6 @@ def _score_all(run: _Run, vin, total: int, tsv, vout) -> None:
             bar.close()
 
 
-def _prescan(pysam, path, shown) -> tuple[int, list[str]]:
-    """(number of records, chromosome names in order of appearance): a quick first pass for the
-    progress bar and for the output header's contig lines. Errors name ``shown``."""
-    n, seen = 0, {}
-    try:
-        with pysam.VariantFile(path) as vf:
-            for rec in vf:
-                n += 1
-                seen.setdefault(rec.chrom, None)
-    except (ValueError, OSError, NotImplementedError) as err:
-        raise VcfError(f"{shown}: cannot read record {n + 1}: {err}") from None
-    return n, list(seen)
-
-
-def _output_header(header, contigs, names: ChromMap, mutagenesis: bool, target: str, strand: str):
-    out = header.copy()
-    for c in contigs:
-        if c not in out.contigs:
-            fasta = names(c)
-            if fasta is not None:
-                out.contigs.add(c, length=names.genome.length(fasta))
-            else:
-                out.contigs.add(c)
-    where = f"P({target}), strand {strand}"
-    info = [("GULM_REF", f"gulm: {where} of the REF window"),
-            ("GULM_ALT", f"gulm: {where} of the ALT window"),
-            ("GULM_DELTA", "gulm: GULM_ALT - GULM_REF"),
-            ("GULM_LOD", "gulm: log-odds change, logit(GULM_ALT) - logit(GULM_REF)")]
-    if mutagenesis:
-        info.append(("GULM_PCT", "gulm: percentile of |GULM_DELTA| among all single-base substitutions of the "
-                                 "REF window"))
-    for key, text in info:
-        if key in out.info:
-            raise VcfError(f"the VCF already has INFO field {key}; score the original VCF, not a gulm output")
-        out.info.add(key, "A", "Float", text)
-    return out
-
-
-def _tabix(pysam, path: str) -> str:
-    """Index a bgzipped VCF with tabix; '' when it cannot be (unsorted records)."""
-    try:
-        pysam.tabix_index(path, preset="vcf", force=True, keep_original=True)
-        return path + ".tbi"
-    except (OSError, ValueError) as err:
-        warnings.warn(f"{path}: not indexed ({err}); sort it (bcftools sort) to index it", DataWarning, stacklevel=3)
-        return ""
-
-
 def _columns(clf: Classifier, mutagenesis: bool) -> list[str]:
     cols = ["chrom", "pos", "id", "ref", "alt", "ref_score", "alt_score", "delta", "log_odds_delta"]
     if mutagenesis:
@@ -448,10 +221,6 @@ def _columns(clf: Classifier, mutagenesis: bool) -> list[str]:
         for c in clf.classes:
             cols += [f"ref_{c}", f"alt_{c}", f"delta_{c}"]
     return cols + ["ref_match"]
-
-
-def _symbolic(alt: str | None) -> bool:
-    return alt is None or not alt or not set(alt.upper()) <= _ALLELE_BASES
 
 
 def _score_chunk(run: _Run, chunk, tsv, vout) -> None:
@@ -486,7 +255,7 @@ def _score_chunk(run: _Run, chunk, tsv, vout) -> None:
                 pr, pa = probs[r.window_row], probs[row]
                 d = pa[target] - pr[target]
                 values = {"ref": pr[target], "alt": pa[target], "delta": d,
-                          "lod": float(_logit(pa[target]) - _logit(pr[target])), "probs": (pr, pa)}
+                          "lod": float(logit(pa[target]) - logit(pr[target])), "probs": (pr, pa)}
                 if sat is not None:
                     values["pct"] = 100.0 * float((sat <= abs(d) + 1e-12).mean())
                 r.scores[a] = values
@@ -510,7 +279,7 @@ def _record_windows(run: _Run, r: _Record, where: str) -> tuple[np.ndarray, list
     if stop > length:
         raise VcfError(f"{cfg.vcf}: {where}: REF {r.ref} at {r.pos}-{stop} lies outside chromosome '{chrom}' "
                        f"(length {length}) of {genome.path}; is this the genome the VCF was called against?")
-    if not ref or not set(ref) <= _ALLELE_BASES:
+    if not ref or not set(ref) <= ALLELE_BASES:
         summary.not_scored["symbolic_allele"] += len(r.alts)
         return None
     genome_ref = genome.fetch(chrom, start, stop, upper=True)
@@ -528,7 +297,7 @@ def _record_windows(run: _Run, r: _Record, where: str) -> tuple[np.ndarray, list
             warnings.warn(f"{msg}; scored with the VCF's REF", DataWarning, stacklevel=5)
     alleles = []
     for a, alt in enumerate(r.alts):
-        if _symbolic(alt):
+        if symbolic(alt):
             summary.not_scored["symbolic_allele"] += 1
         elif abs(len(alt) - len(ref)) > cfg.max_indel or max(len(alt), len(ref)) > window // 2:
             summary.not_scored["long_indel"] += 1

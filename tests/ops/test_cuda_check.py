@@ -10,6 +10,7 @@ import torch
 from gulm import _ext
 from gulm.ops import cuda_check
 from gulm.ops import kmer as K
+from gulm.ops.kmer_checks import GATES
 from gulm.ops.lstm import dropconnect_mask, kernel_check, verified_lstm, wd_lstm
 
 pytestmark = pytest.mark.skipif(not _ext.HAS_EXTENSION, reason="gulm._C not built")
@@ -184,7 +185,7 @@ def test_verified_lstm_matches_the_op(with_mask):
 def test_every_cuda_kmer_op_has_a_check_that_passes_the_cpu_kernel():
     # The checks the real gates run, pointed at the CPU kernels (which the rest of the suite
     # verifies): a check that fails a correct kernel would turn every GPU run to the fallback.
-    for name, gate in K._GATES.items():
+    for name, gate in GATES.items():
         assert gate._check(CPU) is None, name
 
 
@@ -194,6 +195,6 @@ def test_every_cuda_kmer_op_has_a_check_that_passes_the_cpu_kernel():
 def test_real_kernels_pass_their_checks_on_the_device():
     # What a user's first call runs; a failure here means users get the fallback (and a warning).
     device = torch.device("cuda")
-    for name, gate in K._GATES.items():
+    for name, gate in GATES.items():
         assert gate._check(device) is None, name
     assert kernel_check(real_lstm)(device) is None
