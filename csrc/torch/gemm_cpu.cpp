@@ -102,8 +102,25 @@ const OneDnnOps& onednn_ops() {
   return ops;
 }
 
+// oneDNN's bf16 path needs AVX512-BW/VL/DQ or AVX-NE-CONVERT; elsewhere (AVX2-only CPUs such as
+// AMD Zen 1-3) its reorder throws. Probed once with a tiny reorder.
+bool onednn_bf16_supported() {
+  static const bool ok = [] {
+    if (!onednn_available()) return false;
+    try {
+      torch::jit::Stack s{at::zeros({8, 8}, at::kBFloat16), int64_t(8)};
+      onednn_ops().reorder->callBoxed(s);
+      return true;
+    } catch (const std::exception&) {
+      return false;
+    }
+  }();
+  return ok;
+}
+
 bool onednn_can_run(const gulm::GemmArgs& g) {
-  return onednn_available() && (g.dtype == gulm::DType::F32 || g.dtype == gulm::DType::BF16) &&
+  return onednn_available() &&
+         (g.dtype == gulm::DType::F32 || (g.dtype == gulm::DType::BF16 && onednn_bf16_supported())) &&
          g.alpha == 1.f && g.beta == 0.f && g.m > 0 && g.n > 0 && g.k > 0;
 }
 
