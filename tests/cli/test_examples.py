@@ -249,7 +249,9 @@ def test_example_runs(workdir, capsys, monkeypatch, where, argv):
         code, out, err = _run_gulm(argv, workdir, capsys, monkeypatch)
     assert code == 0, f"{where}: {' '.join(argv)}\n{err[-3000:]}"
     assert "Traceback" not in err
-    assert ": warning:" not in err, err  # a documented example raises no data warning
+    # a documented example raises no data warning (the hardware note on emulated bf16 is not one)
+    warned = [line for line in err.splitlines() if ": warning:" in line and "no native bfloat16" not in line]
+    assert not warned, err
     for path in _outputs(argv):
         assert any(p.startswith(os.path.basename(path)) for p in os.listdir(workdir / os.path.dirname(path))), path
 
