@@ -21,8 +21,10 @@ def cpuinfo(tmp_path, monkeypatch):
 
         monkeypatch.setattr("builtins.open", opener)
         monkeypatch.setattr(D, "_warned_bf16", False)
+        D.cpu_has_native_bf16.cache_clear()  # the answer is cached per process
 
-    return fake
+    yield fake
+    D.cpu_has_native_bf16.cache_clear()  # later tests read the real CPU again
 
 
 def test_avx2_only_cpu_is_not_native_bf16(cpuinfo):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import warnings
 from contextlib import nullcontext
+from functools import lru_cache
 
 import torch
 
@@ -40,10 +41,12 @@ _BF16_FLAGS = ("avx512_bf16", "amx_bf16")
 _warned_bf16 = False
 
 
+@lru_cache(maxsize=None)
 def cpu_has_native_bf16() -> bool:
     """Whether this CPU computes bfloat16 matmuls in hardware (AVX512-BF16 or AMX-BF16). Without
     them (AVX2-only CPUs such as AMD Zen 1-3) torch emulates bf16 GEMMs, tens of times slower
-    than fp32. Reads /proc/cpuinfo; True where it cannot tell (not Linux)."""
+    than fp32. Reads /proc/cpuinfo once per process (precision() asks on every batch); True where
+    it cannot tell (not Linux)."""
     try:
         with open("/proc/cpuinfo") as f:
             for line in f:
