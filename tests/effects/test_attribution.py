@@ -142,11 +142,24 @@ def test_interpret_refines_integrated_gradients_to_one_percent(tmp_path, demo_mo
     """Too few points for the kinks of max pooling: interpret() doubles them until the
     attributions are complete within 1%."""
     ckpt, rows, _ = demo_model
-    seq = next(r[1] for r in rows if r[3] == "test" and r[2] == "promoter")
     clf = Classifier.load(ckpt)
-    assert integrated_gradients(clf, seq, clf.target_index("promoter"), steps=4).completeness_error > 0.01
+    target = clf.target_index("promoter")
+
+    def error(seq, steps):
+        return integrated_gradients(clf, seq, target, steps=steps).completeness_error
+
+    # The quadrature error is not monotone in the number of points and depends on the trained
+    # weights (which differ between CPUs), so pick a test promoter that 4 points leave incomplete
+    # and work out the doubling interpret() must stop at.
+    for seq in (r[1] for r in rows if r[3] == "test" and r[2] == "promoter"):
+        if error(seq, 4) > 0.01:
+            expected = next((s for s in (8, 16, 32) if error(seq, s) <= 0.01), None)
+            if expected is not None:
+                break
+    else:
+        pytest.fail("no test promoter where 4 points miss 1% and 8-32 points reach it")
     res = interpret(checkpoint=ckpt, sequence=seq, method=["saliency"], ig_steps=4, out=str(tmp_path / "r"))
-    assert res["ig_steps"] in (8, 16, 32) and res["ig_completeness_error"] <= 0.01
+    assert res["ig_steps"] == expected and res["ig_completeness_error"] <= 0.01
 
 
 def test_integrated_gradients_equal_captums_when_installed(tiny_clf):
