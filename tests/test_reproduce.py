@@ -399,3 +399,14 @@ def test_real_task1_split_has_no_homolog_across_train_and_heldout(smoke_runner):
     leak = read_bed(m["paths"]["leak_exclude_bed"])
     for iv in test_bed:  # every held-out locus is inside the leak-safe exclusion
         assert any(x.chrom == iv.chrom and x.start <= iv.start and iv.end <= x.end for x in leak)
+
+
+@needs_data
+@pytest.mark.data
+def test_estimate_covers_shipped_lm_and_preset_rows(smoke_runner):
+    """--estimate resolves a row's preset (its stages decide the epochs) and a shipped LM's size."""
+    est = {e["row"]: e for e in smoke_runner.estimate("task2", ["bacteria_lm_noft", "naive"])}
+    shipped = est["bacteria_lm_noft"]
+    assert shipped["architecture"][:3] == (128, 512, 3) and shipped["tokens"] > 0
+    assert shipped["minutes"] is not None
+    assert est["naive"]["tokens"] > 0

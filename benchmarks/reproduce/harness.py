@@ -114,6 +114,8 @@ THROUGHPUT = {
     (200, 600, 3, "fp32"): 6_600, (200, 600, 3, "bf16"): 12_600,
     (256, 768, 3, "fp32"): 4_300, (256, 768, 3, "bf16"): 10_000,
     (400, 1150, 3, "fp32"): 2_000, (400, 1150, 3, "bf16"): 4_600,
+    # the shipped LMs' size; classifier training of task 2 on one core of an AMD EPYC (Zen 3, AVX2)
+    (128, 512, 3, "fp32"): 2_300,
 }
 
 
@@ -489,13 +491,19 @@ class Runner:
     def estimate(self, task: str, rows: list[str] | None = None) -> list[dict]:
         """Training tokens and estimated minutes per row (from the split CSVs and the configs, at
         the THROUGHPUT of the row's architecture); shared LM pretraining is listed separately."""
+        from gulm import presets
         from gulm.data import read_labeled_csv
 
         rows = rows or self.settings.get("rows", {}).get(task) or row_names(task)
         out = []
         for row in rows:
             cfg = row_config(task, row, self.profile)
-            if cfg.get("lm") not in (None, "task"):
+            if str(cfg.get("lm")).startswith("shipped:"):
+                from gulm import pretrained
+
+                shipped = json.loads((pretrained.path(cfg["lm"].split(":", 1)[1]) / "config.json").read_text())
+                lm = {**shipped["model"], **shipped["tokenizer"]}
+            elif cfg.get("lm") not in (None, "task"):
                 lm = lm_config(cfg["lm"], self.profile)["pretrain"]
             else:
                 lm = cfg["task_lm"] if cfg.get("lm") == "task" else cfg["classifier"]
@@ -507,9 +515,15 @@ class Runner:
                     ds = read_labeled_csv(sp["path"])
                     lens = {s: [len(q) for q, t in zip(ds.sequences, ds.split) if t == s] for s in ("train", "valid")}
                     train, valid = _tokens(lens["train"], k, stride), _tokens(lens["valid"], k, stride)
-                    total += sum(int(st[0]) for st in cfg["classifier"]["stages"]) * train
-                    if cfg.get("finetune") is not None and cfg.get("lm") is not None:
-                        ft = cfg["finetune"]
+                    clf, ft = cfg["classifier"], cfg.get("finetune")
+                    if clf.get("preset"):  # the stages and epochs the preset gives this split
+                        p = presets.resolve(clf["preset"], lens["train"], len(set(ds.labels)),
+                                            clf.get("stranded", True))
+                        clf = {**p.options("classifier"), **{k_: v for k_, v in clf.items() if v is not None}}
+                        if ft is not None:
+                            ft = {**p.options("finetune"), **{k_: v for k_, v in ft.items() if v is not None}}
+                    total += sum(int(st[0]) for st in clf["stages"]) * train
+                    if ft is not None and cfg.get("lm") is not None:
                         total += ft.get("epochs", 5) * (train + valid) * (2 if ft.get("both_strands", True) else 1)
                     if cfg.get("lm") == "task":
                         t = cfg["task_lm"]
