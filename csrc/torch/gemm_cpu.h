@@ -2,7 +2,9 @@
 // per GEMM shape.
 //
 //   mkl     at::cpu::mm_out on from_blob views: MKL sgemm/dgemm in fp32/fp64 (for bfloat16
-//           ATen itself routes to oneDNN/AMX).
+//           ATen itself routes to oneDNN/AMX). An announced fp32 B operand (Gemm::pack_b) is
+//           packed once per kernel call with cblas_sgemm_pack and every step runs
+//           cblas_sgemm_compute on it (plain sgemm repacks B on every call).
 //   onednn  oneDNN's inner product through the mkldnn::_linear_pointwise op that torch ships,
 //           with the B operand pre-packed once per kernel call into oneDNN's blocked layout
 //           (mkldnn::_reorder_linear_weight) when the kernel announces it (Gemm::pack_b: the
@@ -40,7 +42,7 @@ class CpuGemm {
  private:
   struct Slot {
     GemmBackend backend = GemmBackend::Mkl;
-    at::Tensor packed;  // oneDNN's layout of op(B)^T [n,k] (onednn slots only)
+    at::Tensor packed;  // oneDNN's layout of op(B)^T [n,k], or MKL's packed op(B) (fp32)
   };
   static void call(void* self, const gulm::GemmArgs& g);
   static int32_t pack(void* self, const gulm::GemmArgs& g, int64_t uses);

@@ -6,7 +6,8 @@
 // Cephes-style polynomial exp) so that GCC vectorises the loops over hidden units; each hot
 // loop is compiled three times (AVX-512, AVX2+FMA, baseline x86-64) through function-level
 // target attributes and picked at run time by the ISA selector (gulm/cpu.h), because the
-// build must stay portable (no -march=native).
+// build must stay portable (no -march=native). The build passes -fno-trapping-math: with GCC's
+// default -ftrapping-math the exp's clamps stay branches and only the AVX-512 variant vectorises.
 //
 // Threads: each time step is one parallel region over chunks of hidden units. A chunk runs
 // its own slice of the recurrent GEMM (single-threaded, on the thread that took the chunk)
