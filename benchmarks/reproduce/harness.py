@@ -498,10 +498,8 @@ class Runner:
         out = []
         for row in rows:
             cfg = row_config(task, row, self.profile)
-            if str(cfg.get("lm")).startswith("shipped:"):
-                from gulm import pretrained
-
-                shipped = json.loads((pretrained.path(cfg["lm"].split(":", 1)[1]) / "config.json").read_text())
+            if str(cfg.get("lm")).startswith("shipped:"):  # self.lm() only locates a shipped model
+                shipped = json.loads((self.lm(cfg["lm"]) / "config.json").read_text())
                 lm = {**shipped["model"], **shipped["tokenizer"]}
             elif cfg.get("lm") not in (None, "task"):
                 lm = lm_config(cfg["lm"], self.profile)["pretrain"]

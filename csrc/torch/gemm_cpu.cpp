@@ -227,6 +227,16 @@ double best_seconds(const std::function<void()>& f, int runs) {
   return best;
 }
 
+// Microseconds per use of a GEMM on a packed operand: the best of the timed calls of run(w) on
+// w = pack(), plus the packing spread over the operand's `uses`.
+template <class Pack, class Run>
+double packed_us(Pack&& pack, Run&& run, int64_t uses) {
+  const auto t0 = std::chrono::steady_clock::now();
+  const Tensor w = pack();
+  const double pack_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  return 1e6 * (best_seconds([&] { run(w); }, kTimedRuns) + pack_s / double(std::max<int64_t>(uses, 1)));
+}
+
 // Times both backends on scratch operands of g's shape and returns the choice.
 GemmChoice measure(const gulm::GemmArgs& g, bool packed, int64_t uses) {
   gulm::GemmArgs p = g;
@@ -250,25 +260,13 @@ GemmChoice measure(const gulm::GemmArgs& g, bool packed, int64_t uses) {
   const SingleThreadScope scope(p.single_thread);
   GemmChoice r{p.m, p.n, p.k, p.trans_a, p.trans_b, packed, p.single_thread,
                std::string(c10::toString(to_scalar_type(p.dtype))), "mkl", 0.0, -1.0};
-  if (packed && mkl_pack_can_run(p)) {
-    const auto t0 = std::chrono::steady_clock::now();
-    const Tensor w = mkl_pack(p);
-    const double pack_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-    r.mkl_us = 1e6 * (best_seconds([&] { run_mkl_packed(p, w); }, kTimedRuns) +
-                      pack_s / double(std::max<int64_t>(uses, 1)));
-  } else {
-    r.mkl_us = 1e6 * best_seconds([&] { run_mkl(p); }, kTimedRuns);
-  }
+  r.mkl_us = packed && mkl_pack_can_run(p)
+                 ? packed_us([&] { return mkl_pack(p); }, [&](const Tensor& w) { run_mkl_packed(p, w); }, uses)
+                 : 1e6 * best_seconds([&] { run_mkl(p); }, kTimedRuns);
   try {
-    Tensor w;
-    double pack_s = 0;
-    if (packed) {
-      const auto t0 = std::chrono::steady_clock::now();
-      w = onednn_pack(p);
-      pack_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-    }
-    r.onednn_us = 1e6 * (best_seconds([&] { run_onednn(p, w); }, kTimedRuns) +
-                         pack_s / double(std::max<int64_t>(uses, 1)));
+    r.onednn_us = packed
+                      ? packed_us([&] { return onednn_pack(p); }, [&](const Tensor& w) { run_onednn(p, w); }, uses)
+                      : 1e6 * best_seconds([&] { run_onednn(p, Tensor()); }, kTimedRuns);
   } catch (const std::exception&) {
     r.onednn_us = -1.0;  // e.g. bfloat16 on a CPU without the instructions oneDNN needs
   }
