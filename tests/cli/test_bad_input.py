@@ -229,13 +229,12 @@ CASES = [
 
 
 @pytest.mark.parametrize("setup, code, words", CASES, ids=[c[0].__name__ for c in CASES])
-def test_bad_input(world, tmp_path, capsys, monkeypatch, setup, code, words):
+def test_bad_input(world, tmp_path, capsys, monkeypatch, setup, code, words, error_lines):
     argv = setup(world, tmp_path)
     got, out, err = run(argv, tmp_path, capsys, monkeypatch)
     assert got == code, err
     assert "Traceback" not in err
-    # the thread-count notice (printed when other jobs keep the CPUs busy) is not part of the error
-    lines = [line for line in err.splitlines() if line.strip() and not line.startswith("gulm: using ")]
+    lines = error_lines(err)
     if code == 2:
         assert len(lines) == 1 and lines[0].startswith(f"gulm {argv[0]}: error: "), err
     text = " ".join(lines)

@@ -1,4 +1,5 @@
 """The gulm command line, run as a user would (subprocesses)."""
+import functools
 import json
 import os
 import subprocess
@@ -30,10 +31,14 @@ def files(tmp_path_factory):
     return write_demo_data(tmp_path_factory.mktemp("cli_data"), length=30_000, seed=2, n_train=40)
 
 
-def _one_line_error(res, *needles):
+@pytest.fixture
+def one_line_error(error_lines):
+    return functools.partial(_one_line_error, error_lines)
+
+
+def _one_line_error(error_lines, res, *needles):
     assert res.returncode == 2, res.stderr
-    # the thread-count notice (a busy machine) is information, not part of the error
-    lines = [l for l in res.stderr.strip().splitlines() if l.strip() and not l.startswith("gulm: using ")]
+    lines = error_lines(res.stderr)
     assert len(lines) == 1, res.stderr
     assert "Traceback" not in res.stderr
     for n in needles:
@@ -50,30 +55,30 @@ def test_help_lists_commands_and_examples():
     assert res.returncode == 0 and "examples:" in res.stdout and "--exclude-bed" in res.stdout
 
 
-def test_missing_fasta_is_one_clear_line(tmp_path):
+def test_missing_fasta_is_one_clear_line(tmp_path, one_line_error):
     res = gulm_cli("pretrain", "--fasta", tmp_path / "nope.fa", "--out", tmp_path / "lm", *TINY)
-    _one_line_error(res, "gulm pretrain: error:", "nope.fa")
+    one_line_error(res, "gulm pretrain: error:", "nope.fa")
     res = gulm_cli("pretrain", "--fasta", tmp_path / "nope.fa", "--out", tmp_path / "lm", "--debug")
     assert res.returncode != 0 and "Traceback" in res.stderr
 
 
-def test_empty_fasta_and_bad_config(tmp_path):
+def test_empty_fasta_and_bad_config(tmp_path, one_line_error):
     empty = tmp_path / "empty.fa"
     empty.write_text("")
-    _one_line_error(gulm_cli("pretrain", "--fasta", empty, "--out", tmp_path / "lm", *TINY), "empty.fa")
+    one_line_error(gulm_cli("pretrain", "--fasta", empty, "--out", tmp_path / "lm", *TINY), "empty.fa")
     bad = tmp_path / "bad.yaml"
     bad.write_text("epochs: 1\nno_such_option: 3\n")
-    _one_line_error(gulm_cli("pretrain", "--config", bad, "--fasta", empty), "no_such_option")
+    one_line_error(gulm_cli("pretrain", "--config", bad, "--fasta", empty), "no_such_option")
 
 
-def test_k_too_large_for_memory(files, tmp_path):
-    line = _one_line_error(gulm_cli("pretrain", "--fasta", files["genome"], "--k", "14", "--out",
+def test_k_too_large_for_memory(files, tmp_path, one_line_error):
+    line = one_line_error(gulm_cli("pretrain", "--fasta", files["genome"], "--k", "14", "--out",
                                     tmp_path / "lm", "--emb-size", "400"), "k=14")
     assert "GB" in line
 
 
-def test_missing_label_column_names_it(files, tmp_path):
-    line = _one_line_error(gulm_cli("train-classifier", "--csv", files["promoters"], "--label-col",
+def test_missing_label_column_names_it(files, tmp_path, one_line_error):
+    line = one_line_error(gulm_cli("train-classifier", "--csv", files["promoters"], "--label-col",
                                     "klass", "--out", tmp_path / "c", *TINY), "klass")
     assert "label" in line  # the available columns are listed
     assert "--label-col" in line and "label_col=" not in line  # the flag, as the user spells it
@@ -99,7 +104,7 @@ def test_class_fasta_files_then_predict_to_standard_output(files, tmp_path):
     assert all(abs(float(r[1]) + float(r[2]) - 1) < 1e-5 for r in rows[1:])
 
 
-def test_pretrain_yaml_with_override_then_classify_evaluate_predict(files, tmp_path):
+def test_pretrain_yaml_with_override_then_classify_evaluate_predict(files, tmp_path, one_line_error):
     cfg = tmp_path / "lm.yaml"
     cfg.write_text(f"fasta: [{files['genome']}]\nepochs: 3\nk: 5\nstride: 2\nmax_tokens: 3000\n")
     res = gulm_cli("pretrain", "--config", cfg, "--epochs", "1", "--out", tmp_path / "lm", *TINY)
@@ -126,4 +131,4 @@ def test_pretrain_yaml_with_override_then_classify_evaluate_predict(files, tmp_p
     assert rows[0].split("\t") == ["id", "p_non_promoter", "p_promoter", "prediction", "valid_fraction"]
     assert [r.split("\t")[0] for r in rows[1:]] == ["a", "b"]
     res = gulm_cli("predict", tmp_path / "lm", "ACGT" * 10)
-    _one_line_error(res, "not a classifier")
+    one_line_error(res, "not a classifier")

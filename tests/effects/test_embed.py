@@ -70,7 +70,7 @@ def test_csv_bed_parquet_and_lm_checkpoints(tmp_path, tiny_clf, tiny_lm, seqs, g
                                Encoder.load(tiny_clf).features([s for _, s in seqs]), rtol=1e-5, atol=1e-6)
 
 
-def test_bad_input(tmp_path, tiny_clf, seqs):
+def test_bad_input(tmp_path, tiny_clf, seqs, error_lines):
     empty = tmp_path / "empty.fa"
     empty.write_text("")
     with pytest.raises(FastaError, match="empty file"):
@@ -94,7 +94,7 @@ def test_bad_input(tmp_path, tiny_clf, seqs):
         embed(checkpoint=tiny_clf, bed=fa, out=str(tmp_path / "x.npy"))
     p = subprocess.run([sys.executable, "-m", "gulm", "embed", tiny_clf, "--fasta", str(empty), "--out",
                         str(tmp_path / "c.npy")], capture_output=True, text=True)
-    assert p.returncode == 2 and "empty file" in p.stderr and len([l for l in p.stderr.strip().splitlines() if not l.startswith("gulm: using ")]) == 1, p.stderr
+    assert p.returncode == 2 and "empty file" in p.stderr and len(error_lines(p.stderr)) == 1, p.stderr
     p = subprocess.run([sys.executable, "-m", "gulm", "embed", tiny_clf, "--fasta", fa, "--out",
                         str(tmp_path / "c.npy"), "--progress", "false"], capture_output=True, text=True)
     assert p.returncode == 0 and "embedded 7 sequences: 24 features" in p.stdout, p.stderr

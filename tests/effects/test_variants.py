@@ -236,7 +236,7 @@ def test_multiclass_columns_and_mutagenesis_percentile(tmp_path, tiny_clf3, geno
     assert "GULM_PCT" in pysam.VariantFile(str(tmp_path / "m.vcf.gz")).header.info
 
 
-def test_bad_input_gets_one_clear_line(tmp_path, tiny_clf, tiny_lm, genome):
+def test_bad_input_gets_one_clear_line(tmp_path, tiny_clf, tiny_lm, genome, error_lines):
     fa, seqs = genome
     g = seqs["1"]
     body = [("1", 100, "a", g[99], "A" if g[99] != "A" else "C")]
@@ -265,7 +265,7 @@ def test_bad_input_gets_one_clear_line(tmp_path, tiny_clf, tiny_lm, genome):
                          (str(tmp_path / "nope.vcf"), "VCF file not found")):
         p = subprocess.run(cli + [vcf], capture_output=True, text=True)
         assert p.returncode == 2 and message in p.stderr and "Traceback" not in p.stderr, p.stderr
-        assert len([l for l in p.stderr.strip().splitlines() if not l.startswith("gulm: using ")]) == 1
+        assert len(error_lines(p.stderr)) == 1
     p = subprocess.run([sys.executable, "-m", "gulm", "variant-effect", tiny_lm, "--vcf", good, "--genome", fa,
                         "--out", str(tmp_path / "d")], capture_output=True, text=True)
     assert p.returncode == 2 and "not a classifier checkpoint" in p.stderr
