@@ -386,6 +386,29 @@ def test_smoke_task(smoke_runner, task):
 
 @needs_data
 @pytest.mark.data
+def test_seed_ensemble_averages_the_members(smoke_runner):
+    from reproduce import ensemble
+
+    smoke_runner.run_row("task1", "naive")  # cached when test_smoke_task ran it
+    smoke_runner.run_row("task1", "naive", seed=1)
+    args = ["task1", "--row", "naive", "--out", str(smoke_runner.out), "--results", str(smoke_runner.results),
+            "--profile", "smoke"]
+    ensemble.main(args + ["--seeds", "0"])  # an ensemble of one is its member, scored the same way
+    [one] = (smoke_runner.results / "task1").rglob("naive_ens1.smoke.json")
+    member = json.loads((one.parent / "naive.smoke.json").read_text())
+    assert json.loads(one.read_text())["metrics"]["accuracy"] == pytest.approx(member["metrics"]["accuracy"])
+    ensemble.main(args + ["--seeds", "0,1"])
+    res = json.loads((one.parent / "naive_ens2.smoke.json").read_text())
+    assert [m["seed"] for m in res["members"]] == [0, 1]
+    assert res["metrics"]["n"] == member["metrics"]["n"] and 0.0 <= res["metrics"]["accuracy"] <= 1.0
+    assert res["timing"]["task_seconds"] > member["timing"]["task_seconds"]  # the cost of both trainings
+    assert "naive_ens2" in smoke_runner.summarize("task1")["ecoli_promoters"]
+    with pytest.raises(SystemExit, match="no result for naive__seed2"):
+        ensemble.main(args + ["--seeds", "0,2"])
+
+
+@needs_data
+@pytest.mark.data
 def test_real_task1_split_has_no_homolog_across_train_and_heldout(smoke_runner):
     from gulm.data import read_bed, read_labeled_csv
 

@@ -10,11 +10,13 @@
 #include <chrono>
 #include <cstdlib>
 #include <cstring>
+#include <functional>
 #include <limits>
 #include <map>
 #include <mutex>
 #include <optional>
 #include <tuple>
+#include <utility>
 
 #ifdef _OPENMP
 #include <omp.h>
@@ -193,8 +195,12 @@ constexpr int64_t kMinTimedMacs = int64_t(1) << 20;
 // Large GEMMs are timed on their first kProxyRows rows (both backends keep their large-matrix
 // efficiency there, and timing stays a few milliseconds per shape).
 constexpr int64_t kProxyRows = 256;
-// Timed runs per backend after one warm-up: the best is kept.
-constexpr int kTimedRuns = 2;
+// Timed runs per backend after one warm-up each, the two backends alternating (MKL, oneDNN,
+// MKL, ...) so that a burst of load from another process hits both alike; the best is kept.
+// Two runs each, timed back to back, let one slow moment on a shared VM flip the choice from
+// one process to the next (measured on a 2-vCPU EPYC: the per-step GEMMs went to either
+// backend and fp32 training moved between 0.7x and 1.04x nn.LSTM).
+constexpr int kTimedRuns = 5;
 // oneDNN must beat MKL by this fraction to be chosen: near-ties keep one backend (and so the
 // same rounding) from one process to the next.
 constexpr double kMargin = 0.10;
@@ -216,25 +222,25 @@ int64_t round_up_pow2(int64_t v) {
   return p;
 }
 
-double best_seconds(const std::function<void()>& f, int runs) {
-  f();  // warm-up (first-use costs: oneDNN primitive creation, MKL buffers)
-  double best = std::numeric_limits<double>::infinity();
-  for (int r = 0; r < runs; ++r) {
-    const auto t0 = std::chrono::steady_clock::now();
-    f();
-    best = std::min(best, std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
-  }
-  return best;
+double seconds(const std::function<void()>& f) {
+  const auto t0 = std::chrono::steady_clock::now();
+  f();
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
 }
 
-// Microseconds per use of a GEMM on a packed operand: the best of the timed calls of run(w) on
-// w = pack(), plus the packing spread over the operand's `uses`.
-template <class Pack, class Run>
-double packed_us(Pack&& pack, Run&& run, int64_t uses) {
-  const auto t0 = std::chrono::steady_clock::now();
-  const Tensor w = pack();
-  const double pack_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-  return 1e6 * (best_seconds([&] { run(w); }, kTimedRuns) + pack_s / double(std::max<int64_t>(uses, 1)));
+// Best seconds of each of two calls over kTimedRuns alternating rounds, after one warm-up of
+// each (first-use costs: oneDNN primitive creation, MKL buffers). `second` may be null.
+std::pair<double, double> best_alternating(const std::function<void()>& first,
+                                           const std::function<void()>& second) {
+  constexpr double kInf = std::numeric_limits<double>::infinity();
+  first();
+  if (second) second();
+  double b1 = kInf, b2 = kInf;
+  for (int r = 0; r < kTimedRuns; ++r) {
+    b1 = std::min(b1, seconds(first));
+    if (second) b2 = std::min(b2, seconds(second));
+  }
+  return {b1, b2};
 }
 
 // Times both backends on scratch operands of g's shape and returns the choice.
@@ -260,16 +266,24 @@ GemmChoice measure(const gulm::GemmArgs& g, bool packed, int64_t uses) {
   const SingleThreadScope scope(p.single_thread);
   GemmChoice r{p.m, p.n, p.k, p.trans_a, p.trans_b, packed, p.single_thread,
                std::string(c10::toString(to_scalar_type(p.dtype))), "mkl", 0.0, -1.0};
-  r.mkl_us = packed && mkl_pack_can_run(p)
-                 ? packed_us([&] { return mkl_pack(p); }, [&](const Tensor& w) { run_mkl_packed(p, w); }, uses)
-                 : 1e6 * best_seconds([&] { run_mkl(p); }, kTimedRuns);
+  // Each backend's operand packed once (packed GEMMs), its cost spread over the `uses`.
+  const double per_use = 1e6 / double(std::max<int64_t>(uses, 1));
+  Tensor mkl_w, dnn_w;
+  double mkl_pack_us = 0.0, dnn_pack_us = 0.0;
+  const bool mkl_packed = packed && mkl_pack_can_run(p);
+  if (mkl_packed) mkl_pack_us = per_use * seconds([&] { mkl_w = mkl_pack(p); });
+  std::function<void()> mkl_run = [&] { mkl_packed ? run_mkl_packed(p, mkl_w) : run_mkl(p); };
+  std::function<void()> dnn_run;
   try {
-    r.onednn_us = packed
-                      ? packed_us([&] { return onednn_pack(p); }, [&](const Tensor& w) { run_onednn(p, w); }, uses)
-                      : 1e6 * best_seconds([&] { run_onednn(p, Tensor()); }, kTimedRuns);
+    if (packed) dnn_pack_us = per_use * seconds([&] { dnn_w = onednn_pack(p); });
+    run_onednn(p, dnn_w);  // throws e.g. for bfloat16 on a CPU without the instructions oneDNN needs
+    dnn_run = [&] { run_onednn(p, dnn_w); };
   } catch (const std::exception&) {
-    r.onednn_us = -1.0;  // e.g. bfloat16 on a CPU without the instructions oneDNN needs
+    dnn_run = nullptr;
   }
+  const auto [mkl_s, dnn_s] = best_alternating(mkl_run, dnn_run);
+  r.mkl_us = 1e6 * mkl_s + mkl_pack_us;
+  r.onednn_us = dnn_run ? 1e6 * dnn_s + dnn_pack_us : -1.0;
   if (r.onednn_us >= 0 && r.onednn_us < (1.0 - kMargin) * r.mkl_us) r.backend = "onednn";
   return r;
 }
