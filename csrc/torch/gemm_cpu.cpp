@@ -228,13 +228,12 @@ double seconds(const std::function<void()>& f) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
 }
 
-// Best seconds of each of two calls over kTimedRuns alternating rounds, after one warm-up of
-// each (first-use costs: oneDNN primitive creation, MKL buffers). `second` may be null.
+// Best seconds of each of two calls over kTimedRuns alternating rounds. The caller has run
+// each once already (first-use costs: oneDNN primitive creation, MKL buffers). `second` may
+// be null.
 std::pair<double, double> best_alternating(const std::function<void()>& first,
                                            const std::function<void()>& second) {
   constexpr double kInf = std::numeric_limits<double>::infinity();
-  first();
-  if (second) second();
   double b1 = kInf, b2 = kInf;
   for (int r = 0; r < kTimedRuns; ++r) {
     b1 = std::min(b1, seconds(first));
@@ -273,10 +272,13 @@ GemmChoice measure(const gulm::GemmArgs& g, bool packed, int64_t uses) {
   const bool mkl_packed = packed && mkl_pack_can_run(p);
   if (mkl_packed) mkl_pack_us = per_use * seconds([&] { mkl_w = mkl_pack(p); });
   std::function<void()> mkl_run = [&] { mkl_packed ? run_mkl_packed(p, mkl_w) : run_mkl(p); };
+  mkl_run();  // warm-up
   std::function<void()> dnn_run;
   try {
     if (packed) dnn_pack_us = per_use * seconds([&] { dnn_w = onednn_pack(p); });
-    run_onednn(p, dnn_w);  // throws e.g. for bfloat16 on a CPU without the instructions oneDNN needs
+    // Probe and warm-up in one: throws e.g. for bfloat16 on a CPU without the instructions
+    // oneDNN needs.
+    run_onednn(p, dnn_w);
     dnn_run = [&] { run_onednn(p, dnn_w); };
   } catch (const std::exception&) {
     dnn_run = nullptr;
