@@ -391,8 +391,7 @@ def test_seed_ensemble_averages_the_members(smoke_runner):
 
     smoke_runner.run_row("task1", "naive")  # cached when test_smoke_task ran it
     smoke_runner.run_row("task1", "naive", seed=1)
-    args = ["task1", "--row", "naive", "--out", str(smoke_runner.out), "--results", str(smoke_runner.results),
-            "--profile", "smoke"]
+    args = ["task1", "--row", "naive", "--results", str(smoke_runner.results), "--profile", "smoke"]
     ensemble.main(args + ["--seeds", "0"])  # an ensemble of one is its member, scored the same way
     [one] = (smoke_runner.results / "task1").rglob("naive_ens1.smoke.json")
     member = json.loads((one.parent / "naive.smoke.json").read_text())

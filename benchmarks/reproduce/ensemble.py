@@ -2,7 +2,10 @@
 --seeds 0,1,2``), their class probabilities averaged, scored on each split's test set.
 
     python benchmarks/reproduce/ensemble.py task1 --row bacteria_lm_noft_long --seeds 0,1,2 \\
-        --out /work/runs/repro --results benchmarks/reproduce/results
+        --results benchmarks/reproduce/results
+
+Each member's classifier is loaded from the checkpoint folder its result JSON records
+(``configs.classifier.out``), so the run's ``--out`` need not be given again.
 
 Writes ``<ROW>_ens<N>.json`` beside the members' results (row ``<ROW>_ens<N>``, picked up by
 ``run.py --summarize``), with the members, their own test metrics and the summed training time:
@@ -22,13 +25,14 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # benchmarks/ -> import reproduce
 
 from reproduce.common import write_json  # noqa: E402
+from reproduce.settings import profile_suffix, seed_tag  # noqa: E402
 
 
 def member_paths(results: Path, task: str, row: str, seeds: list[int], suffix: str = "") -> dict[Path, list[Path]]:
     """Per split folder, the result JSON of each seed (seed 0 is the row itself)."""
     found: dict[Path, list[Path]] = {}
     for first in sorted((results / task).glob(f"*/*/{row}{suffix}.json")):
-        paths = [first.parent / (f"{row}{suffix}.json" if s == 0 else f"{row}__seed{s}{suffix}.json") for s in seeds]
+        paths = [first.parent / f"{seed_tag(row, s)}{suffix}.json" for s in seeds]
         missing = [p.name for p in paths if not p.exists()]
         if missing:
             sys.exit(f"ensemble.py: {first.parent}: no result for {', '.join(missing)} "
@@ -39,16 +43,11 @@ def member_paths(results: Path, task: str, row: str, seeds: list[int], suffix: s
     return found
 
 
-def run_dir(out: Path, res: dict, tag: str, profile: str | None = None) -> Path:
-    return out / (f"runs_{profile}" if profile else "runs") / res["task"] / res["dataset"] / res["split"] / tag / "classifier"
-
-
 def main(argv=None) -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("task")
     ap.add_argument("--row", required=True)
     ap.add_argument("--seeds", default="0,1,2", help="comma-separated training seeds (default 0,1,2)")
-    ap.add_argument("--out", required=True, help="run.py's --out (the members' checkpoints)")
     ap.add_argument("--results", default="benchmarks/reproduce/results")
     ap.add_argument("--dtype", default="fp32", help="inference precision (default fp32)")
     ap.add_argument("--profile", default=None, help="run.py's --profile of the members (e.g. smoke)")
@@ -63,7 +62,7 @@ def main(argv=None) -> None:
     torch.manual_seed(0)
     seeds = [int(s) for s in args.seeds.split(",")]
     name = f"{args.row}_ens{len(seeds)}"
-    suffix = f".{args.profile}" if args.profile else ""
+    suffix = profile_suffix(args.profile)
     for folder, paths in member_paths(Path(args.results), args.task, args.row, seeds, suffix).items():
         members = [json.loads(p.read_text()) for p in paths]
         first = members[0]
@@ -72,11 +71,10 @@ def main(argv=None) -> None:
         seqs = [data.sequences[i] for i in test]
         t0 = time.perf_counter()
         probs, classes = [], None
-        for res, seed in zip(members, seeds):
-            tag = args.row if seed == 0 else f"{args.row}__seed{seed}"
-            clf = Classifier.load(run_dir(Path(args.out), res, tag, args.profile), dtype=args.dtype)
+        for res, path in zip(members, paths):
+            clf = Classifier.load(res["configs"]["classifier"]["out"], dtype=args.dtype)  # as recorded by run.py
             if classes is not None and list(clf.classes) != classes:
-                sys.exit(f"ensemble.py: {tag} has classes {clf.classes}, the first member {classes}")
+                sys.exit(f"ensemble.py: {path.name} has classes {clf.classes}, the first member {classes}")
             classes = list(clf.classes)
             probs.append(clf.probs(seqs))
         mean = np.mean(probs, axis=0)
@@ -99,7 +97,7 @@ def main(argv=None) -> None:
                            for p, s, a, m in zip(paths, seeds, member_acc, members)],
                "configs": first.get("configs"), "config_key": first.get("config_key"),
                "rerun": f"python benchmarks/reproduce/ensemble.py {args.task} --row {args.row} --seeds {args.seeds} "
-                        f"--out OUT --results RESULTS"}
+                        f"--results RESULTS"}
         write_json(folder / f"{name}{suffix}.json", res)
         print(f"[{args.task}] {first['dataset']} {first['split']} {name}: test acc {metrics['accuracy']:.4f} "
               f"mcc {metrics.get('mcc', float('nan')):.4f} (members: "

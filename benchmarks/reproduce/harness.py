@@ -37,7 +37,7 @@ from . import baseline as bl
 from . import datasets as dsets
 from .common import machine_info, summarize_folds, write_json
 from .settings import (CONFIG_DIR, ablation_study, config_hash, deep_merge, expand, lm_config, load_config,
-                       profile_settings, row_config, row_names, variant_config)
+                       profile_settings, profile_suffix, row_config, row_names, seed_tag, variant_config)
 
 __all__ = ["Runner", "TASKS"]
 TASKS = tuple(dsets.TASK_DATASETS)
@@ -140,7 +140,7 @@ class Runner:
         self.results = Path(results) if results else self.out / "results"
         self.profile = profile or None
         self.settings = profile_settings(self.profile)
-        self.suffix = f".{self.profile}" if self.profile else ""
+        self.suffix = profile_suffix(self.profile)
         self.folds = folds
         self.only_splits = set(splits) if splits else None
         self.force = force
@@ -337,7 +337,7 @@ class Runner:
             if cfg.get("finetune") is not None:
                 over["finetune"] = {"seed": seed}
             cfg = deep_merge(cfg, over)
-            tag = f"{row}__seed{seed}"
+            tag = seed_tag(row, seed)
         return self._run_config(task, row, cfg, tag=tag, seed=seed or 0)
 
     def run_variant(self, task: str, study: str, variant: str) -> list[dict]:

@@ -17,7 +17,7 @@ import re
 from pathlib import Path
 
 __all__ = ["CONFIG_DIR", "lm_config_name", "load_config", "deep_merge", "row_names", "lm_config", "row_config",
-           "profile_settings", "expand", "config_hash", "ablation_study", "variant_config"]
+           "profile_settings", "profile_suffix", "seed_tag", "expand", "config_hash", "ablation_study", "variant_config"]
 
 CONFIG_DIR = Path(__file__).resolve().parent / "configs"
 
@@ -69,6 +69,16 @@ def profile_settings(profile: str | None) -> dict:
     if not path.exists() or profile in ("defaults", "baseline"):
         raise KeyError(f"unknown profile {profile!r} (expected {path})")
     return load_config(path)
+
+
+def profile_suffix(profile: str | None) -> str:
+    """What a profile's result files carry before ``.json`` (``naive.smoke.json``); none without one."""
+    return f".{profile}" if profile else ""
+
+
+def seed_tag(row: str, seed: int | None) -> str:
+    """The result and run name of ``row`` trained with another seed; seed 0 (or none) is the row itself."""
+    return f"{row}__seed{seed}" if seed else row
 
 
 def lm_config_name(lm: str) -> str:
