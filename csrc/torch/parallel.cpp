@@ -1,5 +1,5 @@
-// The task pool behind cpu_parallel() (see parallel.h for why it is not OpenMP) and the
-// bindings' reading of the CPU ISA selector.
+// The task pool behind cpu_parallel() (see parallel.h for why it is not OpenMP), the serial
+// switch, and the bindings' reading of the CPU ISA selector.
 #include "parallel.h"
 
 #include <ATen/Parallel.h>
@@ -160,14 +160,19 @@ class TaskPool {
 };
 
 std::atomic<TaskPool*> g_pool{nullptr};
-std::once_flag g_atfork_once;
+std::atomic<bool> g_forked{false};
 
 // In a forked child only the forking thread exists: give the child a fresh pool (the old one,
-// its workers gone and its mutexes in any state, is leaked).
-void reset_pool_in_child() { g_pool.store(nullptr); }
+// its workers gone and its mutexes in any state, is leaked), and keep the child off OpenMP,
+// whose thread team (GNU libgomp) does not survive a fork: a region there never ends.
+void on_fork_child() {
+  g_pool.store(nullptr);
+  g_forked.store(true);
+}
+// Registered when the extension is loaded, before any OpenMP region of ours can run.
+const int g_atfork_registered = pthread_atfork(nullptr, nullptr, &on_fork_child);
 
 TaskPool& pool() {
-  std::call_once(g_atfork_once, [] { pthread_atfork(nullptr, nullptr, &reset_pool_in_child); });
   TaskPool* p = g_pool.load(std::memory_order_acquire);
   if (!p) {
     static std::mutex create;
@@ -186,7 +191,11 @@ void pool_parallel_for(void* /*ctx*/, int64_t n, int64_t grain, gulm::ParallelFo
   pool().run(n, grain, at::get_num_threads(), body, body_ctx);
 }
 
-bool serial_env() {
+}  // namespace
+
+bool in_forked_child() { return g_forked.load(std::memory_order_relaxed); }
+
+bool cpu_serial() {
   static const bool serial = [] {
     const char* s = std::getenv("GULM_CPU_SERIAL");
     return s && s[0] == '1';
@@ -194,10 +203,8 @@ bool serial_env() {
   return serial;
 }
 
-}  // namespace
-
 gulm::ParallelFor cpu_parallel() {
-  const int threads = serial_env() ? 1 : at::get_num_threads();
+  const int threads = cpu_serial() ? 1 : at::get_num_threads();
   if (threads <= 1) return gulm::ParallelFor{};
   return gulm::ParallelFor{&pool_parallel_for, nullptr, threads};
 }
