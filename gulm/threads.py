@@ -1,6 +1,7 @@
 """How many CPU threads gulm uses: one place that maps a ``--threads`` request to
-``torch.set_num_threads``, and so to MKL/oneDNN and to gulm's own task pool (the k-mer ops and
-the fused LSTM's per-step chunks read torch's setting at every call).
+``torch.set_num_threads``, and so to MKL/oneDNN, to the OpenMP loops of the k-mer ops and to
+gulm's own task pool for the fused LSTM's per-step chunks (both read torch's setting at every
+call).
 
 The default does not oversubscribe. It never exceeds the CPUs in this process's affinity mask
 (a container or ``taskset`` may give fewer than the machine has), and it leaves out the cores

@@ -1,4 +1,5 @@
-"""The CPU runtime of the bindings: one task pool for every range loop (threads, nesting, fork),
+"""The CPU runtime of the bindings: one parallel-for module for every range loop (threads, nesting,
+fork: the k-mer loops on OpenMP, on the task pool in a forked child; the LSTM on the task pool),
 one ISA selector read from GULM_CPU_ISA (alias GULM_KMER_ISA), and tokenization through the
 registered op whatever the input type."""
 import multiprocessing as mp
