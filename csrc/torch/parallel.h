@@ -43,11 +43,8 @@ bool in_forked_child();
 // rethrown here (the first one).
 template <typename F>
 void parallel_chunks(int64_t n, int64_t grain, const F& fn) {
-  if (n <= 0) return;
-  if (cpu_serial()) {
-    fn(int64_t(0), n);
-  } else if (in_forked_child()) {
-    cpu_parallel()(n, grain, fn);
+  if (cpu_serial() || in_forked_child()) {
+    cpu_parallel()(n, grain, fn);  // serial under GULM_CPU_SERIAL=1 (see cpu_parallel)
   } else {
     at::parallel_for(0, n, grain, fn);
   }
