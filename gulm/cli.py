@@ -341,23 +341,6 @@ def _finish_distributed() -> None:
     gdist.shutdown()
 
 
-def _one_line_warnings(command: str):
-    """Warnings as one line each on stderr: ``gulm <command>: warning: ...`` (gulm's own data
-    warnings without their class name, anything else with it)."""
-    import warnings
-
-    from gulm.data.errors import DataWarning
-
-    def show(message, category, filename, lineno, file=None, line=None):
-        text = " ".join(str(message).split())
-        if not issubclass(category, DataWarning):
-            text = f"{category.__name__}: {text}"
-        print(f"gulm {command}: warning: {text}", file=file or sys.stderr, flush=True)
-
-    previous, warnings.showwarning = warnings.showwarning, show
-    return previous
-
-
 def main(argv=None) -> int:
     from gulm.configs.fields import set_command_line
 
@@ -369,7 +352,9 @@ def main(argv=None) -> int:
         return 2
     import warnings
 
-    previous = _one_line_warnings(args.command)
+    from gulm.data.errors import one_line_warnings
+
+    previous = one_line_warnings(f"gulm {args.command}")
     try:
         return _run(args)
     finally:

@@ -14,6 +14,7 @@ __all__ = [
     "BedError",
     "LabeledDataError",
     "DataWarning",
+    "one_line_warnings",
 ]
 
 
@@ -51,3 +52,20 @@ class LabeledDataError(DataError):
 
 class DataWarning(UserWarning):
     """Input that was read but partly skipped (for instance a FASTA record with no sequence)."""
+
+
+def one_line_warnings(prefix: str):
+    """Shows every warning from now on as one line on stderr, ``{prefix}: warning: ...`` (a
+    :class:`DataWarning` without its class name, anything else with it); returns the previous
+    ``warnings.showwarning`` for the caller to put back."""
+    import sys
+    import warnings
+
+    def show(message, category, filename, lineno, file=None, line=None):
+        text = " ".join(str(message).split())
+        if not issubclass(category, DataWarning):
+            text = f"{category.__name__}: {text}"
+        print(f"{prefix}: warning: {text}", file=file or sys.stderr, flush=True)
+
+    previous, warnings.showwarning = warnings.showwarning, show
+    return previous

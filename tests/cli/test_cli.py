@@ -132,3 +132,20 @@ def test_pretrain_yaml_with_override_then_classify_evaluate_predict(files, tmp_p
     assert [r.split("\t")[0] for r in rows[1:]] == ["a", "b"]
     res = gulm_cli("predict", tmp_path / "lm", "ACGT" * 10)
     one_line_error(res, "not a classifier")
+
+
+def test_warnings_print_as_one_line(capsys):
+    import warnings
+
+    from gulm.data.errors import DataWarning, one_line_warnings
+
+    previous = one_line_warnings("gulm scan")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("always")
+            warnings.warn(DataWarning("record chr2:\n  30% N"))
+            warnings.warn("plain\nnote", RuntimeWarning)
+    finally:
+        warnings.showwarning = previous
+    err = capsys.readouterr().err.splitlines()
+    assert err == ["gulm scan: warning: record chr2: 30% N", "gulm scan: warning: RuntimeWarning: plain note"]
