@@ -18,7 +18,7 @@ On CPU torch.set_num_threads(2). Run with
     pytest benchmarks/bench_lstm.py --benchmark-only [--benchmark-json out.json]
         (GULM_BENCH_DEVICE=cuda for the GPU figures, GULM_BENCH_ROUNDS=n to override rounds)
     python benchmarks/bench_lstm.py [--device cuda] [--groups awd-train-fp32,...] [--rounds 5]
-        [--gemm auto|mkl|onednn] [--contended] [--json out.json]
+        [--gemm auto|mkl|onednn|avx512] [--contended] [--json out.json]
 
 (the script prints the machine (CPU model, vector extensions, torch, threads), the table with
 ratios to the first baseline, and the GEMM backend the LSTM used; ``--gemm`` forces one
@@ -452,7 +452,7 @@ def run_script(argv=None):
     ap.add_argument("--quiet-only", action="store_true",
                     help="discard rounds during which other processes used the CPU (shared "
                          "machines; Linux /proc)")
-    ap.add_argument("--gemm", choices=["auto", "mkl", "onednn"], default=None,
+    ap.add_argument("--gemm", choices=["auto", "mkl", "onednn", "avx512"], default=None,
                     help="force the LSTM's CPU GEMM backend (sets GULM_GEMM; default: auto)")
     ap.add_argument("--contended", action="store_true",
                     help="time the groups (default awd-train-fp32) beside a busy process on one core")

@@ -1,7 +1,7 @@
 """End-to-end language-model training throughput and corpus-building memory.
 
     python benchmarks/bench_train.py [--sizes awd demo] [--steps 6] [--json out.json]
-        [--gemm auto|mkl|onednn] [--contended]
+        [--gemm auto|mkl|onednn|avx512] [--contended]
     GULM_DATA=../shared/data python benchmarks/bench_train.py --corpus
 
 For each model size it measures, in one process and as medians over --steps steps:
@@ -173,7 +173,7 @@ def main():
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--corpus", action="store_true", help="also measure corpus building (needs GULM_DATA)")
     ap.add_argument("--json", default=None)
-    ap.add_argument("--gemm", choices=["auto", "mkl", "onednn"], default=None,
+    ap.add_argument("--gemm", choices=["auto", "mkl", "onednn", "avx512"], default=None,
                     help="force the LSTM's CPU GEMM backend (sets GULM_GEMM; default: auto)")
     ap.add_argument("--contended", action="store_true",
                     help="time the steps beside a busy process on one core, at several thread counts")

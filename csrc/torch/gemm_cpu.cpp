@@ -22,7 +22,9 @@
 #include <omp.h>
 #endif
 
+#include "gulm/sgemm.h"
 #include "lstm_common.h"
+#include "parallel.h"
 
 // MKL's per-thread thread count, when the torch build links MKL (a weak reference: null
 // otherwise). The mixed-case name is MKL's C interface; the lowercase exports are the Fortran
@@ -180,6 +182,33 @@ void run_onednn(const gulm::GemmArgs& g, const Tensor& packed) {
   view_c(g).copy_(s[0].toTensor());
 }
 
+// gulm's own AVX-512 kernel (gulm/sgemm.h): fp32. An announced B is packed once and each
+// step's GEMM runs on its calling thread; a one-off GEMM packs B and splits C's rows over the
+// task pool (on the calling thread only when single_thread).
+bool avx512_can_run(const gulm::GemmArgs& g) {
+  apply_cpu_isa_env();
+  return g.dtype == gulm::DType::F32 && g.alpha == 1.f && g.beta == 0.f && g.m > 0 && g.n > 0 &&
+         g.k > 0 && gulm::sgemm_packed_available();
+}
+
+gulm::ParallelFor avx512_threads(const gulm::GemmArgs& g) {
+  return g.single_thread ? gulm::ParallelFor{} : cpu_parallel();
+}
+
+Tensor avx512_pack(const gulm::GemmArgs& g) {
+  Tensor buf = at::empty({gulm::sgemm_packed_size(g.k, g.n)}, at::TensorOptions().dtype(at::kFloat));
+  gulm::sgemm_pack_b(static_cast<const float*>(g.b), g.ldb, g.trans_b, g.k, g.n, buf.data_ptr<float>(),
+                     avx512_threads(g));
+  return buf;
+}
+
+// With `packed` (from avx512_pack); else B is packed for this call.
+void run_avx512(const gulm::GemmArgs& g, const Tensor& packed) {
+  const Tensor b = packed.defined() ? packed : avx512_pack(g);
+  gulm::sgemm_packed(g.m, g.n, g.k, static_cast<const float*>(g.a), g.lda, g.trans_a,
+                     b.data_ptr<float>(), static_cast<float*>(g.c), g.ldc, avx512_threads(g));
+}
+
 // ---- selection -------------------------------------------------------------------------------
 
 GemmBackend parse_request() {
@@ -187,16 +216,18 @@ GemmBackend parse_request() {
   if (!s || !*s || !std::strcmp(s, "auto")) return GemmBackend::Auto;
   if (!std::strcmp(s, "mkl")) return GemmBackend::Mkl;
   if (!std::strcmp(s, "onednn")) return GemmBackend::OneDnn;
-  TORCH_CHECK(false, "GULM_GEMM must be auto, mkl or onednn, got '", s, "'");
+  if (!std::strcmp(s, "avx512")) return GemmBackend::Avx512;
+  TORCH_CHECK(false, "GULM_GEMM must be auto, mkl, onednn or avx512, got '", s, "'");
 }
 
 // Below this many multiply-adds the backends differ by less than the cost of timing them.
 constexpr int64_t kMinTimedMacs = int64_t(1) << 20;
-// Large GEMMs are timed on their first kProxyRows rows (both backends keep their large-matrix
-// efficiency there, and timing stays a few milliseconds per shape).
-constexpr int64_t kProxyRows = 256;
-// Timed runs per backend after one warm-up each, the two backends alternating (MKL, oneDNN,
-// MKL, ...) so that a burst of load from another process hits both alike; the best is kept.
+// Large GEMMs are timed on their first kProxyRows rows (every backend keeps its large-matrix
+// efficiency there: gulm's kernel runs 256-row blocks, one per thread on 2 threads; timing stays
+// at tens of milliseconds per shape).
+constexpr int64_t kProxyRows = 512;
+// Timed runs per backend after one warm-up each, the backends alternating (MKL, oneDNN,
+// gulm's, MKL, ...) so that a burst of load from another process hits both alike; the best is kept.
 // Two runs each, timed back to back, let one slow moment on a shared VM flip the choice from
 // one process to the next (measured on a 2-vCPU EPYC: the per-step GEMMs went to either
 // backend and fp32 training moved between 0.7x and 1.04x nn.LSTM).
@@ -204,6 +235,14 @@ constexpr int kTimedRuns = 5;
 // oneDNN must beat MKL by this fraction to be chosen: near-ties keep one backend (and so the
 // same rounding) from one process to the next.
 constexpr double kMargin = 0.10;
+// One-off (unpacked) GEMMs: gulm's kernel runs on the task pool like the per-step GEMMs around
+// it, while MKL and oneDNN run OpenMP regions whose threads spin on after each region as the
+// pool wants the cores. Timed alone on a 2-vCPU Zen 5, oneDNN read up to 1.7x faster than gulm's
+// kernel at the AWD-LSTM's one-off shapes, yet in the training step (alternating in one
+// process) sending them all to gulm's kernel ran 1.00-1.05x faster than following those
+// timings. So there gulm's kernel is kept unless another backend is this much faster alone
+// (with more than one thread: on one, nothing spins).
+constexpr double kPoolPreference = 2.0;
 
 using Key = std::tuple<int64_t, int64_t, int64_t, bool, bool, int, bool, bool>;
 
@@ -228,21 +267,20 @@ double seconds(const std::function<void()>& f) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
 }
 
-// Best seconds of each of two calls over kTimedRuns alternating rounds. The caller has run
-// each once already (first-use costs: oneDNN primitive creation, MKL buffers). `second` may
-// be null.
-std::pair<double, double> best_alternating(const std::function<void()>& first,
-                                           const std::function<void()>& second) {
-  constexpr double kInf = std::numeric_limits<double>::infinity();
-  double b1 = kInf, b2 = kInf;
+// Best seconds of each call over kTimedRuns rounds that alternate between them. The caller
+// has run each once already (first-use costs: oneDNN primitive creation, MKL buffers). A null
+// call is skipped (infinity).
+std::vector<double> best_alternating(const std::vector<std::function<void()>>& calls) {
+  std::vector<double> best(calls.size(), std::numeric_limits<double>::infinity());
   for (int r = 0; r < kTimedRuns; ++r) {
-    b1 = std::min(b1, seconds(first));
-    if (second) b2 = std::min(b2, seconds(second));
+    for (size_t i = 0; i < calls.size(); ++i) {
+      if (calls[i]) best[i] = std::min(best[i], seconds(calls[i]));
+    }
   }
-  return {b1, b2};
+  return best;
 }
 
-// Times both backends on scratch operands of g's shape and returns the choice.
+// Times the backends that can run on scratch operands of g's shape and returns the choice.
 GemmChoice measure(const gulm::GemmArgs& g, bool packed, int64_t uses) {
   gulm::GemmArgs p = g;
   if (!packed) p.m = std::min(g.m, kProxyRows);
@@ -264,35 +302,65 @@ GemmChoice measure(const gulm::GemmArgs& g, bool packed, int64_t uses) {
   p.ldc = p.n;
   const SingleThreadScope scope(p.single_thread);
   GemmChoice r{p.m, p.n, p.k, p.trans_a, p.trans_b, packed, p.single_thread,
-               std::string(c10::toString(to_scalar_type(p.dtype))), "mkl", 0.0, -1.0};
+               std::string(c10::toString(to_scalar_type(p.dtype))), "mkl", 0.0, -1.0, -1.0};
   // Each backend's operand packed once (packed GEMMs), its cost spread over the `uses`.
   const double per_use = 1e6 / double(std::max<int64_t>(uses, 1));
-  Tensor mkl_w, dnn_w;
-  double mkl_pack_us = 0.0, dnn_pack_us = 0.0;
+  Tensor mkl_w, dnn_w, own_w;
+  double mkl_pack_us = 0.0, dnn_pack_us = 0.0, own_pack_us = 0.0;
   const bool mkl_packed = packed && mkl_pack_can_run(p);
   if (mkl_packed) mkl_pack_us = per_use * seconds([&] { mkl_w = mkl_pack(p); });
   std::function<void()> mkl_run = [&] { mkl_packed ? run_mkl_packed(p, mkl_w) : run_mkl(p); };
   mkl_run();  // warm-up
   std::function<void()> dnn_run;
-  try {
-    if (packed) dnn_pack_us = per_use * seconds([&] { dnn_w = onednn_pack(p); });
-    // Probe and warm-up in one: throws e.g. for bfloat16 on a CPU without the instructions
-    // oneDNN needs.
-    run_onednn(p, dnn_w);
-    dnn_run = [&] { run_onednn(p, dnn_w); };
-  } catch (const std::exception&) {
-    dnn_run = nullptr;
+  if (onednn_can_run(p)) {
+    try {
+      if (packed) dnn_pack_us = per_use * seconds([&] { dnn_w = onednn_pack(p); });
+      // Probe and warm-up in one: throws e.g. for bfloat16 on a CPU without the instructions
+      // oneDNN needs.
+      run_onednn(p, dnn_w);
+      dnn_run = [&] { run_onednn(p, dnn_w); };
+    } catch (const std::exception&) {
+      dnn_run = nullptr;
+    }
   }
-  const auto [mkl_s, dnn_s] = best_alternating(mkl_run, dnn_run);
-  r.mkl_us = 1e6 * mkl_s + mkl_pack_us;
-  r.onednn_us = dnn_run ? 1e6 * dnn_s + dnn_pack_us : -1.0;
-  if (r.onednn_us >= 0 && r.onednn_us < (1.0 - kMargin) * r.mkl_us) r.backend = "onednn";
+  std::function<void()> own_run;
+  if (avx512_can_run(p)) {
+    // Packed once per call when not announced: on the proxy rows that cost is spread over
+    // p.m / g.m of the call's rows (MKL and oneDNN repack inside every timed run).
+    own_pack_us = (packed ? per_use : 1e6 * double(p.m) / double(g.m)) *
+                  seconds([&] { own_w = avx512_pack(p); });
+    run_avx512(p, own_w);  // warm-up
+    own_run = [&] { run_avx512(p, own_w); };
+  }
+  const std::vector<double> best = best_alternating({mkl_run, dnn_run, own_run});
+  r.mkl_us = 1e6 * best[0] + mkl_pack_us;
+  r.onednn_us = dnn_run ? 1e6 * best[1] + dnn_pack_us : -1.0;
+  r.avx512_us = own_run ? 1e6 * best[2] + own_pack_us : -1.0;
+  // MKL unless another backend beats it by the margin; then the fastest of those.
+  double kept_us = (1.0 - kMargin) * r.mkl_us;
+  if (r.onednn_us >= 0 && r.onednn_us < kept_us) {
+    r.backend = "onednn";
+    kept_us = r.onednn_us;
+  }
+  if (r.avx512_us >= 0 && r.avx512_us < kept_us) r.backend = "avx512";
+  const bool pooled = !p.single_thread && at::get_num_threads() > 1;
+  if (!packed && pooled && r.avx512_us >= 0 && r.avx512_us < kPoolPreference * kept_us) {
+    r.backend = "avx512";
+  }
   return r;
 }
 
+GemmBackend backend_named(const std::string& name) {
+  if (name == "onednn") return GemmBackend::OneDnn;
+  if (name == "avx512") return GemmBackend::Avx512;
+  return GemmBackend::Mkl;
+}
+
 GemmBackend choose(GemmBackend request, const gulm::GemmArgs& g, bool packed, int64_t uses) {
-  if (!onednn_can_run(g)) return GemmBackend::Mkl;
-  if (request != GemmBackend::Auto) return request;
+  const bool dnn = onednn_can_run(g), own = avx512_can_run(g);
+  if (request == GemmBackend::OneDnn) return dnn ? request : GemmBackend::Mkl;
+  if (request == GemmBackend::Avx512) return own ? request : GemmBackend::Mkl;
+  if (request == GemmBackend::Mkl || !(dnn || own)) return GemmBackend::Mkl;
   if (g.m * g.n * g.k < kMinTimedMacs) return GemmBackend::Mkl;
   const Key key{packed ? g.m : round_up_pow2(g.m), g.n, g.k, g.trans_a, g.trans_b, int(g.dtype),
                 packed, g.single_thread};
@@ -300,14 +368,11 @@ GemmBackend choose(GemmBackend request, const gulm::GemmArgs& g, bool packed, in
   {
     std::lock_guard<std::mutex> lock(reg.m);
     auto it = reg.choices.find(key);
-    if (it != reg.choices.end()) {
-      return it->second.backend == "onednn" ? GemmBackend::OneDnn : GemmBackend::Mkl;
-    }
+    if (it != reg.choices.end()) return backend_named(it->second.backend);
   }
   const GemmChoice r = measure(g, packed, uses);
   std::lock_guard<std::mutex> lock(reg.m);
-  const GemmChoice& kept = reg.choices.emplace(key, r).first->second;
-  return kept.backend == "onednn" ? GemmBackend::OneDnn : GemmBackend::Mkl;
+  return backend_named(reg.choices.emplace(key, r).first->second.backend);
 }
 
 }  // namespace
@@ -321,6 +386,8 @@ void CpuGemm::call(void* self, const gulm::GemmArgs& g) {
     const Slot& slot = me->slots_.at(size_t(g.b_slot));
     if (slot.backend == GemmBackend::OneDnn) {
       run_onednn(g, slot.packed);
+    } else if (slot.backend == GemmBackend::Avx512) {
+      run_avx512(g, slot.packed);
     } else if (slot.packed.defined()) {
       run_mkl_packed(g, slot.packed);
     } else {
@@ -328,10 +395,10 @@ void CpuGemm::call(void* self, const gulm::GemmArgs& g) {
     }
     return;
   }
-  if (choose(me->request_, g, false, 1) == GemmBackend::OneDnn) {
-    run_onednn(g, Tensor());
-  } else {
-    run_mkl(g);
+  switch (choose(me->request_, g, false, 1)) {
+    case GemmBackend::OneDnn: run_onednn(g, Tensor()); return;
+    case GemmBackend::Avx512: run_avx512(g, Tensor()); return;
+    default: run_mkl(g); return;
   }
 }
 
@@ -342,6 +409,8 @@ int32_t CpuGemm::pack(void* self, const gulm::GemmArgs& g, int64_t uses) {
   slot.backend = choose(me->request_, g, true, uses);
   if (slot.backend == GemmBackend::OneDnn) {
     slot.packed = onednn_pack(g);
+  } else if (slot.backend == GemmBackend::Avx512) {
+    slot.packed = avx512_pack(g);
   } else if (mkl_pack_can_run(g)) {
     const SingleThreadScope scope(g.single_thread);
     slot.packed = mkl_pack(g);
@@ -368,6 +437,7 @@ std::string gemm_request() {
   switch (parse_request()) {
     case GemmBackend::Mkl: return "mkl";
     case GemmBackend::OneDnn: return "onednn";
+    case GemmBackend::Avx512: return "avx512";
     default: return "auto";
   }
 }

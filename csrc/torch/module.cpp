@@ -28,6 +28,7 @@ pybind11::list gemm_choices() {
     d["backend"] = c.backend;
     d["mkl_us"] = c.mkl_us;
     d["onednn_us"] = c.onednn_us;
+    d["avx512_us"] = c.avx512_us;
     out.append(d);
   }
   return out;
@@ -51,12 +52,13 @@ PYBIND11_MODULE(_C, m) {
         },
         "The vector level the CPU kernels run (GULM_CPU_ISA caps it): baseline, avx2, avx512.");
   m.def("gemm_request", &gulm_torch::gemm_request,
-        "The LSTM GEMM backend GULM_GEMM asks for: auto (per-shape timing), mkl or onednn.");
+        "The LSTM GEMM backend GULM_GEMM asks for: auto (per-shape timing), mkl, onednn or avx512.");
   m.def("gemm_onednn_available", &gulm_torch::onednn_available,
         "Whether this torch provides the oneDNN ops of the onednn GEMM backend.");
   m.def("gemm_choices", &gulm_py::gemm_choices,
         "The GEMM shapes timed so far in this process under GULM_GEMM=auto: a list of dicts\n"
-        "(m, n, k, trans_a, trans_b, packed, single_thread, dtype, backend, mkl_us, onednn_us).");
+        "(m, n, k, trans_a, trans_b, packed, single_thread, dtype, backend, mkl_us, onednn_us,\n"
+        "avx512_us).");
   m.def("clear_gemm_choices", &gulm_torch::clear_gemm_choices,
         "Forget the per-shape choices (the next GEMM of each shape is timed again).");
 }

@@ -13,9 +13,10 @@ Conventions (the same as ``torch.nn.LSTM`` with one layer, so state dicts move b
   once per call (:func:`dropconnect_mask`) and the recurrence uses ``w_hh * mask``. The
   gradient is the one w.r.t. the raw ``w_hh`` (so it is multiplied by the mask). Pass ``mask``
   to reuse one (tests give the op and the reference the identical mask).
-* CPU GEMMs: MKL or oneDNN, chosen per GEMM shape by a first-use timing (``GULM_GEMM=auto``,
-  the default) or forced with ``GULM_GEMM=mkl|onednn``; :func:`gemm_backend_report` lists the
-  choices made so far. Threads: torch's intra-op setting (see :mod:`gulm.threads`).
+* CPU GEMMs: MKL, oneDNN or, for the per-step recurrent GEMMs in fp32 on AVX-512 CPUs, gulm's
+  own kernel, chosen per GEMM shape by a first-use timing (``GULM_GEMM=auto``, the default) or
+  forced with ``GULM_GEMM=mkl|onednn|avx512``; :func:`gemm_backend_report` lists the choices
+  made so far. Threads: torch's intra-op setting (see :mod:`gulm.threads`).
 * CUDA: the kernels are checked against the reference on small inputs the first time they run
   on a device (:mod:`gulm.ops.cuda_check`); a failing kernel is replaced by the reference (or
   by cuDNN through ``torch.lstm`` when no gradient is needed), with one warning.
@@ -265,9 +266,10 @@ def kernel_check(kernel, dtypes=(torch.float32, torch.bfloat16, torch.float16)):
 
 
 def gemm_backend_report() -> dict:
-    """The CPU GEMM backend in use: what GULM_GEMM asks for, whether oneDNN is available, and
-    the per-shape choices timed so far in this process (a list of dicts with m, n, k, the
-    flags, both times in microseconds and the backend kept)."""
+    """The CPU GEMM backend in use: what GULM_GEMM asks for, whether oneDNN is available, the
+    CPU's vector level (gulm's own fp32 kernel needs "avx512"), and the per-shape choices timed
+    so far in this process (a list of dicts with m, n, k, the flags, each backend's time in
+    microseconds, negative where it could not run, and the backend kept)."""
     _ext.require()
     return {"request": _ext._C.gemm_request(), "onednn_available": _ext._C.gemm_onednn_available(),
             "cpu_isa": _ext._C.cpu_isa(), "choices": _ext._C.gemm_choices()}

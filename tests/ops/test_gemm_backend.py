@@ -1,6 +1,7 @@
 """The CPU GEMM backends of the fused LSTM (csrc/torch/gemm_cpu.h): each forced backend gives
 the reference's results, the automatic choice keeps the faster backend per shape, and timing
-never moves torch's global random stream."""
+never moves torch's global random stream. (gulm's own AVX-512 kernel is also tested alone in
+csrc/tests/test_sgemm.cpp.)"""
 import pytest
 import torch
 
@@ -12,6 +13,8 @@ pytestmark = pytest.mark.skipif(not _ext.HAS_EXTENSION, reason="gulm._C not buil
 # Large enough that each step is cut into chunks of hidden units when threaded (single-threaded
 # slice GEMMs, packed per chunk), small enough to be quick.
 T, B, I, H = 4, 32, 40, 200
+# gulm's own packed fp32 kernel runs on AVX-512 CPUs (capped by GULM_CPU_ISA).
+AVX512 = _ext.HAS_EXTENSION and _ext._C.cpu_isa() == "avx512"
 
 
 def _problem(dtype, seed=0):
@@ -31,12 +34,14 @@ def _run(fn, leaves, c0, mask):
     return [y, hT, cT, *torch.autograd.grad(loss, leaves)]
 
 
-@pytest.mark.parametrize("backend", ["mkl", "onednn", "auto"])
+@pytest.mark.parametrize("backend", ["mkl", "onednn", "avx512", "auto"])
 @pytest.mark.parametrize("n_threads", [1, 2, 3])
 @pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
 def test_each_backend_matches_reference(monkeypatch, threads, backend, n_threads, dtype):
     if backend == "onednn" and not _ext._C.gemm_onednn_available():
         pytest.skip("this torch has no mkldnn ops")
+    if backend == "avx512" and not AVX512:
+        pytest.skip("no AVX-512 on this CPU")
     monkeypatch.setenv("GULM_GEMM", backend)
     threads(n_threads)
     leaves, c0, mask = _problem(dtype)
@@ -53,11 +58,12 @@ def test_backends_agree_with_each_other(monkeypatch, threads):
     threads(2)
     leaves, c0, mask = _problem(torch.float32)
     results = {}
-    for backend in ("mkl", "onednn"):
+    for backend in ("mkl", "onednn") + (("avx512",) if AVX512 else ()):
         monkeypatch.setenv("GULM_GEMM", backend)
         results[backend] = _run(wd_lstm, leaves, c0, mask)
-    for a, b in zip(results["mkl"], results["onednn"]):
-        torch.testing.assert_close(a, b, atol=1e-5, rtol=1e-5)
+    for backend, got in results.items():
+        for a, b in zip(got, results["mkl"]):
+            torch.testing.assert_close(a, b, atol=1e-5, rtol=1e-5, msg=lambda m: f"{backend}: {m}")
 
 
 def test_auto_keeps_the_faster_backend_per_shape(monkeypatch, threads):
@@ -74,10 +80,17 @@ def test_auto_keeps_the_faster_backend_per_shape(monkeypatch, threads):
     assert any(not c["packed"] for c in choices)
     for c in choices:
         assert c["mkl_us"] > 0
-        if not report["onednn_available"] or c["onednn_us"] < 0:
-            assert c["backend"] == "mkl"
-        else:
-            assert c["backend"] == ("onednn" if c["onednn_us"] < 0.90 * c["mkl_us"] else "mkl"), c
+        if not report["onednn_available"]:
+            assert c["onednn_us"] < 0
+        # gulm's kernel is timed for every fp32 GEMM wherever AVX-512 is there
+        assert (c["avx512_us"] >= 0) == (AVX512 and c["dtype"] == "Float"), c
+        # MKL unless another backend is 10% faster; then the fastest of those; one-off GEMMs
+        # stay on gulm's kernel unless the kept one is twice as fast
+        others = {b: c[f"{b}_us"] for b in ("onednn", "avx512") if 0 <= c[f"{b}_us"] < 0.90 * c["mkl_us"]}
+        kept = min(others, key=others.get) if others else "mkl"
+        if not c["packed"] and not c["single_thread"] and 0 <= c["avx512_us"] < 2 * c[f"{kept}_us"]:
+            kept = "avx512"
+        assert c["backend"] == kept, c
     # A second call reuses the choices: nothing new is timed.
     _run(wd_lstm, leaves, c0, mask)
     assert len(gemm_backend_report()["choices"]) == len(choices)
@@ -86,7 +99,7 @@ def test_auto_keeps_the_faster_backend_per_shape(monkeypatch, threads):
 def test_forced_backends_time_nothing(monkeypatch):
     _ext._C.clear_gemm_choices()
     leaves, c0, mask = _problem(torch.float32)
-    for backend in ("mkl", "onednn"):
+    for backend in ("mkl", "onednn", "avx512"):
         monkeypatch.setenv("GULM_GEMM", backend)
         _run(wd_lstm, leaves, c0, mask)
         assert gemm_backend_report()["request"] == backend
@@ -109,5 +122,5 @@ def test_timing_does_not_move_the_global_random_stream(monkeypatch):
 def test_bad_request_names_the_variable(monkeypatch):
     monkeypatch.setenv("GULM_GEMM", "blas")
     leaves, c0, mask = _problem(torch.float32)
-    with pytest.raises(RuntimeError, match="GULM_GEMM must be auto, mkl or onednn, got 'blas'"):
+    with pytest.raises(RuntimeError, match="GULM_GEMM must be auto, mkl, onednn or avx512, got 'blas'"):
         wd_lstm(*leaves, c0, mask=mask)
