@@ -5,6 +5,7 @@
 #include <ATen/ATen.h>
 
 #include <array>
+#include <functional>
 #include <optional>
 #include <sstream>
 #include <string>
@@ -153,13 +154,21 @@ struct FwdCall {
   }
 };
 
+// Allocates a kernel's scratch memory: `bytes` uint8 elements (at::empty when not given).
+using ScratchFn = std::function<at::Tensor(int64_t bytes, const at::TensorOptions& options)>;
+
+inline at::Tensor scratch_bytes(const ScratchFn& scratch, size_t bytes, const at::TensorOptions& o) {
+  const auto opts = o.dtype(at::kByte);
+  return scratch ? scratch(int64_t(bytes), opts) : at::empty({int64_t(bytes)}, opts);
+}
+
 template <size_t N>
 inline FwdCall prepare_fwd(const char* op, at::DeviceType device_type,
                            const std::array<at::ScalarType, N>& dtypes, const at::Tensor& x,
                            const at::Tensor& w_ih, const at::Tensor& w_hh,
                            const at::Tensor& b_ih, const at::Tensor& b_hh, const at::Tensor& h0,
                            const at::Tensor& c0, const std::optional<at::Tensor>& mask,
-                           bool save) {
+                           bool save, const ScratchFn& scratch = {}) {
   const Dims d = check_inputs(op, device_type, dtypes, x, w_ih, w_hh, mask);
   check_recurrent_args(op, w_hh, b_ih, b_hh, h0, c0, d.B, d.H, d.dt, d.dev);
   FwdCall c{d.T, d.B, d.I, d.H, x.contiguous(), w_ih.contiguous(), w_hh.contiguous(),
@@ -173,7 +182,7 @@ inline FwdCall prepare_fwd(const char* op, at::DeviceType device_type,
   c.gates = save ? at::empty({c.T, c.B, 4 * c.H}, o) : at::empty({0}, o);
   c.cell = save ? at::empty({c.T, c.B, c.H}, acc) : at::empty({0}, acc);
   const auto ws = gulm::wd_lstm_fwd_workspace(c.T, c.B, c.H, to_dtype(d.dt), save);
-  c.workspace = at::empty({int64_t(ws.bytes)}, o.dtype(at::kByte));
+  c.workspace = scratch_bytes(scratch, ws.bytes, o);
   c.p = gulm::WdLstmFwdParams{
       c.T, c.B, c.I, c.H, to_dtype(d.dt), to_dtype(c.c0.scalar_type()), c.x.data_ptr(),
       c.w_ih.data_ptr(), c.w_hh.data_ptr(), c.b_ih.data_ptr(), c.b_hh.data_ptr(), c.h0.data_ptr(),
@@ -206,7 +215,7 @@ inline BwdCall prepare_bwd(const char* op, at::DeviceType device_type,
                            const at::Tensor& w_ih, const at::Tensor& w_hh,
                            const std::optional<at::Tensor>& mask, const at::Tensor& h0,
                            const at::Tensor& c0, const at::Tensor& y, const at::Tensor& gates,
-                           const at::Tensor& cell) {
+                           const at::Tensor& cell, const ScratchFn& scratch = {}) {
   const Dims d = check_inputs(op, device_type, dtypes, x, w_ih, w_hh, mask);
   const int64_t T = d.T, B = d.B, H = d.H;
   check_states(op, h0, c0, B, H, d.dt, d.dev);
@@ -231,7 +240,7 @@ inline BwdCall prepare_bwd(const char* op, at::DeviceType device_type,
   c.dh0 = at::empty({B, H}, o);
   c.dc0 = at::empty({B, H}, c.c0.options());
   const auto ws = gulm::wd_lstm_bwd_workspace(T, B, H, to_dtype(d.dt));
-  c.workspace = at::empty({int64_t(ws.bytes)}, o.dtype(at::kByte));
+  c.workspace = scratch_bytes(scratch, ws.bytes, o);
   c.p = gulm::WdLstmBwdParams{
       T, B, c.I, H, to_dtype(d.dt), to_dtype(c.c0.scalar_type()), c.grad_y.data_ptr(),
       data_or_null(c.grad_hT), data_or_null(c.grad_cT), c.x.data_ptr(), c.w_ih.data_ptr(),

@@ -124,3 +124,20 @@ def test_bad_request_names_the_variable(monkeypatch):
     leaves, c0, mask = _problem(torch.float32)
     with pytest.raises(RuntimeError, match="GULM_GEMM must be auto, mkl, onednn or avx512, got 'blas'"):
         wd_lstm(*leaves, c0, mask=mask)
+
+
+def test_reused_scratch_memory_gives_identical_results(monkeypatch):
+    """The CPU binding keeps the kernels' scratch buffers between calls (per thread, by size):
+    a call after calls of other sizes, reusing a buffer full of their data, gives bit-identical
+    outputs and gradients."""
+    monkeypatch.setenv("GULM_GEMM", "mkl")  # one backend: identical rounding between calls
+    leaves, c0, mask = _problem(torch.float32)
+    first = _run(wd_lstm, leaves, c0, mask)
+    for h in (H // 2, H * 2):  # other sizes: other buffers taken and given back
+        g = torch.Generator().manual_seed(1)
+        other = [torch.randn(s, generator=g).requires_grad_() for s in
+                 ((T, B, I), (4 * h, I), (4 * h, h), (4 * h,), (4 * h,), (B, h))]
+        _run(wd_lstm, other, torch.zeros(B, h), None)
+    again = _run(wd_lstm, leaves, c0, mask)
+    for a, b in zip(first, again):
+        assert torch.equal(a, b)
