@@ -57,6 +57,24 @@ def gemm_summary() -> str:
             f"recurrent (packed) GEMMs: {dict(packed)}")
 
 
+def fix_malloc_threshold(nbytes: int = 32 << 20) -> bool:
+    """Fix glibc's mmap threshold (mallopt M_MMAP_THRESHOLD) for the rest of the process, so
+    that one contender's allocation pattern does not change the other's: by default glibc raises
+    the threshold whenever a mapped block is freed, so nn.LSTM's allocations come from the heap
+    or from fresh (page-faulting) mappings depending on what gulm freed before it in the same
+    process. True where it was set (Linux with glibc)."""
+    import ctypes
+    import ctypes.util
+
+    if not sys.platform.startswith("linux"):
+        return False
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        return bool(libc.mallopt(-3, int(nbytes)))  # -3: M_MMAP_THRESHOLD
+    except (OSError, AttributeError):
+        return False
+
+
 def describe() -> str:
     """One paragraph naming the machine, torch and the kernels' choices."""
     from gulm import _ext
