@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "gemm_cpu.h"
+#include "lstm_cpu.h"
 #include "gulm/lstm.h"
 #include "lstm_common.h"
 #include "parallel.h"
@@ -43,11 +44,22 @@ class ScratchCache {
     return at::empty({bytes}, options);
   }
 
+  int64_t bytes() const {
+    int64_t total = 0;
+    for (const Tensor& k : kept_) total += k.numel();
+    return total;
+  }
+
+  int64_t release() {
+    const int64_t total = bytes();
+    kept_.clear();
+    return total;
+  }
+
   void give(Tensor t) {
     if (!t.defined() || t.numel() == 0) return;
     kept_.push_back(std::move(t));
-    int64_t total = 0;
-    for (const Tensor& k : kept_) total += k.numel();
+    int64_t total = bytes();
     while (total > kKeptBytes && !kept_.empty()) {  // the least recently given first
       total -= kept_.front().numel();
       kept_.erase(kept_.begin());
@@ -141,6 +153,10 @@ std::tuple<Tensor, Tensor, Tensor> wd_lstm_table_cpu(const Tensor& ids, const Te
 }
 
 }  // namespace
+
+int64_t lstm_scratch_bytes() { return scratch_cache().bytes(); }
+int64_t release_lstm_scratch() { return scratch_cache().release(); }
+
 }  // namespace gulm_torch
 
 TORCH_LIBRARY_IMPL(gulm, CPU, m) {

@@ -6,6 +6,7 @@
 
 #include "gemm_cpu.h"
 #include "gulm/cpu.h"
+#include "lstm_cpu.h"
 #include "parallel.h"
 
 namespace gulm_py {
@@ -59,6 +60,10 @@ PYBIND11_MODULE(_C, m) {
         "The GEMM shapes timed so far in this process under GULM_GEMM=auto: a list of dicts\n"
         "(m, n, k, trans_a, trans_b, packed, single_thread, dtype, backend, mkl_us, onednn_us,\n"
         "avx512_us).");
+  m.def("lstm_scratch_bytes", &gulm_torch::lstm_scratch_bytes,
+        "Bytes of scratch memory the calling thread keeps for the CPU LSTM kernels.");
+  m.def("release_lstm_scratch", &gulm_torch::release_lstm_scratch,
+        "Free the calling thread's kept LSTM scratch memory; returns the bytes freed.");
   m.def("clear_gemm_choices", &gulm_torch::clear_gemm_choices,
         "Forget the per-shape choices (the next GEMM of each shape is timed again).");
 }

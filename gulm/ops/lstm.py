@@ -35,7 +35,7 @@ from gulm import _ext
 from gulm.ops import cuda_check
 
 __all__ = ["wd_lstm", "wd_lstm_ref", "dropconnect_mask", "input_table", "wd_lstm_table",
-           "wd_lstm_table_ref", "gemm_backend_report", "kernel_check", "verified_lstm"]
+           "wd_lstm_table_ref", "gemm_backend_report", "release_scratch", "kernel_check", "verified_lstm"]
 
 _REDUCED = (torch.bfloat16, torch.float16)
 
@@ -273,6 +273,15 @@ def gemm_backend_report() -> dict:
     _ext.require()
     return {"request": _ext._C.gemm_request(), "onednn_available": _ext._C.gemm_onednn_available(),
             "cpu_isa": _ext._C.cpu_isa(), "choices": _ext._C.gemm_choices()}
+
+
+def release_scratch() -> int:
+    """Free the scratch memory that the CPU kernels keep between calls on this thread (their
+    workspaces, by size: tens of MB per layer of an AWD-LSTM, at most 1 GiB), e.g. after training
+    in a process that goes on to do other work. Returns the bytes freed; the next call of the op
+    allocates again."""
+    _ext.require()
+    return int(_ext._C.release_lstm_scratch())
 
 
 _CUDA_GATE = cuda_check.KernelGate(

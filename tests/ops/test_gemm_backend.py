@@ -141,3 +141,11 @@ def test_reused_scratch_memory_gives_identical_results(monkeypatch):
     again = _run(wd_lstm, leaves, c0, mask)
     for a, b in zip(first, again):
         assert torch.equal(a, b)
+    # the kept memory can be given back, and the op allocates again afterwards
+    from gulm.ops.lstm import release_scratch
+
+    kept = _ext._C.lstm_scratch_bytes()
+    assert kept > 0
+    assert release_scratch() == kept and _ext._C.lstm_scratch_bytes() == 0
+    for a, b in zip(first, _run(wd_lstm, leaves, c0, mask)):
+        assert torch.equal(a, b)
