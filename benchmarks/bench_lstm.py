@@ -465,14 +465,14 @@ def run_script(argv=None):
 
     # gulm and its baselines share one process: a fixed mmap threshold keeps one's frees from
     # deciding whether the other's allocations page-fault (see machine.fix_malloc_threshold)
-    fixed = fix_malloc_threshold()
+    fix_malloc_threshold()
 
     torch.set_num_threads(args.threads)
     dev = torch.device(args.device)
     wanted = set(filter(None, args.groups.split(","))) or ({"awd-train-fp32"} if args.contended else set())
     cases = [c for c in all_cases(args.device) if (not wanted or c.group in wanted)
              and not (args.no_loop and "python loop" in c.name)]
-    print(describe() + ("; glibc mmap threshold fixed at 32 MB" if fixed else ""))
+    print(describe())
     if args.contended:
         rows, default = run_contended(cases, args.rounds)
     else:

@@ -183,7 +183,7 @@ def main():
     sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
     from machine import contended, describe, fix_malloc_threshold, gemm_summary
 
-    fixed = fix_malloc_threshold()  # the same allocator state for gulm and the baselines
+    fix_malloc_threshold()  # the same allocator state for gulm and the baselines
 
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
@@ -214,7 +214,7 @@ def main():
             print("GULM_DATA is not set: skipping the corpus benchmark", file=sys.stderr)
         else:
             results.update(bench_corpus(data))
-    print(describe() + ("; glibc mmap threshold fixed at 32 MB" if fixed else ""))
+    print(describe())
     print(f"LSTM GEMM backend: {gemm_summary()}")
     print(f"{'benchmark':40s} {'median':>10s} {'throughput':>14s}  notes")
     for k, v in results.items():

@@ -57,22 +57,29 @@ def gemm_summary() -> str:
             f"recurrent (packed) GEMMs: {dict(packed)}")
 
 
+_MALLOC_FIXED: int | None = None  # the threshold fix_malloc_threshold set, for describe()
+
+
 def fix_malloc_threshold(nbytes: int = 32 << 20) -> bool:
     """Fix glibc's mmap threshold (mallopt M_MMAP_THRESHOLD) for the rest of the process, so
     that one contender's allocation pattern does not change the other's: by default glibc raises
     the threshold whenever a mapped block is freed, so nn.LSTM's allocations come from the heap
     or from fresh (page-faulting) mappings depending on what gulm freed before it in the same
-    process. True where it was set (Linux with glibc)."""
+    process. True where it was set (Linux with glibc); describe() then says so."""
     import ctypes
     import ctypes.util
 
+    global _MALLOC_FIXED
     if not sys.platform.startswith("linux"):
         return False
     try:
         libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
-        return bool(libc.mallopt(-3, int(nbytes)))  # -3: M_MMAP_THRESHOLD
+        ok = bool(libc.mallopt(-3, int(nbytes)))  # -3: M_MMAP_THRESHOLD
     except (OSError, AttributeError):
         return False
+    if ok:
+        _MALLOC_FIXED = int(nbytes)
+    return ok
 
 
 def describe() -> str:
@@ -86,7 +93,8 @@ def describe() -> str:
         mask = os.cpu_count()
     return (f"CPU: {cpu_model()} ({cpu_features()}), {os.cpu_count()} CPUs ({mask} in the "
             f"affinity mask); torch {torch.__version__}, {torch.get_num_threads()} threads; gulm "
-            f"kernels at {isa}")
+            f"kernels at {isa}" + (f"; glibc mmap threshold fixed at {_MALLOC_FIXED >> 20} MB"
+                                   if _MALLOC_FIXED else ""))
 
 
 class BusyLoad:

@@ -1,7 +1,8 @@
 // Torch-free tests of gulm's packed-B fp32 GEMM (gulm/sgemm.h) against a double-precision
 // triple loop: every row and column tail of the 8x48 micro-tile, both layouts of A and B,
 // k = 1 and k = 0, a k long enough to be blocked, row strides wider than the matrices, and C
-// entries outside the result left untouched; sgemm_parallel serially and on three threads.
+// entries outside the result left untouched; sgemm_pack_b and sgemm_packed
+// on three threads (as the binding runs one-off GEMMs) and with an empty ParallelFor.
 // Skipped (and said so) on a CPU without AVX-512.
 #include <cmath>
 #include <cstdint>
@@ -52,8 +53,8 @@ void check_case(int64_t m, int64_t n, int64_t k, bool trans_a, bool trans_b, std
       par.fn = three_threads;
       par.threads = 3;
     }
-    gulm::sgemm_parallel(m, n, k, a.data(), lda, trans_a, b.data(), ldb, trans_b, c.data(), ldc,
-                         packed.data(), par);
+    gulm::sgemm_pack_b(b.data(), ldb, trans_b, k, n, packed.data(), par);
+    gulm::sgemm_packed(m, n, k, a.data(), lda, trans_a, packed.data(), c.data(), ldc, par);
   }
   int bad = 0;
   for (int64_t i = 0; i < m; ++i) {

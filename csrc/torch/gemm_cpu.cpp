@@ -213,10 +213,10 @@ void run_avx512(const gulm::GemmArgs& g, const Tensor& packed) {
 
 GemmBackend parse_request() {
   const char* s = std::getenv("GULM_GEMM");
-  if (!s || !*s || !std::strcmp(s, "auto")) return GemmBackend::Auto;
-  if (!std::strcmp(s, "mkl")) return GemmBackend::Mkl;
-  if (!std::strcmp(s, "onednn")) return GemmBackend::OneDnn;
-  if (!std::strcmp(s, "avx512")) return GemmBackend::Avx512;
+  if (!s || !*s) return GemmBackend::Auto;
+  for (GemmBackend b : {GemmBackend::Auto, GemmBackend::Mkl, GemmBackend::OneDnn, GemmBackend::Avx512}) {
+    if (!std::strcmp(s, gemm_backend_name(b))) return b;
+  }
   TORCH_CHECK(false, "GULM_GEMM must be auto, mkl, onednn or avx512, got '", s, "'");
 }
 
@@ -302,7 +302,7 @@ GemmChoice measure(const gulm::GemmArgs& g, bool packed, int64_t uses) {
   p.ldc = p.n;
   const SingleThreadScope scope(p.single_thread);
   GemmChoice r{p.m, p.n, p.k, p.trans_a, p.trans_b, packed, p.single_thread,
-               std::string(c10::toString(to_scalar_type(p.dtype))), "mkl", 0.0, -1.0, -1.0};
+               std::string(c10::toString(to_scalar_type(p.dtype))), GemmBackend::Mkl, 0.0, -1.0, -1.0};
   // Each backend's operand packed once (packed GEMMs), its cost spread over the `uses`.
   const double per_use = 1e6 / double(std::max<int64_t>(uses, 1));
   Tensor mkl_w, dnn_w, own_w;
@@ -339,21 +339,15 @@ GemmChoice measure(const gulm::GemmArgs& g, bool packed, int64_t uses) {
   // MKL unless another backend beats it by the margin; then the fastest of those.
   double kept_us = (1.0 - kMargin) * r.mkl_us;
   if (r.onednn_us >= 0 && r.onednn_us < kept_us) {
-    r.backend = "onednn";
+    r.backend = GemmBackend::OneDnn;
     kept_us = r.onednn_us;
   }
-  if (r.avx512_us >= 0 && r.avx512_us < kept_us) r.backend = "avx512";
+  if (r.avx512_us >= 0 && r.avx512_us < kept_us) r.backend = GemmBackend::Avx512;
   const bool pooled = !p.single_thread && at::get_num_threads() > 1;
   if (!packed && pooled && r.avx512_us >= 0 && r.avx512_us < kPoolPreference * kept_us) {
-    r.backend = "avx512";
+    r.backend = GemmBackend::Avx512;
   }
   return r;
-}
-
-GemmBackend backend_named(const std::string& name) {
-  if (name == "onednn") return GemmBackend::OneDnn;
-  if (name == "avx512") return GemmBackend::Avx512;
-  return GemmBackend::Mkl;
 }
 
 GemmBackend choose(GemmBackend request, const gulm::GemmArgs& g, bool packed, int64_t uses) {
@@ -368,11 +362,11 @@ GemmBackend choose(GemmBackend request, const gulm::GemmArgs& g, bool packed, in
   {
     std::lock_guard<std::mutex> lock(reg.m);
     auto it = reg.choices.find(key);
-    if (it != reg.choices.end()) return backend_named(it->second.backend);
+    if (it != reg.choices.end()) return it->second.backend;
   }
   const GemmChoice r = measure(g, packed, uses);
   std::lock_guard<std::mutex> lock(reg.m);
-  return backend_named(reg.choices.emplace(key, r).first->second.backend);
+  return reg.choices.emplace(key, r).first->second.backend;
 }
 
 }  // namespace
@@ -433,14 +427,16 @@ void clear_gemm_choices() {
   reg.choices.clear();
 }
 
-std::string gemm_request() {
-  switch (parse_request()) {
+const char* gemm_backend_name(GemmBackend backend) {
+  switch (backend) {
     case GemmBackend::Mkl: return "mkl";
     case GemmBackend::OneDnn: return "onednn";
     case GemmBackend::Avx512: return "avx512";
     default: return "auto";
   }
 }
+
+std::string gemm_request() { return gemm_backend_name(parse_request()); }
 
 bool onednn_available() {
   const OneDnnOps& o = onednn_ops();

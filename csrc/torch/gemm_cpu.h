@@ -63,9 +63,12 @@ class CpuGemm {
 struct GemmChoice {
   int64_t m, n, k;  // m: the shape timed (large GEMMs: a 512-row proxy)
   bool trans_a, trans_b, packed, single_thread;
-  std::string dtype, backend;
+  std::string dtype;
+  GemmBackend backend;  // the one kept (never Auto)
   double mkl_us, onednn_us, avx512_us;  // best time of each (< 0: could not run)
 };
+// "auto", "mkl", "onednn" or "avx512": GULM_GEMM's spelling of each backend.
+const char* gemm_backend_name(GemmBackend backend);
 std::vector<GemmChoice> gemm_choices();
 void clear_gemm_choices();
 // The backend GULM_GEMM asks for: "auto", "mkl", "onednn" or "avx512" (throws on anything else).

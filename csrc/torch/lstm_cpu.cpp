@@ -1,8 +1,8 @@
 // CPU implementation of gulm::wd_lstm, gulm::wd_lstm_backward and gulm::wd_lstm_table:
 // argument checks, contiguity, allocation and dtype mapping (lstm_common.h), scratch memory kept
-// between calls (ScratchCache); the kernels get
-// the per-shape MKL/oneDNN Gemm (gemm_cpu.h) and the task pool's ParallelFor (parallel.h). The
-// math lives in csrc/kernels/cpu/lstm.cpp.
+// between calls (ScratchCache); the kernels get the per-shape Gemm (gemm_cpu.h: MKL, oneDNN or
+// gulm's AVX-512 kernel) and the task pool's ParallelFor (parallel.h). The math lives in
+// csrc/kernels/cpu/lstm.cpp.
 #include <ATen/ATen.h>
 #include <torch/library.h>
 

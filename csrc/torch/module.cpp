@@ -26,7 +26,7 @@ pybind11::list gemm_choices() {
     d["packed"] = c.packed;
     d["single_thread"] = c.single_thread;
     d["dtype"] = c.dtype;
-    d["backend"] = c.backend;
+    d["backend"] = gulm_torch::gemm_backend_name(c.backend);
     d["mkl_us"] = c.mkl_us;
     d["onednn_us"] = c.onednn_us;
     d["avx512_us"] = c.avx512_us;

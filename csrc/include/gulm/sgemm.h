@@ -3,8 +3,9 @@
 //
 // The per-step GEMMs run on the calling thread (the LSTM kernel already runs one chunk of
 // hidden units per thread); the one-off GEMMs (the input projection and the gradients over all
-// time steps) pack their B and split the rows of C over a ParallelFor. AVX-512 only: a register-blocked micro-kernel, 8 rows of A by 48 columns of B (24 zmm
-// accumulators), over B packed into 48-column panels. MKL's sgemm takes its AVX2 path on AMD
+// time steps) pack their B and split the rows of C over a ParallelFor. AVX-512 only: a
+// register-blocked micro-kernel, 8 rows of A by 48 columns of B (24 zmm accumulators), over B
+// packed into 48-column panels. MKL's sgemm takes its AVX2 path on AMD
 // CPUs, which caps it at half of what Zen 4/5 can do in AVX-512; this kernel runs at the
 // AVX-512 rate on Intel and AMD alike. The binding times it against MKL and oneDNN per GEMM
 // shape (gemm_cpu.cpp) and keeps the fastest.
@@ -32,10 +33,5 @@ void sgemm_pack_b(const float* b, int64_t ldb, bool trans_b, int64_t k, int64_t 
 // C's rows run on `par` (default: the calling thread). Requires sgemm_packed_available().
 void sgemm_packed(int64_t m, int64_t n, int64_t k, const float* a, int64_t lda, bool trans_a,
                   const float* packed_b, float* c, int64_t ldc, const ParallelFor& par = {});
-
-// Both for a B used once, packed into `workspace` (sgemm_packed_size(k, n) floats).
-void sgemm_parallel(int64_t m, int64_t n, int64_t k, const float* a, int64_t lda, bool trans_a,
-                    const float* b, int64_t ldb, bool trans_b, float* c, int64_t ldc,
-                    float* workspace, const ParallelFor& par);
 
 }  // namespace gulm

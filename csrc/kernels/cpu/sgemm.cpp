@@ -40,9 +40,8 @@ int64_t panels(int64_t n) { return (n + kNr - 1) / kNr; }
 // One tile: rows [0, MR) of op(A) (element (r, k) at a[r * rs + k * ks]) times one panel,
 // into C's columns [0, w).
 template <int MR>
-GULM_TARGET_AVX512F inline __attribute__((always_inline)) void tile(
-    const float* a, int64_t rs, int64_t ks, const float* bp, int64_t k, float* c, int64_t ldc,
-    int64_t w, bool add) {
+GULM_TARGET_AVX512F void tile_rows(const float* a, int64_t rs, int64_t ks, const float* bp,
+                                   int64_t k, float* c, int64_t ldc, int64_t w, bool add) {
   __m512 acc[MR][3];
   for (int r = 0; r < MR; ++r) {
     acc[r][0] = _mm512_setzero_ps();
@@ -71,12 +70,6 @@ GULM_TARGET_AVX512F inline __attribute__((always_inline)) void tile(
       _mm512_mask_storeu_ps(cr + 16 * j, mask, v);
     }
   }
-}
-
-template <int MR>
-GULM_TARGET_AVX512F void tile_rows(const float* a, int64_t rs, int64_t ks, const float* bp,
-                                   int64_t k, float* c, int64_t ldc, int64_t w, bool add) {
-  tile<MR>(a, rs, ks, bp, k, c, ldc, w, add);
 }
 
 // The last m % kMr rows.
@@ -201,14 +194,6 @@ void sgemm_packed(int64_t m, int64_t n, int64_t k, const float* a, int64_t lda, 
   } else {
     par(blocks, 1, run);
   }
-}
-
-void sgemm_parallel(int64_t m, int64_t n, int64_t k, const float* a, int64_t lda, bool trans_a,
-                    const float* b, int64_t ldb, bool trans_b, float* c, int64_t ldc,
-                    float* workspace, const ParallelFor& par) {
-  if (m <= 0 || n <= 0) return;
-  sgemm_pack_b(b, ldb, trans_b, k, n, workspace, par);
-  sgemm_packed(m, n, k, a, lda, trans_a, workspace, c, ldc, par);
 }
 
 }  // namespace gulm
