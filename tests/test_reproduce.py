@@ -432,3 +432,32 @@ def test_estimate_covers_shipped_lm_and_preset_rows(smoke_runner):
     assert shipped["architecture"][:3] == (128, 512, 3) and shipped["tokens"] > 0
     assert shipped["minutes"] is not None
     assert est["naive"]["tokens"] > 0
+
+
+@needs_data
+@pytest.mark.data
+def test_interrupted_classifier_row_resumes(smoke_runner, monkeypatch):
+    """A row whose classifier stopped part-way continues from its resume.pt on the next run (as the
+    LM pretraining does), and its time counts the earlier epochs too."""
+    import csv
+
+    import gulm
+
+    real = gulm.train_classifier
+    monkeypatch.setattr(gulm, "train_classifier", lambda cfg: real(cfg, stop_after=1))
+    [first] = smoke_runner.run_row("task1", "naive", seed=3)
+    assert not first["complete"]
+    run_dir = next((smoke_runner.out / "runs_smoke" / "task1").rglob("naive__seed3"))
+    assert (run_dir / "classifier.pending.json").exists() and (run_dir / "classifier" / "resume.pt").exists()
+    monkeypatch.setattr(gulm, "train_classifier", real)
+    lines = []
+    smoke_runner.log = lines.append
+    try:
+        [second] = smoke_runner.run_row("task1", "naive", seed=3)
+    finally:
+        smoke_runner.log = lambda s: None
+    assert any("resuming the classifier" in line for line in lines), lines
+    assert second["complete"] and not (run_dir / "classifier.pending.json").exists()
+    rows = list(csv.DictReader((run_dir / "classifier" / "log.csv").open()))
+    assert len(rows) == sum(s[0] for s in second["configs"]["classifier"]["stages"]) > 1  # each epoch once
+    assert second["timing"]["classifier_seconds"] >= sum(float(r["seconds"]) for r in rows)

@@ -464,12 +464,23 @@ class Runner:
                 if lm_path is not None:  # architecture and tokenizer come from the LM checkpoint; shown as such
                     lm_model = json.loads((Path(lm_path) / "config.json").read_text())["model"]
                     clf_values.update({key: lm_model[key] for key in ("emb_size", "hidden_size", "n_layers")})
-                ccfg = build_config(ClassifierConfig, clf_values, None)
+                # an interrupted classifier of the same config, data and LM resumes from its resume.pt, as
+                # the LM pretraining does; its earlier epochs' seconds (log.csv) count in its time
+                clf_key = config_hash({"classifier": clf_values, "data_key": _file_hash(sp["path"]),
+                                       "lm_key": self._lm_key(lm_path) if lm_path is not None else None})
+                pending = run_dir / "classifier.pending.json"
+                resume = (not self.force and pending.exists() and json.loads(pending.read_text()).get("key") == clf_key
+                          and (run_dir / "classifier" / "resume.pt").exists())
+                earlier = sum(_log_stats(run_dir / "classifier").get("epoch_seconds", [])) if resume else 0.0
+                write_json(pending, {"key": clf_key})
+                ccfg = build_config(ClassifierConfig, {**clf_values, "resume": resume}, None)
                 _write_yaml(run_dir / "classifier.yaml", _dataclass_values(ccfg))
-                self.log(f"[{task}] {name} {sp['name']} {row}: training the classifier ...")
+                self.log(f"[{task}] {name} {sp['name']} {row}: {'resuming' if resume else 'training'} the classifier ...")
                 t0 = time.perf_counter()
                 metrics = train_classifier(ccfg)
-                timing["classifier_seconds"] = time.perf_counter() - t0
+                timing["classifier_seconds"] = earlier + time.perf_counter() - t0
+                if metrics.get("complete", True):  # a run stopped early stays resumable
+                    pending.unlink(missing_ok=True)
                 throughput["classifier_tokens_per_s"] = _log_stats(run_dir / "classifier").get("train_tokens_per_s")
                 timing["task_seconds"] = sum(v for k, v in timing.items() if k != "pretrain_seconds_shared" and v)
                 res = {

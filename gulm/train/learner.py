@@ -157,6 +157,8 @@ class Learner:
         if stage >= len(stages) or (stage == len(stages) - 1 and epoch >= stages[-1].epochs):
             notice(f"resuming from {where}: the run had finished all {total} epochs; nothing left to train")
             return
+        while stage < len(stages) - 1 and epoch >= stages[stage].epochs:  # saved after a stage's last epoch: the next stage's start
+            stage, epoch = stage + 1, 0
         at = f"after step {step}" if step else "at its start"
         notice(f"resuming from {where}: stage {stage} epoch {epoch + 1}/{stages[stage].epochs}, {at} "
                f"({self.epoch_counter} of {total} epochs done)")
