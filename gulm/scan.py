@@ -27,6 +27,7 @@ from gulm.configs.fields import config_from
 from gulm.data.genome import Genome
 from gulm.data.intervals import Interval
 from gulm.infer import Classifier
+from gulm.ops.lstm import release_scratch
 from gulm.runtime import distributed as gdist
 from gulm.runtime.device import setup
 from gulm.scan_output import write_scan_outputs
@@ -263,6 +264,7 @@ def scan_genome(cfg: ScanConfig | None = None, **overrides) -> ScanResult:
     if bar is not None:
         bar.close()
     seconds = time.perf_counter() - t0
+    release_scratch()  # the CPU kernels' kept scratch memory
     local = {k: (np.concatenate(v) if v else np.zeros(0, dtype={"chrom": object, "start": np.int64,
                                                                "strand": "<U1", "score": np.float32}[k]))
              for k, v in parts.items()}

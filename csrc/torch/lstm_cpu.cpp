@@ -6,6 +6,7 @@
 #include <ATen/ATen.h>
 #include <torch/library.h>
 
+#include <cstdlib>
 #include <optional>
 #include <tuple>
 #include <vector>
@@ -28,10 +29,23 @@ const std::array<at::ScalarType, 3> kCpuDtypes = {at::kFloat, at::kBFloat16, at:
 // allocation of that size is mapped anew by the OS, which faults in and zeroes every page on
 // first touch: perf put 9-10 % of an fp32 AWD training step in the kernel's clear_page. A
 // call takes a kept buffer of its exact size (a model's layers repeat a few sizes) and gives it
-// back when done; at most kKeptBytes stay kept per thread, the most recently used.
+// back when done; at most kept_limit() bytes stay kept per thread, the most recently used.
+// GULM_LSTM_SCRATCH_MB sets that limit (default 1024 MiB; 0 keeps nothing: every call allocates).
+int64_t kept_limit() {
+  static const int64_t limit = [] {
+    const char* env = std::getenv("GULM_LSTM_SCRATCH_MB");
+    if (env == nullptr || *env == '\0') return int64_t(1) << 30;
+    char* end = nullptr;
+    const long long mb = std::strtoll(env, &end, 10);
+    TORCH_CHECK(end != env && *end == '\0' && mb >= 0,
+                "GULM_LSTM_SCRATCH_MB must be a whole number of MiB (0 keeps no scratch memory), got '", env, "'");
+    return int64_t(mb) << 20;
+  }();
+  return limit;
+}
+
 class ScratchCache {
  public:
-  static constexpr int64_t kKeptBytes = int64_t(1) << 30;
 
   Tensor take(int64_t bytes, const at::TensorOptions& options) {
     for (size_t i = kept_.size(); i-- > 0;) {
@@ -60,7 +74,8 @@ class ScratchCache {
     if (!t.defined() || t.numel() == 0) return;
     kept_.push_back(std::move(t));
     int64_t total = bytes();
-    while (total > kKeptBytes && !kept_.empty()) {  // the least recently given first
+    const int64_t limit = kept_limit();
+    while (total > limit && !kept_.empty()) {  // the least recently given first
       total -= kept_.front().numel();
       kept_.erase(kept_.begin());
     }

@@ -277,10 +277,13 @@ def gemm_backend_report() -> dict:
 
 def release_scratch() -> int:
     """Free the scratch memory that the CPU kernels keep between calls on this thread (their
-    workspaces, by size: tens of MB per layer of an AWD-LSTM, at most 1 GiB), e.g. after training
-    in a process that goes on to do other work. Returns the bytes freed; the next call of the op
+    workspaces, by size: tens of MB per layer of an AWD-LSTM, at most 1 GiB, or the
+    GULM_LSTM_SCRATCH_MB environment variable's limit; 0 keeps none), e.g. after training in a
+    process that goes on to do other work. The training phases and scans call it when they end.
+    Returns the bytes freed (0 without the compiled extension); the next call of the op
     allocates again."""
-    _ext.require()
+    if not _ext.HAS_EXTENSION:
+        return 0
     return int(_ext._C.release_lstm_scratch())
 
 

@@ -2,6 +2,8 @@
 the reference's results, the automatic choice keeps the faster backend per shape, and timing
 never moves torch's global random stream. (gulm's own AVX-512 kernel is also tested alone in
 csrc/tests/test_sgemm.cpp.)"""
+import os
+
 import pytest
 import torch
 
@@ -149,3 +151,38 @@ def test_reused_scratch_memory_gives_identical_results(monkeypatch):
     assert release_scratch() == kept and _ext._C.lstm_scratch_bytes() == 0
     for a, b in zip(first, _run(wd_lstm, leaves, c0, mask)):
         assert torch.equal(a, b)
+
+
+@pytest.mark.parametrize("value,kept", [("0", False), ("1024", True), ("lots", None)])
+def test_scratch_limit_comes_from_the_environment(value, kept):
+    """GULM_LSTM_SCRATCH_MB bounds what each thread keeps: 0 keeps nothing, a bad value is named."""
+    import subprocess
+    import sys
+
+    code = ("import torch; from gulm import _ext; from gulm.ops.lstm import wd_lstm\n"
+            "x = torch.randn(5, 3, 8); w = torch.randn(32, 8); u = torch.randn(32, 8)\n"
+            "b = torch.zeros(32); h = torch.zeros(3, 8)\n"
+            "wd_lstm(x, w, u, b, b, h, h)\n"
+            "print(_ext._C.lstm_scratch_bytes())\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         env={**os.environ, "GULM_LSTM_SCRATCH_MB": value})
+    if kept is None:
+        assert out.returncode != 0 and "GULM_LSTM_SCRATCH_MB must be a whole number of MiB" in out.stderr
+    else:
+        assert out.returncode == 0, out.stderr
+        assert (int(out.stdout.split()[-1]) > 0) == kept
+
+
+def test_training_gives_the_scratch_memory_back(tmp_path):
+    """The kept scratch memory is freed when a training run ends."""
+    from gulm.train.learner import Learner
+
+    leaves, c0, mask = _problem(torch.float32)
+    _run(wd_lstm, leaves, c0, mask)
+    assert _ext._C.lstm_scratch_bytes() > 0
+    learner = Learner.__new__(Learner)  # only fit_stages' ending is under test
+    learner.fit = lambda *a, **k: True
+    learner.freeze_to = lambda groups: None
+    learner.groups = [None]
+    assert learner.fit_stages([(1, 1e-3, 0)])
+    assert _ext._C.lstm_scratch_bytes() == 0
