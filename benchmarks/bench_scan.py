@@ -8,7 +8,10 @@ weights): speed does not depend on the weights. In one process:
     (string slicing + dict lookup) and run through an nn.LSTM-based AWD-LSTM (weights copied
     from gulm's model, so both compute the same function) in batches of 64, fp32;
   * gulm fp32 / bf16: `gulm.scan_genome` (kernel tokenization, gathered windows, fused LSTM
-    op, batches of 512);
+    op, batches of 512) with a fixed --threshold, so that both sides score the same windows
+    (`--threshold auto` on a checkpoint without calibration scores --background-windows, 2,000
+    by default, dinucleotide-shuffled windows more, once per scan: before 2026-12-03 this
+    benchmark timed them too, which halved gulm's windows/s on a 50 kb region);
 on a --region-kb region of E. coli K-12 (or of a synthetic genome without GULM_DATA),
 extrapolated to the whole genome. Then a demo-size model (emb 64 / hidden 256) scans the
 whole genome for real. Prints windows/s, ratios to the seed's way, the achieved GFLOP/s
@@ -178,7 +181,7 @@ def main():
             os.environ["GULM_NO_INPUT_TABLE"] = "0" if table else "1"
             t = time.perf_counter()
             res = scan_genome(checkpoint=ckpt, fasta=fasta, regions=[region], window=WINDOW, stride=STRIDE,
-                              dtype=dtype, batch_size=args.batch_size, progress=False,
+                              dtype=dtype, batch_size=args.batch_size, progress=False, threshold="0.5",
                               out=os.path.join(tmp, f"scan_{dtype}"), windows_tsv=False)
             sec = time.perf_counter() - t
             name = f"awd-gulm-{dtype}" + ("" if table else "-no-input-table")
@@ -193,7 +196,7 @@ def main():
             for dtype in dtypes:
                 t = time.perf_counter()
                 res = scan_genome(checkpoint=dckpt, fasta=fasta, window=WINDOW, stride=STRIDE, dtype=dtype,
-                                  batch_size=args.batch_size, progress=False,
+                                  batch_size=args.batch_size, progress=False, threshold="0.5",
                                   out=os.path.join(tmp, f"demo_{dtype}"), windows_tsv=False)
                 results[f"demo-gulm-{dtype}-whole-genome"] = dict(seconds=time.perf_counter() - t,
                                                                  windows=int(res.score.size),
