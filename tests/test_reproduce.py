@@ -441,6 +441,8 @@ def test_interrupted_classifier_row_resumes(smoke_runner, monkeypatch):
     LM pretraining does), and its time counts the earlier epochs too."""
     import csv
 
+    import yaml
+
     import gulm
 
     real = gulm.train_classifier
@@ -449,6 +451,13 @@ def test_interrupted_classifier_row_resumes(smoke_runner, monkeypatch):
     assert not first["complete"]
     run_dir = next((smoke_runner.out / "runs_smoke" / "task1").rglob("naive__seed3"))
     assert (run_dir / "classifier.pending.json").exists() and (run_dir / "classifier" / "resume.pt").exists()
+    log = run_dir / "classifier" / "log.csv"
+    rows = list(csv.DictReader(log.open()))
+    rows[0]["seconds"] = "10000"  # an earlier epoch that took long: the row's time must include it
+    with log.open("w", newline="") as fh:
+        writer = csv.DictWriter(fh, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
     monkeypatch.setattr(gulm, "train_classifier", real)
     lines = []
     smoke_runner.log = lines.append
@@ -460,4 +469,6 @@ def test_interrupted_classifier_row_resumes(smoke_runner, monkeypatch):
     assert second["complete"] and not (run_dir / "classifier.pending.json").exists()
     rows = list(csv.DictReader((run_dir / "classifier" / "log.csv").open()))
     assert len(rows) == sum(s[0] for s in second["configs"]["classifier"]["stages"]) > 1  # each epoch once
-    assert second["timing"]["classifier_seconds"] >= sum(float(r["seconds"]) for r in rows)
+    assert second["timing"]["classifier_seconds"] >= 10000
+    assert second["resumed"] and not first["resumed"]
+    assert not yaml.safe_load((run_dir / "classifier.yaml").read_text())["resume"]  # reruns start fresh

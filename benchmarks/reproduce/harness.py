@@ -474,7 +474,8 @@ class Runner:
                 earlier = sum(_log_stats(run_dir / "classifier").get("epoch_seconds", [])) if resume else 0.0
                 write_json(pending, {"key": clf_key})
                 ccfg = build_config(ClassifierConfig, {**clf_values, "resume": resume}, None)
-                _write_yaml(run_dir / "classifier.yaml", _dataclass_values(ccfg))
+                # the YAML reruns the row with the plain CLI: from the start
+                _write_yaml(run_dir / "classifier.yaml", {**_dataclass_values(ccfg), "resume": False})
                 self.log(f"[{task}] {name} {sp['name']} {row}: {'resuming' if resume else 'training'} the classifier ...")
                 t0 = time.perf_counter()
                 metrics = train_classifier(ccfg)
@@ -488,7 +489,7 @@ class Runner:
                     "study": study, "selection": ("epoch chosen on one half of the valid split, scored on the other; test rows "
                                   "removed") if study else None,
                     "description": cfg.get("description", ""), "protocol": cfg.get("protocol", ""),
-                    "metrics": metrics, "complete": bool(metrics.get("complete", True)),
+                    "metrics": metrics, "complete": bool(metrics.get("complete", True)), "resumed": resume,
                     "timing": timing, "throughput": throughput,
                     "model": _model_size(run_dir / "classifier"), "lm": lm_info,
                     "configs": {"classifier": _dataclass_values(ccfg)},

@@ -7,6 +7,7 @@
 #include <torch/library.h>
 
 #include <cstdlib>
+#include <limits>
 #include <optional>
 #include <tuple>
 #include <vector>
@@ -37,7 +38,7 @@ int64_t kept_limit() {
     if (env == nullptr || *env == '\0') return int64_t(1) << 30;
     char* end = nullptr;
     const long long mb = std::strtoll(env, &end, 10);
-    TORCH_CHECK(end != env && *end == '\0' && mb >= 0,
+    TORCH_CHECK(end != env && *end == '\0' && mb >= 0 && mb <= (std::numeric_limits<int64_t>::max() >> 20),
                 "GULM_LSTM_SCRATCH_MB must be a whole number of MiB (0 keeps no scratch memory), got '", env, "'");
     return int64_t(mb) << 20;
   }();
@@ -48,6 +49,7 @@ class ScratchCache {
  public:
 
   Tensor take(int64_t bytes, const at::TensorOptions& options) {
+    kept_limit();  // a bad GULM_LSTM_SCRATCH_MB fails before the kernels run, not after
     for (size_t i = kept_.size(); i-- > 0;) {
       if (kept_[i].numel() == bytes) {
         Tensor t = std::move(kept_[i]);

@@ -22,7 +22,8 @@ from gulm.data.sources import check_training_data, load_labeled, select_split
 from gulm.nn import CLASSIFIER_DROPOUTS, AWDConfig, classifier
 from gulm.runtime import distributed as gdist
 from gulm.runtime.checkpoint import load_encoder_from_lm, read_config, resolve_checkpoint, save_checkpoint
-from gulm.train.common import apply_preset, check_memory, rank_batch_size, resume_state, start_phase, training_record
+from gulm.train.common import (apply_preset, check_memory, rank_batch_size, releases_scratch, resume_state, start_phase,
+                               training_record)
 from gulm.train.learner import Learner
 from gulm.train.tasks import ClassifierTask
 
@@ -88,6 +89,7 @@ def tokenized_splits(ds, tokenizer, classes: list[str], with_rc: bool) -> dict[s
     return sets
 
 
+@releases_scratch
 def train_classifier(cfg: ClassifierConfig | None = None, *, stop_after=None, **overrides) -> dict:
     """Train a classifier with gradual unfreezing; evaluates on the test split at the end.
     Returns the test metrics (or validation metrics when there is no test split)."""

@@ -17,7 +17,6 @@ import torch
 from torch import nn
 
 from gulm.configs.base import TRAIN_DTYPES
-from gulm.ops.lstm import release_scratch
 from gulm.runtime import checkpoint as ckpt
 from gulm.runtime import distributed as gdist
 from gulm.runtime.device import check_dtype, precision
@@ -140,18 +139,15 @@ class Learner:
             if step:
                 self._resume_step = (step, partial)
             self._say_resuming(stages, start_stage, start_epoch, step)
-        try:
-            for si in range(start_stage, len(stages)):
-                st = stages[si]
-                self.freeze_to(st.groups)
-                lrs = discriminative_lrs(st.lr, len(self.groups), st.factor)
-                done = self.fit(st.epochs, lrs, stage=si, first_epoch=start_epoch if si == start_stage else 0,
-                                stop_after=stop_after)
-                if not done:
-                    return False
-            return True
-        finally:  # the CPU kernels' kept scratch memory (hundreds of MB) is not needed after training
-            release_scratch()
+        for si in range(start_stage, len(stages)):
+            st = stages[si]
+            self.freeze_to(st.groups)
+            lrs = discriminative_lrs(st.lr, len(self.groups), st.factor)
+            done = self.fit(st.epochs, lrs, stage=si, first_epoch=start_epoch if si == start_stage else 0,
+                            stop_after=stop_after)
+            if not done:
+                return False
+        return True
 
     def _say_resuming(self, stages: list[Stage], stage: int, epoch: int, step: int) -> None:
         if not gdist.is_main():

@@ -15,7 +15,7 @@ from gulm.data.corpus import LMBatches, LMCorpus, cap_tokens
 from gulm.nn import LM_DROPOUTS, AWDConfig, language_model
 from gulm.runtime import distributed as gdist
 from gulm.runtime.checkpoint import load_checkpoint, resolve_checkpoint, save_checkpoint
-from gulm.train.common import (apply_preset, check_memory, rank_batch_size, resume_state, start_phase,
+from gulm.train.common import (apply_preset, check_memory, rank_batch_size, releases_scratch, resume_state, start_phase,
                                training_record)
 from gulm.train.learner import Learner, Stage
 from gulm.train.log import notice
@@ -78,6 +78,7 @@ def finetune_lm(cfg: FinetuneConfig | None = None, *, stop_after=None, **overrid
     return fit_lm(cfg, fresh, mcfg, tok, corpus.train, corpus.valid, stats, device, stop_after, desc="finetune")
 
 
+@releases_scratch
 def fit_lm(cfg, model, mcfg: AWDConfig, tok, train_tokens, valid_tokens, corpus_stats: dict, device,
            stop_after, desc: str) -> dict:
     """Train a language model on token streams with one one-cycle stage; saves the checkpoint."""

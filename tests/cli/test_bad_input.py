@@ -275,7 +275,6 @@ def test_resuming_says_where_it_continues(world, tmp_path, capsys, monkeypatch):
     assert "train_loss=" in epoch_lines[0] and "valid_loss=" in epoch_lines[0] and " s)" in epoch_lines[0]
 
 
-
 def test_resuming_after_a_stage_ends_names_the_next_stage(world, tmp_path, capsys):
     """State saved after a stage's last epoch resumes at the next stage's first epoch, and says so."""
     import dataclasses
@@ -291,6 +290,7 @@ def test_resuming_after_a_stage_ends_names_the_next_stage(world, tmp_path, capsy
     train_classifier(dataclasses.replace(cfg, resume=True), stop_after=1)
     err = capsys.readouterr().err
     assert "stage 1 epoch 1/2, at its start (1 of 3 epochs done)" in err, err
+
 
 def test_gzip_named_file_still_reads_when_it_is_gzip(world, tmp_path, capsys, monkeypatch):
     """The name check refuses only a contradiction: real gzip named .gz reads as before."""

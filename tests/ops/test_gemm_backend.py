@@ -153,19 +153,22 @@ def test_reused_scratch_memory_gives_identical_results(monkeypatch):
         assert torch.equal(a, b)
 
 
-@pytest.mark.parametrize("value,kept", [("0", False), ("1024", True), ("lots", None)])
+@pytest.mark.parametrize("value,kept", [(None, True), ("0", False), ("1", False), ("lots", None)])
 def test_scratch_limit_comes_from_the_environment(value, kept):
-    """GULM_LSTM_SCRATCH_MB bounds what each thread keeps: 0 keeps nothing, a bad value is named."""
+    """GULM_LSTM_SCRATCH_MB bounds what each thread keeps (here a call's workspaces of about 2 MiB):
+    unset 1 GiB, 0 nothing, 1 MiB too little for them; a bad value is named before any work."""
     import subprocess
     import sys
 
     code = ("import torch; from gulm import _ext; from gulm.ops.lstm import wd_lstm\n"
-            "x = torch.randn(5, 3, 8); w = torch.randn(32, 8); u = torch.randn(32, 8)\n"
-            "b = torch.zeros(32); h = torch.zeros(3, 8)\n"
+            "x = torch.randn(20, 64, 32); w = torch.randn(1024, 32); u = torch.randn(1024, 256)\n"
+            "b = torch.zeros(1024); h = torch.zeros(64, 256)\n"
             "wd_lstm(x, w, u, b, b, h, h)\n"
             "print(_ext._C.lstm_scratch_bytes())\n")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                         env={**os.environ, "GULM_LSTM_SCRATCH_MB": value})
+    env = {k: v for k, v in os.environ.items() if k != "GULM_LSTM_SCRATCH_MB"}
+    if value is not None:
+        env["GULM_LSTM_SCRATCH_MB"] = value
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
     if kept is None:
         assert out.returncode != 0 and "GULM_LSTM_SCRATCH_MB must be a whole number of MiB" in out.stderr
     else:
@@ -174,15 +177,20 @@ def test_scratch_limit_comes_from_the_environment(value, kept):
 
 
 def test_training_gives_the_scratch_memory_back(tmp_path):
-    """The kept scratch memory is freed when a training run ends."""
-    from gulm.train.learner import Learner
+    """The kept scratch memory is freed when a training phase ends, after its final scoring too."""
+    from gulm.configs import ClassifierConfig, DataConfig
+    from gulm.train.classifier import train_classifier
 
+    rng = torch.Generator().manual_seed(0)
+    lines = ["id,sequence,label,set"]
+    for i in range(48):
+        seq = "".join("ACGT"[j] for j in torch.randint(0, 4, (60,), generator=rng).tolist())
+        lines.append(f"s{i},{seq},{'ab'[(i // 4) % 2]},{['train', 'train', 'valid', 'test'][i % 4]}")
+    (tmp_path / "d.csv").write_text("\n".join(lines) + "\n")
     leaves, c0, mask = _problem(torch.float32)
     _run(wd_lstm, leaves, c0, mask)
     assert _ext._C.lstm_scratch_bytes() > 0
-    learner = Learner.__new__(Learner)  # only fit_stages' ending is under test
-    learner.fit = lambda *a, **k: True
-    learner.freeze_to = lambda groups: None
-    learner.groups = [None]
-    assert learner.fit_stages([(1, 1e-3, 0)])
+    train_classifier(ClassifierConfig(data=DataConfig(csv=str(tmp_path / "d.csv"), split_col="set"), k=3,
+                                      stride=1, emb_size=16, hidden_size=32, n_layers=2, bs=8, progress=False,
+                                      threads=1, stages=[[1, 1e-2, 0]], out=str(tmp_path / "run")))
     assert _ext._C.lstm_scratch_bytes() == 0
