@@ -441,6 +441,7 @@ def test_interrupted_classifier_row_resumes(smoke_runner, monkeypatch):
     LM pretraining does), and its time counts the earlier epochs too."""
     import csv
 
+    import torch
     import yaml
 
     import gulm
@@ -451,13 +452,12 @@ def test_interrupted_classifier_row_resumes(smoke_runner, monkeypatch):
     assert not first["complete"]
     run_dir = next((smoke_runner.out / "runs_smoke" / "task1").rglob("naive__seed3"))
     assert (run_dir / "classifier.pending.json").exists() and (run_dir / "classifier" / "resume.pt").exists()
-    log = run_dir / "classifier" / "log.csv"
-    rows = list(csv.DictReader(log.open()))
-    rows[0]["seconds"] = "10000"  # an earlier epoch that took long: the row's time must include it
-    with log.open("w", newline="") as fh:
-        writer = csv.DictWriter(fh, fieldnames=list(rows[0]))
-        writer.writeheader()
-        writer.writerows(rows)
+    state_path = run_dir / "classifier" / "resume.pt"
+    state = torch.load(state_path, weights_only=True)
+    history = json.loads(state["history"])
+    history[0]["seconds"] = 10000.0  # an earlier epoch that took long: the row's time must include it
+    state["history"] = json.dumps(history)
+    torch.save(state, state_path)
     monkeypatch.setattr(gulm, "train_classifier", real)
     lines = []
     smoke_runner.log = lines.append

@@ -74,6 +74,15 @@ def _log_stats(folder: Path) -> dict:
             "epoch_seconds": secs}
 
 
+def _resumed_seconds(folder: Path) -> float:
+    """Seconds of the epochs a phase's resume.pt holds: the ones a resumed run will not redo (log.csv
+    may already list one more, when a kill fell between its write and the state's)."""
+    from gulm.runtime.checkpoint import read_resume_state
+
+    history = json.loads(read_resume_state(folder)["history"])
+    return float(sum(row.get("seconds") or 0.0 for row in history))
+
+
 def _model_size(folder: Path) -> dict:
     from safetensors import safe_open
 
@@ -465,13 +474,13 @@ class Runner:
                     lm_model = json.loads((Path(lm_path) / "config.json").read_text())["model"]
                     clf_values.update({key: lm_model[key] for key in ("emb_size", "hidden_size", "n_layers")})
                 # an interrupted classifier of the same config, data and LM resumes from its resume.pt, as
-                # the LM pretraining does; its earlier epochs' seconds (log.csv) count in its time
+                # the LM pretraining does; the seconds of the epochs that state holds count in its time
                 clf_key = config_hash({"classifier": clf_values, "data_key": _file_hash(sp["path"]),
                                        "lm_key": self._lm_key(lm_path) if lm_path is not None else None})
                 pending = run_dir / "classifier.pending.json"
                 resume = (not self.force and pending.exists() and json.loads(pending.read_text()).get("key") == clf_key
                           and (run_dir / "classifier" / "resume.pt").exists())
-                earlier = sum(_log_stats(run_dir / "classifier").get("epoch_seconds", [])) if resume else 0.0
+                earlier = _resumed_seconds(run_dir / "classifier") if resume else 0.0
                 write_json(pending, {"key": clf_key})
                 ccfg = build_config(ClassifierConfig, {**clf_values, "resume": resume}, None)
                 # the YAML reruns the row with the plain CLI: from the start
