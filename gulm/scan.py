@@ -27,7 +27,7 @@ from gulm.configs.fields import config_from
 from gulm.data.genome import Genome
 from gulm.data.intervals import Interval
 from gulm.infer import Classifier
-from gulm.ops.lstm import release_scratch
+from gulm.ops.lstm import releases_scratch
 from gulm.runtime import distributed as gdist
 from gulm.runtime.device import setup
 from gulm.scan_output import write_scan_outputs
@@ -203,6 +203,7 @@ def dinucleotide_shuffle(seq: str, draw) -> str:
     return "".join(res)
 
 
+@releases_scratch  # the CPU kernels' kept scratch memory, however the scan ends
 def scan_genome(cfg: ScanConfig | None = None, **overrides) -> ScanResult:
     """Scan a genome (or regions of it) with a classifier checkpoint; see the module doc."""
     from gulm.scan_output import check_plot_regions, region_strings, resolve_threshold, versions
@@ -241,32 +242,29 @@ def scan_genome(cfg: ScanConfig | None = None, **overrides) -> ScanResult:
                    dynamic_ncols=True, mininterval=1.0)
     parts = {"chrom": [], "start": [], "strand": [], "score": []}
     skipped = 0
-    try:
-        t0 = time.perf_counter()
-        with torch.inference_mode():
-            for chrom, first, n in mine:
-                span_end = first + (n - 1) * cfg.stride + window
-                seq = genome.fetch(chrom, first, span_end, upper=True).encode("ascii", "replace")
-                bad = np.concatenate(([0], np.cumsum(~_VALID[np.frombuffer(seq, np.uint8)])))
-                offsets = cfg.stride * np.arange(n, dtype=np.int64)
-                ok = (bad[offsets + window] - bad[offsets]) == 0
-                skipped += int((~ok).sum()) * len(strands)
-                offsets = offsets[ok]
-                tokens = _Tokens(clf.tokenizer, seq, window)
-                for strand in strands:
-                    if offsets.size:
-                        sc = _score_unit(clf, tokens, offsets, strand, cfg.batch_size, target)
-                        parts["chrom"].append(np.full(offsets.size, chrom, dtype=object))
-                        parts["start"].append(first + offsets)
-                        parts["strand"].append(np.full(offsets.size, strand, dtype="<U1"))
-                        parts["score"].append(sc)
-                    if bar is not None:
-                        bar.update(len(seq))
-        if bar is not None:
-            bar.close()
-        seconds = time.perf_counter() - t0
-    finally:  # the CPU kernels' kept scratch memory, however the scan ends
-        release_scratch()
+    t0 = time.perf_counter()
+    with torch.inference_mode():
+        for chrom, first, n in mine:
+            span_end = first + (n - 1) * cfg.stride + window
+            seq = genome.fetch(chrom, first, span_end, upper=True).encode("ascii", "replace")
+            bad = np.concatenate(([0], np.cumsum(~_VALID[np.frombuffer(seq, np.uint8)])))
+            offsets = cfg.stride * np.arange(n, dtype=np.int64)
+            ok = (bad[offsets + window] - bad[offsets]) == 0
+            skipped += int((~ok).sum()) * len(strands)
+            offsets = offsets[ok]
+            tokens = _Tokens(clf.tokenizer, seq, window)
+            for strand in strands:
+                if offsets.size:
+                    sc = _score_unit(clf, tokens, offsets, strand, cfg.batch_size, target)
+                    parts["chrom"].append(np.full(offsets.size, chrom, dtype=object))
+                    parts["start"].append(first + offsets)
+                    parts["strand"].append(np.full(offsets.size, strand, dtype="<U1"))
+                    parts["score"].append(sc)
+                if bar is not None:
+                    bar.update(len(seq))
+    if bar is not None:
+        bar.close()
+    seconds = time.perf_counter() - t0
     local = {k: (np.concatenate(v) if v else np.zeros(0, dtype={"chrom": object, "start": np.int64,
                                                                "strand": "<U1", "score": np.float32}[k]))
              for k, v in parts.items()}

@@ -73,6 +73,16 @@ def test_scan_windows_skip_n_and_respect_record_ends(clf_ckpt, fasta, tmp_path):
     assert ((res.score >= 0) & (res.score <= 1)).all()
 
 
+
+def test_scan_gives_the_kernels_scratch_memory_back(clf_ckpt, fasta, tmp_path):
+    """The CPU LSTM kernels keep their workspaces between calls; a scan frees them when it ends."""
+    from gulm import _ext
+
+    if not _ext.HAS_EXTENSION:
+        pytest.skip("compiled extension not built")
+    _scan(clf_ckpt, fasta, tmp_path)
+    assert _ext._C.lstm_scratch_bytes() == 0
+
 def test_minus_strand_scores_are_the_reverse_complement(clf_ckpt, fasta, tmp_path):
     res = _scan(clf_ckpt, fasta, tmp_path)
     seqs = fasta[1]

@@ -278,9 +278,7 @@ class Runner:
             return folder
         # an interrupted run of the same config resumes from its resume.pt; any other config starts over
         pending = folder.parent / f"{name}.pending.json"
-        resume = (not self.force and pending.exists() and json.loads(pending.read_text()).get("key") == key
-                  and (folder / "resume.pt").exists())
-        write_json(pending, {"key": key})
+        resume = self._claim(pending, key, folder)
         values = {**values, "out": str(folder), "resume": resume}
         pcfg = build_config(PretrainConfig, values, None)
         _write_yaml(folder.parent / f"{name}.resolved.yaml", _dataclass_values(pcfg))
@@ -291,6 +289,14 @@ class Runner:
                           "wall_seconds": time.perf_counter() - t0, "machine": self._machine})
         pending.unlink(missing_ok=True)
         return folder
+
+    def _claim(self, pending: Path, key: str, folder: Path) -> bool:
+        """Mark a phase of config ``key`` as under way in ``pending`` (removed when it completes);
+        True when an interrupted run of the same key left resume state in ``folder`` to continue."""
+        resume = (not self.force and pending.exists() and json.loads(pending.read_text()).get("key") == key
+                  and (folder / "resume.pt").exists())
+        write_json(pending, {"key": key})
+        return resume
 
     @staticmethod
     def _lm_key(folder) -> str:
@@ -440,9 +446,9 @@ class Runner:
                     timing["pretrain_seconds_shared"] = lm_info.get("wall_seconds")
                 if cfg.get("lm") == "task":
                     lm_path = self._task_lm(expand(cfg["task_lm"], ctx), sp, run_dir / "task_lm")
-                    # its pretraining time, also when this run found it cached (a resumed or repeated row)
-                    timing["task_lm_seconds"] = json.loads((lm_path / "repro_key.json").read_text()).get("wall_seconds")
                     lm_info = {"name": "task", **self._lm_info(lm_path)}
+                    # its pretraining time, also when this run found it cached (a resumed or repeated row)
+                    timing["task_lm_seconds"] = lm_info["wall_seconds"]
                     throughput["task_lm_tokens_per_s"] = _log_stats(lm_path).get("train_tokens_per_s")
                 data_cfg = {"csv": sp["path"], "split_col": "set"}
                 if cfg.get("finetune") is not None and lm_path is not None:
@@ -478,10 +484,8 @@ class Runner:
                 clf_key = config_hash({"classifier": clf_values, "data_key": _file_hash(sp["path"]),
                                        "lm_key": self._lm_key(lm_path) if lm_path is not None else None})
                 pending = run_dir / "classifier.pending.json"
-                resume = (not self.force and pending.exists() and json.loads(pending.read_text()).get("key") == clf_key
-                          and (run_dir / "classifier" / "resume.pt").exists())
+                resume = self._claim(pending, clf_key, run_dir / "classifier")
                 earlier = _resumed_seconds(run_dir / "classifier") if resume else 0.0
-                write_json(pending, {"key": clf_key})
                 ccfg = build_config(ClassifierConfig, {**clf_values, "resume": resume}, None)
                 # the YAML reruns the row with the plain CLI: from the start
                 _write_yaml(run_dir / "classifier.yaml", {**_dataclass_values(ccfg), "resume": False})

@@ -47,7 +47,6 @@ int64_t kept_limit() {
 
 class ScratchCache {
  public:
-
   Tensor take(int64_t bytes, const at::TensorOptions& options) {
     kept_limit();  // a bad GULM_LSTM_SCRATCH_MB fails before the kernels run, not after
     for (size_t i = kept_.size(); i-- > 0;) {

@@ -28,6 +28,8 @@ Conventions (the same as ``torch.nn.LSTM`` with one layer, so state dicts move b
 """
 from __future__ import annotations
 
+import functools
+
 import torch
 from torch import Tensor
 
@@ -35,7 +37,8 @@ from gulm import _ext
 from gulm.ops import cuda_check
 
 __all__ = ["wd_lstm", "wd_lstm_ref", "dropconnect_mask", "input_table", "wd_lstm_table",
-           "wd_lstm_table_ref", "gemm_backend_report", "release_scratch", "kernel_check", "verified_lstm"]
+           "wd_lstm_table_ref", "gemm_backend_report", "release_scratch", "releases_scratch", "kernel_check",
+           "verified_lstm"]
 
 _REDUCED = (torch.bfloat16, torch.float16)
 
@@ -285,6 +288,18 @@ def release_scratch() -> int:
     if not _ext.HAS_EXTENSION:
         return 0
     return int(_ext._C.release_lstm_scratch())
+
+
+def releases_scratch(fn):
+    """Decorate a function that runs the op many times (a training phase, a scan) so that,
+    however it ends, the scratch memory kept on this thread is freed (:func:`release_scratch`)."""
+    @functools.wraps(fn)
+    def run(*args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        finally:
+            release_scratch()
+    return run
 
 
 _CUDA_GATE = cuda_check.KernelGate(

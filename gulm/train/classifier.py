@@ -20,10 +20,10 @@ from gulm.data.batches import ClassBatches, TokenizedSet, encode_labels
 from gulm.data.labeled import SPLIT_NAMES
 from gulm.data.sources import check_training_data, load_labeled, select_split
 from gulm.nn import CLASSIFIER_DROPOUTS, AWDConfig, classifier
+from gulm.ops.lstm import releases_scratch
 from gulm.runtime import distributed as gdist
 from gulm.runtime.checkpoint import load_encoder_from_lm, read_config, resolve_checkpoint, save_checkpoint
-from gulm.train.common import (apply_preset, check_memory, rank_batch_size, releases_scratch, resume_state, start_phase,
-                               training_record)
+from gulm.train.common import apply_preset, check_memory, rank_batch_size, resume_state, start_phase, training_record
 from gulm.train.learner import Learner
 from gulm.train.tasks import ClassifierTask
 

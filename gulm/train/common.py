@@ -1,39 +1,23 @@
 """What every training phase does around its Learner: start the run (process group, threads,
 seed, device; an interrupted save in the output folder finished or undone), find the resume
 state (and say what happens when there is none), split the batch over ranks, refuse a
-vocabulary that does not fit in memory, record the config in the checkpoint, and give the CPU
-kernels' kept scratch memory back when the phase ends (:func:`releases_scratch`)."""
+vocabulary that does not fit in memory, and record the config in the checkpoint."""
 from __future__ import annotations
 
 import dataclasses
-import functools
 import os
 
 import torch
 
 from gulm.configs.fields import option_name
 from gulm.configs.train import TrainOptions
-from gulm.ops.lstm import release_scratch
 from gulm.runtime import checkpoint as ckpt
 from gulm.runtime import distributed as gdist
 from gulm.runtime.device import setup
 from gulm.train.learner import set_seed
 from gulm.train.log import notice
 
-__all__ = ["releases_scratch", "start_phase", "resume_state", "rank_batch_size", "check_memory", "training_record", "apply_preset"]
-
-
-def releases_scratch(phase):
-    """Decorate a training phase so that, however it ends, the scratch memory the CPU LSTM kernels
-    keep between calls on this thread (hundreds of MB at AWD size) is freed
-    (:func:`gulm.ops.lstm.release_scratch`): training, then the final scoring, fill it."""
-    @functools.wraps(phase)
-    def run(*args, **kwargs):
-        try:
-            return phase(*args, **kwargs)
-        finally:
-            release_scratch()
-    return run
+__all__ = ["start_phase", "resume_state", "rank_batch_size", "check_memory", "training_record", "apply_preset"]
 
 
 def start_phase(cfg: TrainOptions) -> torch.device:

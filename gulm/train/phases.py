@@ -13,9 +13,10 @@ from gulm.configs import FinetuneConfig, PretrainConfig, option_name
 from gulm.configs.fields import config_from
 from gulm.data.corpus import LMBatches, LMCorpus, cap_tokens
 from gulm.nn import LM_DROPOUTS, AWDConfig, language_model
+from gulm.ops.lstm import releases_scratch
 from gulm.runtime import distributed as gdist
 from gulm.runtime.checkpoint import load_checkpoint, resolve_checkpoint, save_checkpoint
-from gulm.train.common import (apply_preset, check_memory, rank_batch_size, releases_scratch, resume_state, start_phase,
+from gulm.train.common import (apply_preset, check_memory, rank_batch_size, resume_state, start_phase,
                                training_record)
 from gulm.train.learner import Learner, Stage
 from gulm.train.log import notice
