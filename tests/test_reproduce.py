@@ -395,7 +395,10 @@ def test_seed_ensemble_averages_the_members(smoke_runner):
     ensemble.main(args + ["--seeds", "0"])  # an ensemble of one is its member, scored the same way
     [one] = (smoke_runner.results / "task1").rglob("naive_ens1.smoke.json")
     member = json.loads((one.parent / "naive.smoke.json").read_text())
-    assert json.loads(one.read_text())["metrics"]["accuracy"] == pytest.approx(member["metrics"]["accuracy"])
+    ens1 = json.loads(one.read_text())
+    assert ens1["metrics"]["accuracy"] == pytest.approx(member["metrics"]["accuracy"])
+    assert ens1["valid_metrics"]["n"] > 0  # the valid split is scored too, member by member
+    assert ens1["valid_metrics"]["accuracy"] == pytest.approx(ens1["valid_members"][0]["accuracy"])
     ensemble.main(args + ["--seeds", "0,1"])
     res = json.loads((one.parent / "naive_ens2.smoke.json").read_text())
     assert [m["seed"] for m in res["members"]] == [0, 1]

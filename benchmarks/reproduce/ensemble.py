@@ -67,21 +67,30 @@ def main(argv=None) -> None:
         members = [json.loads(p.read_text()) for p in paths]
         first = members[0]
         data = read_labeled_csv(first["csv"], split_col="set")
-        test = [i for i, s in enumerate(data.split) if s == "test"]
-        seqs = [data.sequences[i] for i in test]
         t0 = time.perf_counter()
-        probs, classes = [], None
+        clfs, classes = [], None
         for res, path in zip(members, paths):
             clf = Classifier.load(res["configs"]["classifier"]["out"], dtype=args.dtype)  # as recorded by run.py
             if classes is not None and list(clf.classes) != classes:
                 sys.exit(f"ensemble.py: {path.name} has classes {clf.classes}, the first member {classes}")
             classes = list(clf.classes)
-            probs.append(clf.probs(seqs))
-        mean = np.mean(probs, axis=0)
-        y = np.array([classes.index(data.labels[i]) for i in test])
-        metrics = {"split": "test", **classification_metrics(y, mean, classes), "complete": True,
-                   "ensemble_of": len(seeds)}
-        member_acc = [classification_metrics(y, p, classes)["accuracy"] for p in probs]
+            clfs.append(clf)
+
+        def score(split: str) -> tuple[dict, list[dict]]:
+            """The ensemble's metrics on one split and each member's."""
+            rows = [i for i, s in enumerate(data.split) if s == split]
+            seqs = [data.sequences[i] for i in rows]
+            y = np.array([classes.index(data.labels[i]) for i in rows])
+            probs = [clf.probs(seqs) for clf in clfs]
+            return (classification_metrics(y, np.mean(probs, axis=0), classes),
+                    [classification_metrics(y, p, classes) for p in probs])
+
+        test, test_members = score("test")
+        metrics = {"split": "test", **test, "complete": True, "ensemble_of": len(seeds)}
+        member_acc = [m["accuracy"] for m in test_members]
+        # valid: the members' epochs were chosen on it, so both sides are optimistic alike; it says whether
+        # averaging pays without a look at test
+        valid, valid_members = score("valid") if "valid" in data.split else (None, [])
         timing = {"classifier_seconds": sum(m["timing"].get("classifier_seconds") or 0 for m in members),
                   "task_seconds": sum(m["timing"]["task_seconds"] for m in members),
                   "ensemble_inference_seconds": time.perf_counter() - t0}
@@ -92,7 +101,9 @@ def main(argv=None) -> None:
                "row": name, "seed": 0, "study": None, "selection": None,
                "description": f"mean class probabilities of {len(seeds)} training seeds ({args.seeds}) of "
                               f"{args.row}: {first.get('description', '')}",
-               "metrics": metrics, "complete": True, "timing": timing, "throughput": {},
+               "metrics": metrics, "valid_metrics": valid,
+               "valid_members": [{k: m.get(k) for k in ("accuracy", "mcc", "roc_auc")} for m in valid_members],
+               "complete": True, "timing": timing, "throughput": {},
                "members": [{"file": p.name, "seed": s, "test_accuracy": a, "test_mcc": m["metrics"].get("mcc")}
                            for p, s, a, m in zip(paths, seeds, member_acc, members)],
                "configs": first.get("configs"), "config_key": first.get("config_key"),
@@ -102,6 +113,9 @@ def main(argv=None) -> None:
         print(f"[{args.task}] {first['dataset']} {first['split']} {name}: test acc {metrics['accuracy']:.4f} "
               f"mcc {metrics.get('mcc', float('nan')):.4f} (members: "
               + ", ".join(f"{a:.4f}" for a in member_acc) + f"); {timing['task_seconds'] / 60:.1f} min of training")
+        if valid is not None:
+            key = "mcc" if "mcc" in valid else "accuracy"
+            print(f"    valid {key} {valid[key]:.4f} (members: " + ", ".join(f"{m[key]:.4f}" for m in valid_members) + ")")
 
 
 if __name__ == "__main__":
