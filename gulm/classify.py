@@ -18,26 +18,24 @@ def evaluate(checkpoint: str | EvaluateConfig | None = None, data: DataConfig | 
     """Metrics of a classifier checkpoint on one split of a data source (``split='all'`` for
     every sequence); options are :class:`~gulm.configs.EvaluateConfig`'s fields (``json=``
     also writes them to a file)."""
-    from gulm.data.batches import TokenizedSet, encode_labels
+    from gulm.data.batches import encode_labels
     from gulm.data.errors import DataWarning
     from gulm.data.sources import load_labeled, select_split
-    from gulm.infer import Classifier
+    from gulm.infer import Ensemble
     from gulm.metrics import classification_metrics, single_class_note, write_metrics
     from gulm.runtime.device import setup
 
     given = {k: v for k, v in (("data", data), ("split", split)) if v is not None}
     cfg = config_from(EvaluateConfig, checkpoint, {**given, **options}, value_field="checkpoint")
     device = setup(cfg.device, cfg.threads)
-    clf = Classifier.load(cfg.checkpoint, device, cfg.dtype)
+    ens = Ensemble.load([cfg.checkpoint, *cfg.ensemble], device, cfg.dtype)
     seqs, labels = select_split(load_labeled(cfg.data), cfg.split)
     if not seqs:
         raise ValueError(f"the data has no sequences in split {cfg.split!r}")
-    y, _ = encode_labels(labels, clf.classes)
-    rc = clf.rc_average if cfg.rc_average is None else cfg.rc_average
-    data_set = TokenizedSet.build(seqs, clf.tokenizer, y, with_rc=rc, name=f"{cfg.split} split")
-    probs = clf.probs_of_set(data_set, cfg.bs, rc, cfg.progress)
-    metrics = classification_metrics(y, probs, clf.classes)
-    note = single_class_note(y, clf.classes)
+    y, _ = encode_labels(labels, ens.classes)
+    probs = ens.probs(seqs, cfg.bs, cfg.rc_average, cfg.progress, name=f"{cfg.split} split")
+    metrics = classification_metrics(y, probs, ens.classes)
+    note = single_class_note(y, ens.classes)
     if note:
         what = "the data" if cfg.split == "all" else f"the {cfg.split} split"
         warnings.warn(f"{what} holds {note}", DataWarning, stacklevel=2)
@@ -84,18 +82,17 @@ def predict(checkpoint: str | PredictConfig | None = None, sequences=None, **opt
     sequence's k-mers made of A/C/G/T only). Sequences that are mostly unknown k-mers (N or
     IUPAC codes) give a DataWarning with their count: their probabilities mean little."""
     from gulm.data.errors import DataWarning
-    from gulm.infer import Classifier, write_predictions
+    from gulm.infer import Ensemble, write_predictions
     from gulm.runtime.device import setup
 
     given = {"sequences": list(sequences)} if sequences is not None else {}
     cfg = config_from(PredictConfig, checkpoint, {**given, **options}, value_field="checkpoint")
     device = setup(cfg.device, cfg.threads)
-    clf = Classifier.load(cfg.checkpoint, device, cfg.dtype)
+    ens = Ensemble.load([cfg.checkpoint, *cfg.ensemble], device, cfg.dtype)
     ids, seqs = read_queries(cfg)
-    rc = clf.rc_average if cfg.rc_average is None else cfg.rc_average
-    data = clf.tokenize(seqs, with_rc=rc, name=cfg.fasta or "the sequences")
-    probs = clf.probs_of_set(data, cfg.bs, rc, cfg.progress)
-    known = valid_fractions(data, clf.tokenizer.unk_id)
+    sets = ens.tokenize(seqs, cfg.rc_average, name=cfg.fasta or "the sequences")
+    probs = ens.probs_of_sets(sets, cfg.bs, cfg.rc_average, cfg.progress)
+    known = valid_fractions(sets[0], ens.members[0].tokenizer.unk_id)
     low = np.flatnonzero(known < MOSTLY_UNKNOWN)
     if low.size:
         first = int(low[0])
@@ -104,6 +101,6 @@ def predict(checkpoint: str | PredictConfig | None = None, sequences=None, **opt
             f"{MOSTLY_UNKNOWN}), e.g. {ids[first]!r} (valid_fraction {known[first]:.2f}); their probabilities "
             "say little about the sequence", DataWarning, stacklevel=2)
     if cfg.out:
-        write_predictions(sys.stdout if cfg.out == "-" else cfg.out, ids, probs, clf.classes,
+        write_predictions(sys.stdout if cfg.out == "-" else cfg.out, ids, probs, ens.classes,
                           {"valid_fraction": known})
-    return np.asarray(probs), clf.classes
+    return np.asarray(probs), ens.classes

@@ -55,7 +55,8 @@ def _evaluate(cfg):
     from gulm.runtime.checkpoint import read_config, resolve_checkpoint
 
     m = evaluate(cfg)
-    rows = {f"gulm, {cfg.split} ({m['n']})": m}
+    who = f"gulm, mean of {1 + len(cfg.ensemble)} models" if cfg.ensemble else "gulm"
+    rows = {f"{who}, {cfg.split} ({m['n']})": m}
     folder = resolve_checkpoint(cfg.checkpoint)
     seqs, labels = select_split(load_labeled(cfg.data), cfg.split)
     b = baseline_metrics(folder, seqs, labels, read_config(folder)["classes"])

@@ -23,7 +23,7 @@ from gulm.data.batches import TokenizedSet
 from gulm.runtime.checkpoint import CheckpointError, load_checkpoint, resolve_checkpoint
 from gulm.runtime.device import check_dtype, input_table_enabled, precision, resolve_device
 
-__all__ = ["Classifier", "Encoder", "precision", "write_predictions"]
+__all__ = ["Classifier", "Ensemble", "Encoder", "precision", "write_predictions"]
 
 
 class _Loaded:
@@ -202,6 +202,61 @@ class Classifier(_Loaded):
         """Probabilities [N, C] of raw sequences (str or bytes), in their order."""
         rc = self.rc_average if rc_average is None else rc_average
         return self.probs_of_set(self.tokenize(sequences, with_rc=rc), bs, rc, progress)
+
+
+class Ensemble:
+    """Classifiers whose class probabilities are averaged: a seed ensemble (one recipe trained
+    with several seeds) or any set of classifiers of the same classes, in the same order. The
+    members may differ in tokenizer, size and strand averaging; each reads the sequences its own way.
+
+        ens = Ensemble.load(["runs/clf_s0", "runs/clf_s1", "runs/clf_s2"])
+        probs = ens.probs(["ACGT...", "TTGACA..."])      # [N, C], the members' mean
+    """
+
+    def __init__(self, members: Sequence[Classifier]):
+        if not members:
+            raise ValueError("an ensemble needs at least one classifier")
+        first = members[0]
+        for m in members[1:]:
+            if m.classes != first.classes:
+                raise ValueError(f"{m.path}: classes {m.classes} differ from {first.path}'s {first.classes}; "
+                                 "an ensemble averages the probabilities of the same classes")
+        self.members = list(members)
+
+    @classmethod
+    def load(cls, paths: Sequence, device: str | torch.device = "cpu", dtype: str = "fp32") -> "Ensemble":
+        return cls([Classifier.load(p, device, dtype) for p in paths])
+
+    @property
+    def classes(self) -> list[str]:
+        return self.members[0].classes
+
+    def _rc(self, member: Classifier, rc_average: bool | None) -> bool:
+        return member.rc_average if rc_average is None else rc_average
+
+    def tokenize(self, sequences: Sequence, rc_average: bool | None = None, name: str = "input") -> list[TokenizedSet]:
+        """One tokenized set per member; members with equal tokenizers and strand averaging share it."""
+        sequences = list(sequences)
+        built: dict = {}
+        for m in self.members:
+            key = (m.tokenizer, self._rc(m, rc_average))
+            if key not in built:
+                built[key] = m.tokenize(sequences, with_rc=key[1], name=name)
+        return [built[(m.tokenizer, self._rc(m, rc_average))] for m in self.members]
+
+    def probs_of_sets(self, sets: Sequence[TokenizedSet], bs: int = 64, rc_average: bool | None = None,
+                      progress: bool = False) -> np.ndarray:
+        """The members' mean probabilities [N, C] of the sets :meth:`tokenize` built."""
+        total = 0
+        for m, data in zip(self.members, sets, strict=True):
+            total = total + m.probs_of_set(data, bs, self._rc(m, rc_average), progress)
+        return total / len(self.members)
+
+    def probs(self, sequences: Sequence, bs: int = 64, rc_average: bool | None = None, progress: bool = False,
+              name: str = "input") -> np.ndarray:
+        """The members' mean probabilities [N, C] of raw sequences; ``rc_average`` None: each
+        member as it was trained."""
+        return self.probs_of_sets(self.tokenize(sequences, rc_average, name), bs, rc_average, progress)
 
 
 class Encoder(_Loaded):

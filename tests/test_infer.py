@@ -11,13 +11,13 @@ pytest.importorskip("gulm._C", reason="compiled extension not built")
 import gulm
 from gulm.data.fasta import reverse_complement
 from gulm.data.tokenizer import KmerTokenizer
-from gulm.infer import Classifier, Encoder, precision, write_predictions
+from gulm.infer import Classifier, Encoder, Ensemble, precision, write_predictions
 from gulm.nn import AWDConfig, classifier, language_model
 from gulm.runtime.checkpoint import CheckpointError, resolve_checkpoint, save_checkpoint
 
 
-def _save(folder, kind, **extra):
-    torch.manual_seed(0)
+def _save(folder, kind, seed=0, **extra):
+    torch.manual_seed(seed)
     tok = KmerTokenizer(3, 1)
     cfg = AWDConfig(vocab_size=tok.vocab_size, emb_size=8, hidden_size=16, n_layers=2, n_classes=3)
     model = (classifier if kind == "classifier" else language_model)(cfg).eval()
@@ -65,6 +65,27 @@ def test_probs_are_the_models_one_sequence_at_a_time(ckpt):
     np.testing.assert_allclose(both, (want + rc) / 2, rtol=1e-5, atol=1e-6)
     probs, classes = gulm.predict(path, seqs)
     np.testing.assert_allclose(probs, want, rtol=1e-5, atol=1e-6)
+
+
+def test_an_ensemble_averages_its_members_each_read_its_own_way(ckpt, tmp_path):
+    path, _, _ = ckpt
+    other = tmp_path / "seed1"
+    _save(other, "classifier", seed=1, extra={"classes": ["a", "b", "promoter"]}, training={"rc_average": True})
+    seqs = _seqs()
+    a, b = Classifier.load(path).probs(seqs), Classifier.load(other).probs(seqs)  # b averages both strands
+    assert not np.allclose(a, b)
+    ens = Ensemble.load([path, other])
+    assert ens.classes == ["a", "b", "promoter"]
+    np.testing.assert_allclose(ens.probs(seqs, bs=4), (a + b) / 2, rtol=1e-6, atol=1e-7)
+    sets = ens.tokenize(seqs)
+    assert sets[0] is not sets[1]  # one strand for the first member, both for the second
+    same = Ensemble.load([path, path]).tokenize(seqs)
+    assert same[0] is same[1]  # equal tokenizers and strands share one tokenized set
+    probs, classes = gulm.predict(path, seqs, ensemble=[str(other)])
+    np.testing.assert_allclose(probs, (a + b) / 2, rtol=1e-6, atol=1e-7)
+    _save(tmp_path / "xyz", "classifier", extra={"classes": ["x", "y", "z"]})
+    with pytest.raises(ValueError, match="differ from"):
+        Ensemble.load([path, tmp_path / "xyz"])
 
 
 def test_rc_average_follows_the_checkpoint(tmp_path):

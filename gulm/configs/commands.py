@@ -39,6 +39,9 @@ class ClassifyOptions(InferOptions):
 
     bs: int = opt(64, "sequences per batch")
     rc_average: bool | None = opt(None, "average over both strands (default: as the classifier was trained)")
+    ensemble: list[str] = opt(factory=list, help="more classifier checkpoints with the same classes (the same recipe "
+                                                 "trained with other --seed values): their class probabilities are "
+                                                 "averaged with the first checkpoint's", metavar="CHECKPOINT")
 
 
 @dataclass

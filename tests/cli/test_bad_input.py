@@ -195,6 +195,14 @@ def scan_duplicate_record_names(world, d):
     return ["scan", world["clf"], "dup.fa", "--out", "s", "--progress", "false", "--windows-tsv", "false"]
 
 
+def ensemble_of_other_classes(world, d):
+    clf = _copy_clf(world, d)
+    cfg = json.loads((clf / "config.json").read_text())
+    cfg["classes"] = ["x", "y"]
+    (clf / "config.json").write_text(json.dumps(cfg))
+    return ["predict", world["clf"], SEQ, "--ensemble", clf]
+
+
 def resume_true_without_state(world, d):
     return ["pretrain", "--fasta", world["genome"], "--k", "3", "--stride", "1", "--max-tokens", "1500",
             "--epochs", "1", "--out", "lm", "--resume", "true", *TINY]
@@ -220,6 +228,7 @@ CASES = [
     (ks_longer_than_sequence, 2, ["--ks 50", "(20 bp)"]),
     (multi_record_fasta_to_interpret, 2, ["three.fa holds 3 records", "--record"]),
     (interrupted_save_leftover, 2, ["clf.old", "interrupted save"]),
+    (ensemble_of_other_classes, 2, ["classes ['x', 'y'] differ from", "same classes"]),
     (evaluate_one_class, 0, ["warning:", "one class only ('promoter', 6 sequences)", "MCC", "ROC-AUC"]),
     (n_only_and_iupac_records, 0, ["warning:", "2 of 3 sequences are mostly unknown", "'ns'", "valid_fraction"]),
     (duplicate_record_names, 0, ["warning:", "q.fa: 1 duplicate record name", "'x_2'"]),
@@ -298,3 +307,19 @@ def test_gzip_named_file_still_reads_when_it_is_gzip(world, tmp_path, capsys, mo
         fh.write(f">q1\n{SEQ}\n")
     code, out, err = run(["predict", world["clf"], "--fasta", "q.fa.gz"], tmp_path, capsys, monkeypatch)
     assert code == 0 and out.splitlines()[1].startswith("q1\t"), err
+
+
+def test_evaluate_an_ensemble(world, tmp_path, capsys, monkeypatch):
+    """--ensemble averages the members' probabilities: the same classifier twice scores as itself."""
+    argv = ["evaluate", world["clf"], "--csv", world["promoters"], "--split", "all", "--progress", "false"]
+    code, alone, err = run(argv, tmp_path, capsys, monkeypatch)
+    assert code == 0, err
+    code, both, err = run([*argv, "--ensemble", world["clf"]], tmp_path, capsys, monkeypatch)
+    assert code == 0, err
+    assert "gulm, mean of 2 models, all" in both
+
+    def numbers(out):
+        [row] = [line for line in out.splitlines() if line.startswith("gulm")]
+        return row.split(")", 1)[1].split()
+
+    assert numbers(both) == numbers(alone)
