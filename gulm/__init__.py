@@ -19,7 +19,8 @@ _LAZY = {
     "train_classifier": "gulm.train.classifier", "PretrainConfig": "gulm.configs",
     "FinetuneConfig": "gulm.configs", "ClassifierConfig": "gulm.configs", "DataConfig": "gulm.configs",
     # inference
-    "evaluate": "gulm.classify", "predict": "gulm.classify", "Classifier": "gulm.infer", "Encoder": "gulm.infer",
+    "evaluate": "gulm.classify", "predict": "gulm.classify", "Classifier": "gulm.infer", "Ensemble": "gulm.infer",
+    "Encoder": "gulm.infer",
     # data
     "KmerTokenizer": "gulm.data.tokenizer", "Genome": "gulm.data.genome",
     # scan / interpret / demo

@@ -1,5 +1,6 @@
-"""``gulm evaluate`` and ``gulm predict``: a trained classifier on labelled data (metrics) or on
-sequences (probabilities), through :class:`gulm.infer.Classifier`."""
+"""``gulm evaluate`` and ``gulm predict``: a trained classifier, or the mean of several
+(``ensemble=``), on labelled data (metrics) or on sequences (probabilities), through
+:class:`gulm.infer.Ensemble`."""
 from __future__ import annotations
 
 import sys
@@ -28,7 +29,7 @@ def evaluate(checkpoint: str | EvaluateConfig | None = None, data: DataConfig | 
     given = {k: v for k, v in (("data", data), ("split", split)) if v is not None}
     cfg = config_from(EvaluateConfig, checkpoint, {**given, **options}, value_field="checkpoint")
     device = setup(cfg.device, cfg.threads)
-    ens = Ensemble.load([cfg.checkpoint, *cfg.ensemble], device, cfg.dtype)
+    ens = Ensemble.load([cfg.checkpoint, *_paths(cfg.ensemble)], device, cfg.dtype)
     seqs, labels = select_split(load_labeled(cfg.data), cfg.split)
     if not seqs:
         raise ValueError(f"the data has no sequences in split {cfg.split!r}")
@@ -39,9 +40,17 @@ def evaluate(checkpoint: str | EvaluateConfig | None = None, data: DataConfig | 
     if note:
         what = "the data" if cfg.split == "all" else f"the {cfg.split} split"
         warnings.warn(f"{what} holds {note}", DataWarning, stacklevel=2)
-    if cfg.json:
-        write_metrics(cfg.json, metrics)
+    if cfg.json:  # an ensemble's JSON names the checkpoints averaged
+        members = {"ensemble_of": [m.path for m in ens.members]} if len(ens.members) > 1 else {}
+        write_metrics(cfg.json, {**metrics, **members})
     return metrics
+
+
+def _paths(value) -> list:
+    """``ensemble=`` as a list of folders (one folder given as a string is one member, not its letters)."""
+    import os
+
+    return [value] if isinstance(value, (str, os.PathLike)) else list(value or [])
 
 
 def read_queries(cfg: PredictConfig) -> tuple[list[str], list[str]]:
@@ -88,11 +97,11 @@ def predict(checkpoint: str | PredictConfig | None = None, sequences=None, **opt
     given = {"sequences": list(sequences)} if sequences is not None else {}
     cfg = config_from(PredictConfig, checkpoint, {**given, **options}, value_field="checkpoint")
     device = setup(cfg.device, cfg.threads)
-    ens = Ensemble.load([cfg.checkpoint, *cfg.ensemble], device, cfg.dtype)
+    ens = Ensemble.load([cfg.checkpoint, *_paths(cfg.ensemble)], device, cfg.dtype)
     ids, seqs = read_queries(cfg)
     sets = ens.tokenize(seqs, cfg.rc_average, name=cfg.fasta or "the sequences")
     probs = ens.probs_of_sets(sets, cfg.bs, cfg.rc_average, cfg.progress)
-    known = valid_fractions(sets[0], ens.members[0].tokenizer.unk_id)
+    known = valid_fractions(sets[0], ens.members[0].tokenizer.unk_id)  # as the first member reads them
     low = np.flatnonzero(known < MOSTLY_UNKNOWN)
     if low.size:
         first = int(low[0])

@@ -216,6 +216,7 @@ COMMANDS: dict[str, Command] = {
         "Train a classifier; its encoder comes from --lm (or is trained from scratch).",
         """\
         gulm train-classifier --lm runs/lm_ft --csv promoters.csv --out runs/clf
+        gulm train-classifier --lm runs/lm_ft --csv promoters.csv --seed 1 --out runs/clf_s1   # a second seed
         gulm train-classifier --fasta-class promoter=pos.fa --fasta-class other=neg.fa --lm runs/lm
         gulm train-classifier --bed sites.bed --genome genome.fa --k 5 --stride 2   # from scratch
         gulm train-classifier --config clf.yaml --stages 1:2e-2:1,1:1e-2:2,2:1e-3:0""", _train_classifier),
@@ -223,7 +224,8 @@ COMMANDS: dict[str, Command] = {
         configs.EvaluateConfig, "metrics of a classifier on labeled data",
         "Score a classifier checkpoint on one split of a labeled data source.",
         """\
-        gulm evaluate runs/clf --csv promoters.csv --split test --json metrics.json""", _evaluate),
+        gulm evaluate runs/clf --csv promoters.csv --split test --json metrics.json
+        gulm evaluate runs/clf --csv promoters.csv --split valid --ensemble runs/clf_s1""", _evaluate),
     "predict": Command(
         configs.PredictConfig, "class probabilities of sequences or a FASTA",
         "Predict class probabilities; writes a TSV (id, one column per class, prediction).",

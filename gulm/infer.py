@@ -224,7 +224,10 @@ class Ensemble:
         self.members = list(members)
 
     @classmethod
-    def load(cls, paths: Sequence, device: str | torch.device = "cpu", dtype: str = "fp32") -> "Ensemble":
+    def load(cls, paths, device: str | torch.device = "cpu", dtype: str = "fp32") -> "Ensemble":
+        """Load the classifiers of checkpoint folders (or one folder: an ensemble of one)."""
+        if isinstance(paths, (str, os.PathLike)):
+            paths = [paths]
         return cls([Classifier.load(p, device, dtype) for p in paths])
 
     @property
@@ -244,13 +247,16 @@ class Ensemble:
                 built[key] = m.tokenize(sequences, with_rc=key[1], name=name)
         return [built[(m.tokenizer, self._rc(m, rc_average))] for m in self.members]
 
+    def member_probs(self, sets: Sequence[TokenizedSet], bs: int = 64, rc_average: bool | None = None,
+                     progress: bool = False) -> list[np.ndarray]:
+        """Each member's probabilities [N, C] of the sets :meth:`tokenize` built."""
+        return [m.probs_of_set(data, bs, self._rc(m, rc_average), progress)
+                for m, data in zip(self.members, sets, strict=True)]
+
     def probs_of_sets(self, sets: Sequence[TokenizedSet], bs: int = 64, rc_average: bool | None = None,
                       progress: bool = False) -> np.ndarray:
         """The members' mean probabilities [N, C] of the sets :meth:`tokenize` built."""
-        total = 0
-        for m, data in zip(self.members, sets, strict=True):
-            total = total + m.probs_of_set(data, bs, self._rc(m, rc_average), progress)
-        return total / len(self.members)
+        return np.mean(self.member_probs(sets, bs, rc_average, progress), axis=0)
 
     def probs(self, sequences: Sequence, bs: int = 64, rc_average: bool | None = None, progress: bool = False,
               name: str = "input") -> np.ndarray:

@@ -83,6 +83,9 @@ def test_an_ensemble_averages_its_members_each_read_its_own_way(ckpt, tmp_path):
     assert same[0] is same[1]  # equal tokenizers and strands share one tokenized set
     probs, classes = gulm.predict(path, seqs, ensemble=[str(other)])
     np.testing.assert_allclose(probs, (a + b) / 2, rtol=1e-6, atol=1e-7)
+    one, _ = gulm.predict(path, seqs, ensemble=str(other))  # one folder as a string: one member, not its letters
+    np.testing.assert_allclose(one, probs)
+    assert len(Ensemble.load(path).members) == 1
     _save(tmp_path / "xyz", "classifier", extra={"classes": ["x", "y", "z"]})
     with pytest.raises(ValueError, match="differ from"):
         Ensemble.load([path, tmp_path / "xyz"])

@@ -402,6 +402,8 @@ def test_seed_ensemble_averages_the_members(smoke_runner):
     ensemble.main(args + ["--seeds", "0,1"])
     res = json.loads((one.parent / "naive_ens2.smoke.json").read_text())
     assert [m["seed"] for m in res["members"]] == [0, 1]
+    assert len(res["valid_members"]) == 2 and res["valid_metrics"]["n"] == ens1["valid_metrics"]["n"]
+    assert res["timing"]["valid_scoring_seconds"] > 0
     assert res["metrics"]["n"] == member["metrics"]["n"] and 0.0 <= res["metrics"]["accuracy"] <= 1.0
     assert res["timing"]["task_seconds"] > member["timing"]["task_seconds"]  # the cost of both trainings
     assert "naive_ens2" in smoke_runner.summarize("task1")["ecoli_promoters"]

@@ -1,5 +1,7 @@
 """A seed ensemble of one row: the classifiers trained with several seeds (``run.py TASK --rows ROW
---seeds 0,1,2``), their class probabilities averaged, scored on each split's test set.
+--seeds 0,1,2``), their class probabilities averaged (:class:`gulm.infer.Ensemble`), scored on each
+split's test set and, as ``valid_metrics`` / ``valid_members``, on its valid split (where the members'
+epochs were chosen: optimistic for both, but no look at test).
 
     python benchmarks/reproduce/ensemble.py task1 --row bacteria_lm_noft_long --seeds 0,1,2 \\
         --results benchmarks/reproduce/results
@@ -56,7 +58,7 @@ def main(argv=None) -> None:
     import torch
 
     from gulm.data import read_labeled_csv
-    from gulm.infer import Classifier
+    from gulm.infer import Ensemble
     from gulm.metrics import classification_metrics
 
     torch.manual_seed(0)
@@ -68,32 +70,31 @@ def main(argv=None) -> None:
         first = members[0]
         data = read_labeled_csv(first["csv"], split_col="set")
         t0 = time.perf_counter()
-        clfs, classes = [], None
-        for res, path in zip(members, paths):
-            clf = Classifier.load(res["configs"]["classifier"]["out"], dtype=args.dtype)  # as recorded by run.py
-            if classes is not None and list(clf.classes) != classes:
-                sys.exit(f"ensemble.py: {path.name} has classes {clf.classes}, the first member {classes}")
-            classes = list(clf.classes)
-            clfs.append(clf)
+        try:  # the checkpoints as recorded by run.py
+            ens = Ensemble.load([res["configs"]["classifier"]["out"] for res in members], dtype=args.dtype)
+        except ValueError as err:
+            sys.exit(f"ensemble.py: {folder}: {err}")
+        classes = ens.classes
 
         def score(split: str) -> tuple[dict, list[dict]]:
             """The ensemble's metrics on one split and each member's."""
             rows = [i for i, s in enumerate(data.split) if s == split]
-            seqs = [data.sequences[i] for i in rows]
             y = np.array([classes.index(data.labels[i]) for i in rows])
-            probs = [clf.probs(seqs) for clf in clfs]
+            probs = ens.member_probs(ens.tokenize([data.sequences[i] for i in rows], name=f"{split} split"))
             return (classification_metrics(y, np.mean(probs, axis=0), classes),
                     [classification_metrics(y, p, classes) for p in probs])
 
         test, test_members = score("test")
+        test_seconds = time.perf_counter() - t0  # loading + test, as in the rows written before valid was scored
         metrics = {"split": "test", **test, "complete": True, "ensemble_of": len(seeds)}
         member_acc = [m["accuracy"] for m in test_members]
         # valid: the members' epochs were chosen on it, so both sides are optimistic alike; it says whether
         # averaging pays without a look at test
+        t1 = time.perf_counter()
         valid, valid_members = score("valid") if "valid" in data.split else (None, [])
         timing = {"classifier_seconds": sum(m["timing"].get("classifier_seconds") or 0 for m in members),
                   "task_seconds": sum(m["timing"]["task_seconds"] for m in members),
-                  "ensemble_inference_seconds": time.perf_counter() - t0}
+                  "ensemble_inference_seconds": test_seconds, "valid_scoring_seconds": time.perf_counter() - t1}
         if "pretrain_seconds_shared" in first["timing"]:
             timing["pretrain_seconds_shared"] = first["timing"]["pretrain_seconds_shared"]
         res = {**{k: first.get(k) for k in ("task", "dataset", "split", "protocol", "model", "lm", "data_key",

@@ -32,11 +32,12 @@ def world(tmp_path_factory):
     files = write_demo_data(root / "data", length=30_000, seed=2, n_train=40)
     sizes = dict(emb_size=16, hidden_size=32, n_layers=2, bs=8, bptt=20, progress=False, threads=1)
     torch.set_num_threads(1)
-    train_classifier(ClassifierConfig(data=DataConfig(csv=str(files["promoters"])), k=3, stride=1,
-                                      stages=[[1, 1e-2, 0]], out=str(root / "clf"), **sizes))
+    for seed, out in ((0, "clf"), (1, "clf_s1")):  # clf_s1: a second seed, for --ensemble
+        train_classifier(ClassifierConfig(data=DataConfig(csv=str(files["promoters"])), k=3, stride=1, seed=seed,
+                                          stages=[[1, 1e-2, 0]], out=str(root / out), **sizes))
     pretrain_lm(PretrainConfig(fasta=[str(files["genome"])], k=3, stride=1, epochs=1, max_tokens=2000,
                                out=str(root / "lm"), **sizes))
-    return {"root": root, "clf": root / "clf", "lm": root / "lm", **files}
+    return {"root": root, "clf": root / "clf", "clf_s1": root / "clf_s1", "lm": root / "lm", **files}
 
 
 def run(argv, cwd, capsys, monkeypatch):
@@ -203,6 +204,10 @@ def ensemble_of_other_classes(world, d):
     return ["predict", world["clf"], SEQ, "--ensemble", clf]
 
 
+def ensemble_member_missing(world, d):
+    return ["predict", world["clf"], SEQ, "--ensemble", "no_such_clf"]
+
+
 def resume_true_without_state(world, d):
     return ["pretrain", "--fasta", world["genome"], "--k", "3", "--stride", "1", "--max-tokens", "1500",
             "--epochs", "1", "--out", "lm", "--resume", "true", *TINY]
@@ -229,6 +234,7 @@ CASES = [
     (multi_record_fasta_to_interpret, 2, ["three.fa holds 3 records", "--record"]),
     (interrupted_save_leftover, 2, ["clf.old", "interrupted save"]),
     (ensemble_of_other_classes, 2, ["classes ['x', 'y'] differ from", "same classes"]),
+    (ensemble_member_missing, 2, ["no_such_clf: no such checkpoint folder"]),
     (evaluate_one_class, 0, ["warning:", "one class only ('promoter', 6 sequences)", "MCC", "ROC-AUC"]),
     (n_only_and_iupac_records, 0, ["warning:", "2 of 3 sequences are mostly unknown", "'ns'", "valid_fraction"]),
     (duplicate_record_names, 0, ["warning:", "q.fa: 1 duplicate record name", "'x_2'"]),
@@ -310,16 +316,34 @@ def test_gzip_named_file_still_reads_when_it_is_gzip(world, tmp_path, capsys, mo
 
 
 def test_evaluate_an_ensemble(world, tmp_path, capsys, monkeypatch):
-    """--ensemble averages the members' probabilities: the same classifier twice scores as itself."""
+    """--ensemble averages the members' probabilities: the same classifier twice scores as itself, and
+    two seeds score as the mean of their probabilities; the JSON names the members."""
+    import numpy as np
+
+    from gulm.data import read_labeled_csv
+    from gulm.infer import Classifier
+    from gulm.metrics import classification_metrics
+
     argv = ["evaluate", world["clf"], "--csv", world["promoters"], "--split", "all", "--progress", "false"]
     code, alone, err = run(argv, tmp_path, capsys, monkeypatch)
     assert code == 0, err
-    code, both, err = run([*argv, "--ensemble", world["clf"]], tmp_path, capsys, monkeypatch)
+    code, twice, err = run([*argv, "--ensemble", world["clf"]], tmp_path, capsys, monkeypatch)
     assert code == 0, err
-    assert "gulm, mean of 2 models, all" in both
+    assert "gulm, mean of 2 models, all" in twice
 
     def numbers(out):
         [row] = [line for line in out.splitlines() if line.startswith("gulm")]
         return row.split(")", 1)[1].split()
 
-    assert numbers(both) == numbers(alone)
+    assert numbers(twice) == numbers(alone)
+    code, _, err = run([*argv, "--ensemble", world["clf_s1"], "--json", "m.json"], tmp_path, capsys, monkeypatch)
+    assert code == 0, err
+    got = json.loads((tmp_path / "m.json").read_text())
+    assert got["ensemble_of"] == [str(world["clf"]), str(world["clf_s1"])]
+    data = read_labeled_csv(str(world["promoters"]))
+    a, b = (Classifier.load(world[k]) for k in ("clf", "clf_s1"))
+    pa, pb = a.probs(data.sequences), b.probs(data.sequences)
+    assert not np.allclose(pa, pb)
+    y = np.array([a.classes.index(label) for label in data.labels])
+    want = classification_metrics(y, (pa + pb) / 2, a.classes)
+    assert got["roc_auc"] == pytest.approx(want["roc_auc"]) and got["accuracy"] == pytest.approx(want["accuracy"])
