@@ -29,7 +29,7 @@ def evaluate(checkpoint: str | EvaluateConfig | None = None, data: DataConfig | 
     given = {k: v for k, v in (("data", data), ("split", split)) if v is not None}
     cfg = config_from(EvaluateConfig, checkpoint, {**given, **options}, value_field="checkpoint")
     device = setup(cfg.device, cfg.threads)
-    ens = Ensemble.load([cfg.checkpoint, *_paths(cfg.ensemble)], device, cfg.dtype)
+    ens = Ensemble.load([cfg.checkpoint, *cfg.ensemble], device, cfg.dtype)
     seqs, labels = select_split(load_labeled(cfg.data), cfg.split)
     if not seqs:
         raise ValueError(f"the data has no sequences in split {cfg.split!r}")
@@ -44,13 +44,6 @@ def evaluate(checkpoint: str | EvaluateConfig | None = None, data: DataConfig | 
         members = {"ensemble_of": [m.path for m in ens.members]} if len(ens.members) > 1 else {}
         write_metrics(cfg.json, {**metrics, **members})
     return metrics
-
-
-def _paths(value) -> list:
-    """``ensemble=`` as a list of folders (one folder given as a string is one member, not its letters)."""
-    import os
-
-    return [value] if isinstance(value, (str, os.PathLike)) else list(value or [])
 
 
 def read_queries(cfg: PredictConfig) -> tuple[list[str], list[str]]:
@@ -94,10 +87,12 @@ def predict(checkpoint: str | PredictConfig | None = None, sequences=None, **opt
     from gulm.infer import Ensemble, write_predictions
     from gulm.runtime.device import setup
 
-    given = {"sequences": list(sequences)} if sequences is not None else {}
+    if sequences is not None:  # one sequence as a str or bytes is one query (config_from lists it)
+        sequences = sequences if isinstance(sequences, (str, bytes)) else list(sequences)
+    given = {"sequences": sequences} if sequences is not None else {}
     cfg = config_from(PredictConfig, checkpoint, {**given, **options}, value_field="checkpoint")
     device = setup(cfg.device, cfg.threads)
-    ens = Ensemble.load([cfg.checkpoint, *_paths(cfg.ensemble)], device, cfg.dtype)
+    ens = Ensemble.load([cfg.checkpoint, *cfg.ensemble], device, cfg.dtype)
     ids, seqs = read_queries(cfg)
     sets = ens.tokenize(seqs, cfg.rc_average, name=cfg.fasta or "the sequences")
     probs = ens.probs_of_sets(sets, cfg.bs, cfg.rc_average, cfg.progress)

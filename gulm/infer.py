@@ -190,17 +190,21 @@ class Classifier(_Loaded):
             raise RuntimeError(f"the encoder read {read[0]} of {ids.size(1)} token positions")
         return logits.float()
 
+    def averages_strands(self, rc_average: bool | None = None) -> bool:
+        """Whether predictions average both strands: ``rc_average``, or None for as trained."""
+        return self.rc_average if rc_average is None else bool(rc_average)
+
     def probs_of_set(self, data: TokenizedSet, bs: int = 64, rc_average: bool | None = None,
                      progress: bool = False) -> np.ndarray:
         """Probabilities [N, C] of a tokenized set (built ``with_rc`` when averaging strands)."""
-        rc = self.rc_average if rc_average is None else rc_average
+        rc = self.averages_strands(rc_average)
         return self.map_batches(data, self.batch_probs, len(self.classes), bs, (False, True) if rc else (False,),
                                 progress, "predict")
 
     def probs(self, sequences: Sequence, bs: int = 64, rc_average: bool | None = None,
               progress: bool = False) -> np.ndarray:
         """Probabilities [N, C] of raw sequences (str or bytes), in their order."""
-        rc = self.rc_average if rc_average is None else rc_average
+        rc = self.averages_strands(rc_average)
         return self.probs_of_set(self.tokenize(sequences, with_rc=rc), bs, rc, progress)
 
 
@@ -234,23 +238,20 @@ class Ensemble:
     def classes(self) -> list[str]:
         return self.members[0].classes
 
-    def _rc(self, member: Classifier, rc_average: bool | None) -> bool:
-        return member.rc_average if rc_average is None else rc_average
-
     def tokenize(self, sequences: Sequence, rc_average: bool | None = None, name: str = "input") -> list[TokenizedSet]:
         """One tokenized set per member; members with equal tokenizers and strand averaging share it."""
         sequences = list(sequences)
         built: dict = {}
         for m in self.members:
-            key = (m.tokenizer, self._rc(m, rc_average))
+            key = (m.tokenizer, m.averages_strands(rc_average))
             if key not in built:
                 built[key] = m.tokenize(sequences, with_rc=key[1], name=name)
-        return [built[(m.tokenizer, self._rc(m, rc_average))] for m in self.members]
+        return [built[(m.tokenizer, m.averages_strands(rc_average))] for m in self.members]
 
     def member_probs(self, sets: Sequence[TokenizedSet], bs: int = 64, rc_average: bool | None = None,
                      progress: bool = False) -> list[np.ndarray]:
         """Each member's probabilities [N, C] of the sets :meth:`tokenize` built."""
-        return [m.probs_of_set(data, bs, self._rc(m, rc_average), progress)
+        return [m.probs_of_set(data, bs, rc_average, progress)
                 for m, data in zip(self.members, sets, strict=True)]
 
     def probs_of_sets(self, sets: Sequence[TokenizedSet], bs: int = 64, rc_average: bool | None = None,

@@ -65,6 +65,9 @@ def test_probs_are_the_models_one_sequence_at_a_time(ckpt):
     np.testing.assert_allclose(both, (want + rc) / 2, rtol=1e-5, atol=1e-6)
     probs, classes = gulm.predict(path, seqs)
     np.testing.assert_allclose(probs, want, rtol=1e-5, atol=1e-6)
+    for one in (seqs[2], seqs[2].encode()):  # one sequence, str or bytes: one query, not its letters
+        single, _ = gulm.predict(path, one)
+        np.testing.assert_allclose(single, want[2:3], rtol=1e-5, atol=1e-6)
 
 
 def test_an_ensemble_averages_its_members_each_read_its_own_way(ckpt, tmp_path):
@@ -172,3 +175,14 @@ def test_api_names_are_functions_whatever_was_imported_before():
 
     assert callable(gulm.interpret) and gulm.interpret is gulm.interpret
     assert callable(gulm.predict) and callable(gulm.evaluate) and callable(gulm.run_demo)
+
+
+def test_api_configs_hold_one_string_given_a_list_option_as_a_one_item_list():
+    from gulm.configs import PredictConfig, PretrainConfig
+    from gulm.configs.fields import config_from
+
+    cfg = config_from(PredictConfig, "runs/clf", {"ensemble": "runs/clf_s1", "sequences": b"ACGT"},
+                      value_field="checkpoint")
+    assert cfg.ensemble == ["runs/clf_s1"] and cfg.sequences == [b"ACGT"]
+    assert config_from(PretrainConfig, None, {"fasta": "genome.fa"}).fasta == ["genome.fa"]
+    assert config_from(PredictConfig, None, {"ensemble": ["a", "b"]}).ensemble == ["a", "b"]

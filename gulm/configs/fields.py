@@ -13,6 +13,7 @@ command line, ``label_col=`` in the Python API.
 from __future__ import annotations
 
 import dataclasses
+import os
 from typing import Any, Iterable
 
 __all__ = ["opt", "unset_like", "config_from", "check_choices", "option_name", "set_command_line",
@@ -65,8 +66,24 @@ def config_from(cls, given=None, overrides: dict | None = None, *, value_field: 
         cfg = cls(**{value_field: given, **overrides})
     else:
         raise TypeError(f"expected a {cls.__name__}, got {type(given).__name__}")
+    cfg = _listify(cfg)
     check_choices(cfg)
     return cfg
+
+
+def _listify(cfg):
+    """``cfg`` with each list-typed field given one path or string (``ensemble="runs/clf"``)
+    holding it as a one-item list, not as its letters; nested configs too."""
+    changes = {}
+    for f in dataclasses.fields(cfg):
+        value = getattr(cfg, f.name)
+        if dataclasses.is_dataclass(value):
+            fixed = _listify(value)
+            if fixed is not value:
+                changes[f.name] = fixed
+        elif isinstance(value, (str, bytes, os.PathLike)) and str(f.type).startswith(("list", "List")):
+            changes[f.name] = [value]
+    return dataclasses.replace(cfg, **changes) if changes else cfg
 
 
 def check_choices(cfg) -> None:
