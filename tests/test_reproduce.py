@@ -242,6 +242,41 @@ def test_baseline_learns_a_planted_motif(tmp_path):
     assert res_len["n_features"] == 1
 
 
+def test_probe_scores_lm_features_on_valid_and_never_reads_test(tmp_path):
+    pytest.importorskip("gulm._C", reason="compiled extension not built")
+    import torch
+
+    from gulm.data import LabeledSequences, write_labeled_csv
+    from gulm.data.tokenizer import KmerTokenizer
+    from gulm.nn import AWDConfig, language_model
+    from gulm.runtime.checkpoint import save_checkpoint
+    from reproduce import probe
+
+    rng = np.random.default_rng(0)
+    seqs = [_random_seq(60, rng) for _ in range(420)]
+    labels = ["pos" if i % 2 else "neg" for i in range(420)]
+    seqs = [s[:20] + "TATAAT" * 3 + s[38:] if i % 2 else s for i, s in enumerate(seqs)]
+    split = ["train"] * 300 + ["valid"] * 100 + ["test"] * 20
+    labels[-20:] = ["unseen"] * 20  # a class only in test: it would show in the classes if test were read
+    (tmp_path / "data" / "toy").mkdir(parents=True)
+    write_labeled_csv(tmp_path / "data" / "toy" / "fold0.csv",
+                      LabeledSequences(seqs, labels, [str(i) for i in range(420)], split))
+    torch.manual_seed(0)
+    tok = KmerTokenizer(3, 1)
+    cfg = AWDConfig(vocab_size=tok.vocab_size, emb_size=8, hidden_size=16, n_layers=2)
+    save_checkpoint(tmp_path / "lm", language_model(cfg).eval(), kind="lm", model_config=cfg.to_dict(), tokenizer=tok)
+    probe.main(["taskX", "--dataset", "toy", "--splits", "fold0", "--lm", str(tmp_path / "lm"),
+                "--out", str(tmp_path), "--results", str(tmp_path / "results"), "--threads", "1"])
+    res = json.loads((tmp_path / "results" / "taskX" / "probes" / "toy__fold0.json").read_text())
+    assert res["classes"] == ["neg", "pos"] and (res["n_train"], res["n_valid"]) == (300, 100)
+    assert res["rows"]["kmer_logreg"]["valid"]["accuracy"] > 0.9  # the planted motif
+    lm = res["rows"][str(tmp_path / "lm")]
+    assert lm["n_features"] == 3 * 8 and 0.0 <= lm["valid"]["accuracy"] <= 1.0  # [last, max, mean] of the top layer
+    assert "probe.py taskX --dataset toy --splits fold0" in res["rerun"]
+    with pytest.raises(SystemExit, match="no LM"):
+        probe.main(["taskX", "--dataset", "toy", "--splits", "fold0", "--lm", "nowhere", "--out", str(tmp_path)])
+
+
 # ---- configs ------------------------------------------------------------------------------
 def test_every_config_resolves_to_gulm_configs():
     from gulm.config import build_config

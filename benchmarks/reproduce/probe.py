@@ -1,0 +1,113 @@
+"""Compare language models for a task before paying for a classifier row: a linear probe.
+
+Each LM's encoder, frozen, turns every sequence of a split into its pooled features (the
+classifier head's input: [last, max, mean] of the last layer, :class:`gulm.infer.Encoder`); the
+k-mer baseline's logistic regression (:func:`gulm.baseline.fit_kmer_logreg`: standardised, C
+chosen by valid accuracy) is fitted on the train rows and scored on the **valid** rows only.
+Nothing touches test. The k-mer LR of the same split, fitted the same way, is the first line.
+
+    python benchmarks/reproduce/probe.py task6 --dataset umarov_mouse_tata --splits fold2,fold3 \\
+        --lm shipped:eukaryotes-3m1s --lm mammal_3m1s --out /work/runs/repro \\
+        --results benchmarks/reproduce/results
+
+``--lm`` takes ``shipped:NAME`` (a model shipped in the package), the name of a shared LM that
+``run.py --lm NAME`` pretrained under ``<out>/lm/NAME``, or a checkpoint folder. The split CSVs
+are the ones ``run.py TASK --data-only`` builds under ``<out>/data``. One JSON per dataset and split
+goes to ``<results>/<task>/probes/`` (not a model row: ``run.py --summarize`` does not read it).
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # benchmarks/ -> import reproduce
+
+from reproduce.common import machine_info, write_json  # noqa: E402
+
+METRICS = ("accuracy", "mcc", "roc_auc")
+
+
+def lm_folder(name: str, out: Path) -> Path:
+    """The checkpoint folder of ``--lm NAME``."""
+    if name.startswith("shipped:"):
+        from gulm import pretrained
+
+        return Path(pretrained.path(name.split(":", 1)[1]))
+    for folder in (out / "lm" / name, Path(name)):
+        if (folder / "model.safetensors").exists():
+            return folder
+    sys.exit(f"probe.py: no LM {name!r}: neither {out / 'lm' / name} nor {name} holds a model.safetensors "
+             f"(pretrain it with: run.py --lm {name} --out {out})")
+
+
+def probe(x: np.ndarray, y: np.ndarray, split: np.ndarray, classes: list[str]) -> dict:
+    """Valid metrics of the logistic regression fitted on the train rows of features ``x``."""
+    from gulm.baseline import fit_kmer_logreg
+    from gulm.metrics import classification_metrics
+
+    tr, va = split == "train", split == "valid"
+    t0 = time.perf_counter()
+    model = fit_kmer_logreg(x[tr], y[tr], x[va], y[va], classes)
+    metrics = classification_metrics(y[va], model.probs_from_features(x[va]), classes)
+    return {"valid": {k: metrics[k] for k in METRICS if k in metrics}, "C": model.C, "n_features": int(x.shape[1]),
+            "fit_seconds": round(time.perf_counter() - t0, 2)}
+
+
+def main(argv=None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("task")
+    ap.add_argument("--dataset", required=True, help="dataset folder under <out>/data")
+    ap.add_argument("--splits", required=True, help="comma-separated split names (fold2,fold3 or split)")
+    ap.add_argument("--lm", action="append", required=True, help="an LM to probe (repeatable)")
+    ap.add_argument("--out", default="runs/repro", help="run.py's --out (data and shared LMs)")
+    ap.add_argument("--results", default="benchmarks/reproduce/results")
+    ap.add_argument("--bs", type=int, default=128, help="inference batch size")
+    ap.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's choice)")
+    args = ap.parse_args(argv)
+
+    import torch
+
+    from gulm.baseline import kmer_features
+    from gulm.data import read_labeled_csv
+    from gulm.data.batches import encode_labels
+    from gulm.infer import Encoder
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    out = Path(args.out)
+    folders = {name: lm_folder(name, out) for name in args.lm}
+    for split_name in args.splits.split(","):
+        csv = out / "data" / args.dataset / f"{split_name}.csv"
+        if not csv.exists():
+            sys.exit(f"probe.py: {csv} not found (build it with: run.py {args.task} --data-only --out {out})")
+        ds = read_labeled_csv(str(csv), split_col="set")
+        split = np.asarray(ds.split)
+        keep = split != "test"  # test is never read
+        seqs = [s for s, k in zip(ds.sequences, keep) if k]
+        y, classes = encode_labels([lab for lab, k in zip(ds.labels, keep) if k])
+        split = split[keep]
+        rows = {"kmer_logreg": probe(kmer_features(seqs, (1, 2, 3, 4, 5, 6)), y, split, classes)}
+        for name, folder in folders.items():
+            t0 = time.perf_counter()
+            x = Encoder.load(folder).features(seqs, bs=args.bs)
+            rows[name] = {**probe(x, y, split, classes), "feature_seconds": round(time.perf_counter() - t0, 1),
+                          "lm_path": str(folder)}
+        key = "mcc" if len(classes) == 2 else "accuracy"
+        for name, r in rows.items():
+            print(f"[probe] {args.dataset} {split_name} {name}: valid {key} {r['valid'][key]:.4f} "
+                  f"acc {r['valid']['accuracy']:.4f} (C {r['C']:g}, {r['n_features']} features)")
+        write_json(Path(args.results) / args.task / "probes" / f"{args.dataset}__{split_name}.json",
+                   {"task": args.task, "dataset": args.dataset, "split": split_name, "csv": str(csv),
+                    "n_train": int((split == "train").sum()), "n_valid": int((split == "valid").sum()),
+                    "classes": classes, "rows": rows, "machine": machine_info(),
+                    "rerun": f"python benchmarks/reproduce/probe.py {args.task} --dataset {args.dataset} "
+                             f"--splits {split_name} " + " ".join(f"--lm {n}" for n in args.lm)
+                             + " --out OUT --results RESULTS"})
+
+
+if __name__ == "__main__":
+    main()
