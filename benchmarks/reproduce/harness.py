@@ -36,7 +36,7 @@ import numpy as np
 from . import baseline as bl
 from . import datasets as dsets
 from .common import machine_info, summarize_folds, write_json
-from .settings import (CONFIG_DIR, ablation_study, config_hash, deep_merge, expand, lm_config, load_config,
+from .settings import (CONFIG_DIR, ablation_study, config_hash, deep_merge, expand, lm_config, load_config, shipped_lm,
                        profile_settings, profile_suffix, row_config, row_names, seed_tag, variant_config)
 
 __all__ = ["Runner", "TASKS"]
@@ -259,10 +259,9 @@ class Runner:
     def lm(self, name: str) -> Path:
         """Pretrain the shared LM ``name`` (cached by its resolved config); ``shipped:NAME`` is
         the pretrained model shipped inside the package (gulm.pretrained), used as users get it."""
-        if name.startswith("shipped:"):
-            from gulm import pretrained
-
-            return Path(pretrained.path(name.split(":", 1)[1]))
+        shipped = shipped_lm(name)
+        if shipped is not None:
+            return shipped
         from gulm.config import build_config
         from gulm import PretrainConfig, pretrain_lm
 

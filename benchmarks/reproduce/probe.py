@@ -27,16 +27,16 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # benchmarks/ -> import reproduce
 
 from reproduce.common import machine_info, write_json  # noqa: E402
+from reproduce.settings import shipped_lm  # noqa: E402
 
 METRICS = ("accuracy", "mcc", "roc_auc")
 
 
 def lm_folder(name: str, out: Path) -> Path:
     """The checkpoint folder of ``--lm NAME``."""
-    if name.startswith("shipped:"):
-        from gulm import pretrained
-
-        return Path(pretrained.path(name.split(":", 1)[1]))
+    shipped = shipped_lm(name)
+    if shipped is not None:
+        return shipped
     for folder in (out / "lm" / name, Path(name)):
         if (folder / "model.safetensors").exists():
             return folder

@@ -81,6 +81,16 @@ def seed_tag(row: str, seed: int | None) -> str:
     return f"{row}__seed{seed}" if seed else row
 
 
+def shipped_lm(lm: str) -> Path | None:
+    """The folder of ``shipped:NAME`` (a model shipped inside the package, as users get it);
+    None for any other ``lm``."""
+    if not lm.startswith("shipped:"):
+        return None
+    from gulm import pretrained
+
+    return Path(pretrained.path(lm.split(":", 1)[1]))
+
+
 def lm_config_name(lm: str) -> str:
     """The harness LM config of a row's ``lm``: ``shipped:bacteria-3m1s`` was trained by
     ``configs/lm/bacteria_3m1s.yaml``."""
