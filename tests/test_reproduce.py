@@ -512,3 +512,21 @@ def test_interrupted_classifier_row_resumes(smoke_runner, monkeypatch):
     assert second["timing"]["classifier_seconds"] >= 10000
     assert second["resumed"] and not first["resumed"]
     assert not yaml.safe_load((run_dir / "classifier.yaml").read_text())["resume"]  # reruns start fresh
+
+
+def test_report_names_seed_repeats_of_a_cv_row(tmp_path):
+    """5 folds x 3 seeds of one row are labelled as such, not as a 15-fold CV."""
+    from reproduce import report
+
+    splits = {f"fold{f}" + (f"@seed{s}" if s else ""): {"mcc": 0.6 + 0.01 * f + 0.001 * s}
+              for f in range(5) for s in range(3)}
+    entry = {"splits": splits, "cv": {"mcc": {"mean": 0.621, "sd": 0.016, "n": 15}}, "task_seconds": 60.0,
+             "model": {"emb_size": 8, "hidden_size": 16, "n_layers": 1, "k": 3, "stride": 1, "parameters": 1e3}}
+    one_seed = {**entry, "splits": {f"fold{f}": {"mcc": 0.6} for f in range(5)}}
+    summary = {"rows": {"toy": {"row_a": entry, "row_b": one_seed}}, "machine": {"cpu": "x", "cores": 2}}
+    (tmp_path / "taskx").mkdir()
+    (tmp_path / "taskx" / "models_summary.json").write_text(json.dumps(summary))
+    lines = report.rows(tmp_path, "taskx")
+    assert len(lines) == 2
+    assert "| toy 5-fold CV x 3 seeds |" in lines[0] and "0.621 ± 0.016" in lines[0]
+    assert "| toy 5-fold CV |" in lines[1]

@@ -62,7 +62,10 @@ def _groups(entry: dict):
     folds = {k: v for k, v in entry["splits"].items() if k.startswith("fold")}
     others = {k: v for k, v in entry["splits"].items() if not k.startswith("fold")}
     if folds:
-        yield f"{len(folds)}-fold CV", {"splits": folds, "cv": entry.get("cv") if len(folds) > 1 else None}
+        n_folds = len({k.split("@")[0] for k in folds})  # "fold0@seed2": a fold of training seed 2
+        n_seeds = len(folds) // n_folds
+        label = f"{n_folds}-fold CV" + (f" x {n_seeds} seeds" if n_seeds > 1 else "")
+        yield label, {"splits": folds, "cv": entry.get("cv") if len(folds) > 1 else None}
     for k, v in others.items():
         yield k, {"splits": {k: v}}
 
