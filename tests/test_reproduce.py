@@ -520,9 +520,10 @@ def test_report_names_seed_repeats_of_a_cv_row(tmp_path):
 
     splits = {f"fold{f}" + (f"@seed{s}" if s else ""): {"mcc": 0.6 + 0.01 * f + 0.001 * s}
               for f in range(5) for s in range(3)}
-    entry = {"splits": splits, "cv": {"mcc": {"mean": 0.621, "sd": 0.016, "n": 15}}, "task_seconds": 60.0,
+    entry = {"splits": splits, "cv": {"mcc": {"mean": 0.621, "sd": 0.016, "n": 15}}, "seeds": [0, 1, 2],
+             "task_seconds": 60.0,
              "model": {"emb_size": 8, "hidden_size": 16, "n_layers": 1, "k": 3, "stride": 1, "parameters": 1e3}}
-    one_seed = {**entry, "splits": {f"fold{f}": {"mcc": 0.6} for f in range(5)}}
+    one_seed = {**entry, "splits": {f"fold{f}": {"mcc": 0.6} for f in range(5)}, "seeds": [0]}
     summary = {"rows": {"toy": {"row_a": entry, "row_b": one_seed}}, "machine": {"cpu": "x", "cores": 2}}
     (tmp_path / "taskx").mkdir()
     (tmp_path / "taskx" / "models_summary.json").write_text(json.dumps(summary))

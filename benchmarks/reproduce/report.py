@@ -62,8 +62,8 @@ def _groups(entry: dict):
     folds = {k: v for k, v in entry["splits"].items() if k.startswith("fold")}
     others = {k: v for k, v in entry["splits"].items() if not k.startswith("fold")}
     if folds:
-        n_folds = len({k.split("@")[0] for k in folds})  # "fold0@seed2": a fold of training seed 2
-        n_seeds = len(folds) // n_folds
+        n_seeds = len(entry.get("seeds", [0]))  # the harness's summary lists a row's training seeds
+        n_folds = len(folds) // n_seeds
         label = f"{n_folds}-fold CV" + (f" x {n_seeds} seeds" if n_seeds > 1 else "")
         yield label, {"splits": folds, "cv": entry.get("cv") if len(folds) > 1 else None}
     for k, v in others.items():
