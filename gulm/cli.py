@@ -217,6 +217,7 @@ COMMANDS: dict[str, Command] = {
         """\
         gulm train-classifier --lm runs/lm_ft --csv promoters.csv --out runs/clf
         gulm train-classifier --lm runs/lm_ft --csv promoters.csv --seed 1 --out runs/clf_s1   # a second seed
+        gulm train-classifier --lm runs/lm_ft --csv promoters.csv --backward --out runs/clf_bwd   # read from 3' ends
         gulm train-classifier --fasta-class promoter=pos.fa --fasta-class other=neg.fa --lm runs/lm
         gulm train-classifier --bed sites.bed --genome genome.fa --k 5 --stride 2   # from scratch
         gulm train-classifier --config clf.yaml --stages 1:2e-2:1,1:1e-2:2,2:1e-3:0""", _train_classifier),

@@ -20,6 +20,7 @@ import numpy as np
 import torch
 
 from gulm.data.batches import TokenizedSet
+from gulm.data.fasta import revcomp_windows
 from gulm.runtime.checkpoint import CheckpointError, load_checkpoint, resolve_checkpoint
 from gulm.runtime.device import check_dtype, input_table_enabled, precision, resolve_device
 
@@ -89,16 +90,19 @@ class Classifier(_Loaded):
     """A sequence classifier ready for inference.
 
     ``classes``: class names; ``rc_average``: whether predictions average both strands (as the
-    checkpoint was trained); ``window``: the median training length in bp (0 if unknown).
+    checkpoint was trained); ``backward``: the model reads each sequence's reverse complement (it
+    was trained so, ``--backward``): every method here takes sequences as given and turns them;
+    ``window``: the median training length in bp (0 if unknown).
     """
 
     kind = "classifier"
 
-    def __init__(self, model, tokenizer, *, classes: Sequence[str], rc_average: bool = False, window: int = 0,
-                 **kw):
+    def __init__(self, model, tokenizer, *, classes: Sequence[str], rc_average: bool = False,
+                 backward: bool = False, window: int = 0, **kw):
         super().__init__(model, tokenizer, **kw)
         self.classes = list(classes)
         self.rc_average = bool(rc_average)
+        self.backward = bool(backward)
         self.window = int(window or 0)
 
     @classmethod
@@ -106,8 +110,10 @@ class Classifier(_Loaded):
         n = cfg["model"].get("n_classes")
         if len(cfg.get("classes") or []) != n:
             raise CheckpointError(f"{path}: {len(cfg.get('classes') or [])} class names for a model with {n} outputs")
-        return cls(model, tok, classes=cfg["classes"], rc_average=cfg.get("training", {}).get("rc_average", False),
-                   window=cfg.get("window") or 0, config=cfg, device=device, dtype=dtype, path=path)
+        training = cfg.get("training", {})
+        return cls(model, tok, classes=cfg["classes"], rc_average=training.get("rc_average", False),
+                   backward=training.get("backward", False), window=cfg.get("window") or 0, config=cfg,
+                   device=device, dtype=dtype, path=path)
 
     def target_index(self, target: str = "") -> int:
         """Index of class ``target``; by default "promoter" if present, else the last class."""
@@ -127,10 +133,13 @@ class Classifier(_Loaded):
     def window_probs(self, windows: np.ndarray, bs: int = 256, progress: bool = False, desc: str = "windows") -> np.ndarray:
         """Class probabilities [N, C] (float64) of equal-length windows given as a uint8 matrix
         [N, W] of ASCII bases (variants, mutants): tokenized a batch at a time by the batched
-        kernel, scored by :meth:`batch_probs`; no Python per window. One strand, as given."""
+        kernel, scored by :meth:`batch_probs`; no Python per window. One strand, as given (a
+        backward model reads each window from its 3' end)."""
         windows = np.asarray(windows, dtype=np.uint8)
         if windows.ndim != 2:
             raise ValueError(f"windows must be a uint8 matrix [N, W], got shape {windows.shape}")
+        if self.backward:
+            windows = revcomp_windows(windows)
         n, width = windows.shape
         if width < self.tokenizer.k:
             raise ValueError(f"windows of {width} bp are shorter than k={self.tokenizer.k}")
@@ -194,18 +203,28 @@ class Classifier(_Loaded):
         """Whether predictions average both strands: ``rc_average``, or None for as trained."""
         return self.rc_average if rc_average is None else bool(rc_average)
 
+    def views(self, rc_average: bool | None = None) -> tuple[bool, ...]:
+        """The strands a prediction reads (False: the sequence, True: its reverse complement):
+        both when averaging, else the reverse one for a backward model, else the sequence."""
+        if self.averages_strands(rc_average):
+            return (False, True)
+        return (True,) if self.backward else (False,)
+
+    def reads_rc(self, rc_average: bool | None = None) -> bool:
+        """Whether a prediction reads reverse complements (its tokenized set needs them)."""
+        return True in self.views(rc_average)
+
     def probs_of_set(self, data: TokenizedSet, bs: int = 64, rc_average: bool | None = None,
                      progress: bool = False) -> np.ndarray:
-        """Probabilities [N, C] of a tokenized set (built ``with_rc`` when averaging strands)."""
-        rc = self.averages_strands(rc_average)
-        return self.map_batches(data, self.batch_probs, len(self.classes), bs, (False, True) if rc else (False,),
+        """Probabilities [N, C] of a tokenized set (built ``with_rc`` when :meth:`reads_rc`)."""
+        return self.map_batches(data, self.batch_probs, len(self.classes), bs, self.views(rc_average),
                                 progress, "predict")
 
     def probs(self, sequences: Sequence, bs: int = 64, rc_average: bool | None = None,
               progress: bool = False) -> np.ndarray:
         """Probabilities [N, C] of raw sequences (str or bytes), in their order."""
-        rc = self.averages_strands(rc_average)
-        return self.probs_of_set(self.tokenize(sequences, with_rc=rc), bs, rc, progress)
+        return self.probs_of_set(self.tokenize(sequences, with_rc=self.reads_rc(rc_average)), bs, rc_average,
+                                 progress)
 
 
 class Ensemble:
@@ -239,14 +258,15 @@ class Ensemble:
         return self.members[0].classes
 
     def tokenize(self, sequences: Sequence, rc_average: bool | None = None, name: str = "input") -> list[TokenizedSet]:
-        """One tokenized set per member; members with equal tokenizers and strand averaging share it."""
+        """One tokenized set per member; members with equal tokenizers that both read reverse
+        complements (strand averaging, backward) or both do not share it."""
         sequences = list(sequences)
         built: dict = {}
-        for m in self.members:
-            key = (m.tokenizer, m.averages_strands(rc_average))
+        keys = [(m.tokenizer, m.reads_rc(rc_average)) for m in self.members]
+        for m, key in zip(self.members, keys):
             if key not in built:
                 built[key] = m.tokenize(sequences, with_rc=key[1], name=name)
-        return [built[(m.tokenizer, m.averages_strands(rc_average))] for m in self.members]
+        return [built[key] for key in keys]
 
     def member_probs(self, sets: Sequence[TokenizedSet], bs: int = 64, rc_average: bool | None = None,
                      progress: bool = False) -> list[np.ndarray]:
@@ -271,8 +291,10 @@ class Encoder(_Loaded):
 
     def features(self, sequences: Sequence, bs: int = 64, layer: int = -1, progress: bool = False) -> np.ndarray:
         """Pooled features [N, 3H] float32 ([last, max, mean] of ``layer``'s outputs, the
-        classifier head's input for the last layer) of raw sequences, in their order."""
-        data = self.tokenize(sequences)
+        classifier head's input for the last layer) of raw sequences, in their order. The encoder
+        of a backward classifier (``--backward``) reads each sequence from its 3' end, as it was trained."""
+        backward = bool((self.config.get("training") or {}).get("backward", False))
+        data = self.tokenize(sequences, with_rc=backward)
         sizes = [r.hidden_size for r in self.model.encoder.rnns]
         width = 3 * sizes[layer]
 
@@ -280,7 +302,7 @@ class Encoder(_Loaded):
             with self.precision():
                 return self.model.features(ids, lengths, layer)
 
-        return self.map_batches(data, fn, width, bs, progress=progress, desc="features").astype(np.float32)
+        return self.map_batches(data, fn, width, bs, (backward,), progress, "features").astype(np.float32)
 
 
 def write_predictions(path_or_file, ids: Sequence[str], probs: np.ndarray, classes: Sequence[str],

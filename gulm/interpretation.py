@@ -29,6 +29,7 @@ import torch
 
 from gulm.configs import InterpretConfig, option_name
 from gulm.configs.fields import config_from
+from gulm.data.fasta import reverse_complement
 from gulm.infer import Classifier
 from gulm.plots import plot_attribution_logo, plot_mutagenesis, plot_perturbation
 from gulm.runtime.device import setup
@@ -121,8 +122,20 @@ def tokens_to_bases(values: np.ndarray, length: int, k: int, stride: int) -> np.
 
 
 def _encode(clf: Classifier, seq: str):
-    ids = clf.tokenizer.encode(seq, dtype=torch.int64)[None].to(clf.device)
+    """Token ids [1, T] and length of ``seq`` as the model reads it (a backward model: its
+    reverse complement)."""
+    read = reverse_complement(seq) if clf.backward else seq
+    ids = clf.tokenizer.encode(read, dtype=torch.int64)[None].to(clf.device)
     return ids, torch.tensor([ids.size(1)], device=clf.device)
+
+
+def _attribution(clf: Classifier, tokens: np.ndarray, length: int, *outputs: float) -> Attribution:
+    """The :class:`Attribution` of per-token values in the order the model read them, given in
+    the sequence's own order (a backward model's are reversed back)."""
+    bases = tokens_to_bases(tokens, length, clf.tokenizer.k, clf.tokenizer.stride)
+    if clf.backward:
+        tokens, bases = tokens[::-1].copy(), bases[::-1].copy()
+    return Attribution(tokens, bases, *outputs)
 
 
 def _grad(clf: Classifier, ids, lengths, embeds: torch.Tensor, target: int):
@@ -139,8 +152,7 @@ def gradient_x_input(clf: Classifier, seq: str, target: int) -> Attribution:
     x = clf.token_embeddings(ids)
     f, g = _grad(clf, ids, lengths, x, target)
     tokens = (g * x).sum(-1)[0].cpu().numpy().astype(np.float64)
-    return Attribution(tokens, tokens_to_bases(tokens, len(seq), clf.tokenizer.k, clf.tokenizer.stride),
-                       float(f[0]))
+    return _attribution(clf, tokens, len(seq), float(f[0]))
 
 
 def integrated_gradients(clf: Classifier, seq: str, target: int, steps: int = 64, bs: int = 64) -> Attribution:
@@ -163,8 +175,7 @@ def integrated_gradients(clf: Classifier, seq: str, target: int, steps: int = 64
         total += (w[:, None, None] * g).sum(0)
     tokens = (x[0] * total).sum(-1).cpu().numpy().astype(np.float64)
     ends, _ = _grad(clf, ids.expand(2, -1), lengths.expand(2), torch.stack([x[0], torch.zeros_like(x[0])]), target)
-    return Attribution(tokens, tokens_to_bases(tokens, len(seq), clf.tokenizer.k, clf.tokenizer.stride),
-                       float(ends[0]), float(ends[1]))
+    return _attribution(clf, tokens, len(seq), float(ends[0]), float(ends[1]))
 
 
 def interpret(cfg: InterpretConfig | None = None, **overrides) -> dict:

@@ -130,10 +130,13 @@ class _Tokens:
 
 
 def _score_unit(clf: Classifier, tokens: _Tokens, offsets, strand, bs, target):
+    """P(target) of the windows at ``offsets`` on ``strand``; a backward classifier reads each
+    window from its 3' end, which is the other strand's token run."""
     scores = np.empty(offsets.size, dtype=np.float32)
     lengths = None
+    read = {"+": "-", "-": "+"}[strand] if clf.backward else strand
     for i in range(0, offsets.size, bs):
-        ids = torch.from_numpy(tokens.gather(offsets[i:i + bs], strand)).to(clf.device)
+        ids = torch.from_numpy(tokens.gather(offsets[i:i + bs], read)).to(clf.device)
         if lengths is None or lengths.numel() != ids.size(0):
             lengths = torch.full((ids.size(0),), ids.size(1), dtype=torch.long, device=clf.device)
         scores[i:i + bs] = clf.batch_probs(ids, lengths)[:, target].cpu().numpy()

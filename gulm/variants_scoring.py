@@ -4,14 +4,12 @@ from __future__ import annotations
 
 import numpy as np
 
+from gulm.data.fasta import revcomp_windows
 from gulm.infer import Classifier
 
 __all__ = ["ALLELE_BASES", "allele_windows", "strand_probs", "saturation_deltas", "logit", "symbolic"]
 
 _EPS = 1e-7
-_COMPLEMENT = np.zeros(256, dtype=np.uint8) + ord("N")
-for _a, _b in zip(b"ACGTNacgtn", b"TGCANtgcan"):
-    _COMPLEMENT[_a] = _b
 _ACGT = np.frombuffer(b"ACGT", dtype=np.uint8)
 ALLELE_BASES = set("ACGTN")
 
@@ -28,17 +26,13 @@ def allele_windows(left: str, ref: str, right: str, alleles, window: int) -> np.
     return out
 
 
-def _revcomp(windows: np.ndarray) -> np.ndarray:
-    return _COMPLEMENT[windows[:, ::-1]]
-
-
 def strand_probs(clf: Classifier, windows: np.ndarray, strand: str, bs: int, progress: bool = False) -> np.ndarray:
     """Class probabilities [N, C] of windows [N, W] on ``strand`` ("+", "-" or "both": the mean)."""
     if strand == "+":
         return clf.window_probs(windows, bs, progress)
     if strand == "-":
-        return clf.window_probs(_revcomp(windows), bs, progress)
-    return (clf.window_probs(windows, bs, progress) + clf.window_probs(_revcomp(windows), bs, progress)) / 2
+        return clf.window_probs(revcomp_windows(windows), bs, progress)
+    return (clf.window_probs(windows, bs, progress) + clf.window_probs(revcomp_windows(windows), bs, progress)) / 2
 
 
 def saturation_deltas(clf: Classifier, window: np.ndarray, target: int, strand: str, bs: int) -> np.ndarray:

@@ -186,3 +186,30 @@ def test_api_configs_hold_one_string_given_a_list_option_as_a_one_item_list():
     assert cfg.ensemble == ["runs/clf_s1"] and cfg.sequences == [b"ACGT"]
     assert config_from(PretrainConfig, None, {"fasta": "genome.fa"}).fasta == ["genome.fa"]
     assert config_from(PredictConfig, None, {"ensemble": ["a", "b"]}).ensemble == ["a", "b"]
+
+
+def test_a_backward_classifier_reads_the_reverse_complement_everywhere(ckpt, tmp_path):
+    """A checkpoint trained with --backward: every inference path reads each sequence from its 3'
+    end, so its probabilities are the same weights' forward probabilities of the reverse complements."""
+    path, model, tok = ckpt
+    _save(tmp_path / "bwd", "classifier", extra={"classes": ["a", "b", "promoter"], "window": 40},
+          training={"rc_average": False, "backward": True})
+    bwd, fwd = Classifier.load(tmp_path / "bwd"), Classifier.load(path)  # same seed: the same weights
+    assert bwd.backward and not fwd.backward and bwd.views() == (True,) and bwd.views(True) == (False, True)
+    seqs = _seqs()
+    rc = [reverse_complement(s) for s in seqs]
+    want = _reference(model, tok, rc)
+    np.testing.assert_allclose(bwd.probs(seqs, bs=4), want, rtol=1e-5, atol=1e-6)
+    assert not np.allclose(bwd.probs(seqs), fwd.probs(seqs))
+    np.testing.assert_allclose(bwd.probs(seqs, rc_average=True), fwd.probs(seqs, rc_average=True), rtol=1e-6)
+    windows = np.stack([np.frombuffer(s[:20].encode(), dtype=np.uint8) for s in seqs])
+    np.testing.assert_allclose(bwd.window_probs(windows, bs=4),
+                               _reference(model, tok, [reverse_complement(s[:20]) for s in seqs]), rtol=1e-5, atol=1e-6)
+    # a forward + backward pair: each member reads its own strand, the mean is returned
+    ens = Ensemble.load([path, tmp_path / "bwd"])
+    np.testing.assert_allclose(ens.probs(seqs, bs=4), (fwd.probs(seqs) + want) / 2, rtol=1e-5, atol=1e-6)
+    # the encoder of a backward classifier reads as it was trained: its features feed the head
+    feats = Encoder.load(tmp_path / "bwd").features(seqs, bs=3)
+    with torch.no_grad():
+        logits = model.head.layers(torch.from_numpy(feats))
+    np.testing.assert_allclose(logits.softmax(-1).numpy(), want, rtol=1e-4, atol=1e-5)

@@ -421,6 +421,28 @@ def test_smoke_task(smoke_runner, task):
 
 @needs_data
 @pytest.mark.data
+def test_forward_backward_pair_of_an_ablation_study(smoke_runner):
+    """The task-2 study 'bidirectional': a forward and a backward (--backward) classifier on the
+    valid-only split, and their mean written by ensemble.py --study as a variant of the study."""
+    from reproduce import ensemble
+
+    fwd = smoke_runner.run_variant("task2", "bidirectional", "fwd")
+    bwd = smoke_runner.run_variant("task2", "bidirectional", "bwd")
+    assert bwd[0]["configs"]["classifier"]["backward"] and not fwd[0]["configs"]["classifier"]["backward"]
+    assert fwd[0]["study"] == "bidirectional" and fwd[0]["csv"].endswith(os.path.join("valid_only", "fold0.csv"))
+    ensemble.main(["task2", "--study", "bidirectional", "--members", "fwd,bwd", "--name", "fwd_bwd",
+                   "--results", str(smoke_runner.results), "--profile", "smoke"])
+    [pair] = (smoke_runner.results / "task2" / "ablations" / "bidirectional").rglob("fwd_bwd.smoke.json")
+    res = json.loads(pair.read_text())
+    assert res["study"] == "bidirectional" and [m["row"] for m in res["members"]] == ["fwd", "bwd"]
+    for member, own in zip(res["members"], (fwd[0], bwd[0])):  # each member scored as its own run scored it
+        assert member["test_accuracy"] == pytest.approx(own["metrics"]["accuracy"])
+    summary = smoke_runner.summarize_ablation("task2", "bidirectional")
+    assert {"fwd", "bwd", "fwd_bwd"} <= set(summary["variants"])
+
+
+@needs_data
+@pytest.mark.data
 def test_seed_ensemble_averages_the_members(smoke_runner):
     from reproduce import ensemble
 
@@ -444,6 +466,15 @@ def test_seed_ensemble_averages_the_members(smoke_runner):
     assert "naive_ens2" in smoke_runner.summarize("task1")["ecoli_promoters"]
     with pytest.raises(SystemExit, match="no result for naive__seed2"):
         ensemble.main(args + ["--seeds", "0,2"])
+    # the same two classifiers named as rows (ROW@SEED): the same ensemble, under its own name
+    base = ["task1", "--results", str(smoke_runner.results), "--profile", "smoke"]
+    ensemble.main(base + ["--members", "naive,naive@1", "--name", "naive_pair"])
+    pair = json.loads((one.parent / "naive_pair.smoke.json").read_text())
+    assert pair["metrics"]["accuracy"] == pytest.approx(res["metrics"]["accuracy"])
+    assert [(m["row"], m["seed"]) for m in pair["members"]] == [("naive", 0), ("naive", 1)]
+    assert "--members naive,naive@1 --name naive_pair" in pair["rerun"]
+    with pytest.raises(SystemExit):
+        ensemble.main(base + ["--members", "naive,naive@1"])  # no --name
 
 
 @needs_data

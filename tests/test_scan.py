@@ -18,9 +18,9 @@ from gulm.scan_output import call_regions
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(gulm.__file__)))
 
 
-@pytest.fixture(scope="module")
-def clf_ckpt(tmp_path_factory):
-    """An untrained tiny classifier saved as a real checkpoint (scores are arbitrary but fixed)."""
+def _tiny_classifier(path, **training):
+    """An untrained tiny classifier saved as a real checkpoint (scores are arbitrary but fixed:
+    the same weights whatever ``training`` records)."""
     from gulm.data.tokenizer import KmerTokenizer
     from gulm.nn import AWDConfig, classifier
     from gulm.runtime.checkpoint import save_checkpoint
@@ -31,10 +31,14 @@ def clf_ckpt(tmp_path_factory):
     model = classifier(cfg).eval()
     with torch.no_grad():  # make the head's output spread over [0, 1]
         model.head.layers[-1].weight.mul_(40)
-    path = tmp_path_factory.mktemp("ckpt") / "clf"
     save_checkpoint(path, model, kind="classifier", model_config=cfg.to_dict(), tokenizer=tok,
-                    extra={"classes": ["other", "promoter"], "window": 60})
+                    extra={"classes": ["other", "promoter"], "window": 60}, **({"training": training} if training else {}))
     return str(path)
+
+
+@pytest.fixture(scope="module")
+def clf_ckpt(tmp_path_factory):
+    return _tiny_classifier(tmp_path_factory.mktemp("ckpt") / "clf")
 
 
 @pytest.fixture(scope="module")
@@ -96,6 +100,18 @@ def test_minus_strand_scores_are_the_reverse_complement(clf_ckpt, fasta, tmp_pat
     got_plus = [res.score[(res.chrom == c) & (res.start == s) & (res.strand == "+")][0] for c, s in pick]
     np.testing.assert_allclose(got_plus, gulm.predict(clf_ckpt, fwd)[0][:, 1], rtol=1e-4, atol=1e-5)
     assert not np.allclose(got, got_plus)
+
+
+def test_a_backward_classifier_reads_each_window_from_its_3_end(clf_ckpt, fasta, tmp_path):
+    """Its + strand score is the same weights' forward score of the window's reverse complement,
+    which the forward scan reports on the - strand."""
+    bwd = _tiny_classifier(tmp_path / "bwd", backward=True)
+    fwd, back = _scan(clf_ckpt, fasta, tmp_path / "f"), _scan(bwd, fasta, tmp_path / "b")
+    for strand, other in (("+", "-"), ("-", "+")):
+        assert (back.start[back.strand == strand] == fwd.start[fwd.strand == other]).all()
+        np.testing.assert_allclose(back.score[back.strand == strand], fwd.score[fwd.strand == other],
+                                   rtol=1e-4, atol=1e-5)
+    assert not np.allclose(back.score[back.strand == "+"], fwd.score[fwd.strand == "+"])
 
 
 def _read_track(path):

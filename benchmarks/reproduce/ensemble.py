@@ -13,6 +13,15 @@ Writes ``<ROW>_ens<N>.json`` beside the members' results (row ``<ROW>_ens<N>``, 
 ``run.py --summarize``), with the members, their own test metrics and the summed training time:
 an ensemble of N costs N trainings and N forward passes. The members are chosen before any test
 score is seen (all the seeds asked for); nothing is selected on test.
+
+``--members ROW,ROW...`` averages different rows of the task instead (each at seed 0, or
+``ROW@SEED``), for instance a forward and a backward classifier (``--backward``), written as
+``--name``. ``--study STUDY`` takes the members from an ablation study's valid-only results
+(``run.py TASK --ablate STUDY``), where the "test" rows are the scoring half of each valid split,
+and writes the ensemble there as a variant of the study (picked up by its summary):
+
+    python benchmarks/reproduce/ensemble.py task2 --study bidirectional --members fwd,bwd \
+        --name fwd_bwd --results benchmarks/reproduce/results
 """
 from __future__ import annotations
 
@@ -30,26 +39,45 @@ from reproduce.common import write_json  # noqa: E402
 from reproduce.settings import profile_suffix, seed_tag  # noqa: E402
 
 
-def member_paths(results: Path, task: str, row: str, seeds: list[int], suffix: str = "") -> dict[Path, list[Path]]:
-    """Per split folder, the result JSON of each seed (seed 0 is the row itself)."""
+def member_paths(results: Path, task: str, members: list[tuple[str, int]], suffix: str = "",
+                 study: str | None = None) -> dict[Path, list[Path]]:
+    """Per split folder, the result JSON of each member (row, seed); seed 0 is the row itself.
+    ``study``: the folders of that ablation study instead of the task's test rows."""
+    root = results / task / "ablations" / study if study else results / task
+    row = members[0][0]
     found: dict[Path, list[Path]] = {}
-    for first in sorted((results / task).glob(f"*/*/{row}{suffix}.json")):
-        paths = [first.parent / f"{seed_tag(row, s)}{suffix}.json" for s in seeds]
+    for first in sorted(root.glob(f"*/*/{row}{suffix}.json")):
+        paths = [first.parent / f"{seed_tag(r, s)}{suffix}.json" for r, s in members]
         missing = [p.name for p in paths if not p.exists()]
         if missing:
-            sys.exit(f"ensemble.py: {first.parent}: no result for {', '.join(missing)} "
-                     f"(run: run.py {task} --rows {row} --seeds {','.join(map(str, seeds))})")
+            how = (f"run.py {task} --ablate {study}:{','.join(sorted({r for r, _ in members}))}" if study else
+                   f"run.py {task} --rows {','.join(sorted({r for r, _ in members}))} "
+                   f"--seeds {','.join(sorted({str(s) for _, s in members}))}")
+            sys.exit(f"ensemble.py: {first.parent}: no result for {', '.join(missing)} (run: {how})")
         found[first.parent] = paths
     if not found:
-        sys.exit(f"ensemble.py: no results of row {row} under {results / task}")
+        sys.exit(f"ensemble.py: no results of row {row} under {root}")
     return found
+
+
+def parse_members(text: str) -> list[tuple[str, int]]:
+    """``ROW[@SEED],...`` -> [(row, seed)]."""
+    out = []
+    for item in text.split(","):
+        row, _, seed = item.strip().partition("@")
+        out.append((row, int(seed) if seed else 0))
+    return out
 
 
 def main(argv=None) -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("task")
-    ap.add_argument("--row", required=True)
-    ap.add_argument("--seeds", default="0,1,2", help="comma-separated training seeds (default 0,1,2)")
+    who = ap.add_mutually_exclusive_group(required=True)
+    who.add_argument("--row", help="a row whose training seeds (--seeds) are averaged")
+    who.add_argument("--members", help="comma-separated rows to average, ROW or ROW@SEED each (needs --name)")
+    ap.add_argument("--seeds", default="0,1,2", help="comma-separated training seeds of --row (default 0,1,2)")
+    ap.add_argument("--name", default=None, help="the ensemble's row name (default with --row: ROW_ensN)")
+    ap.add_argument("--study", default=None, help="an ablation study of the task: its valid-only members")
     ap.add_argument("--results", default="benchmarks/reproduce/results")
     ap.add_argument("--dtype", default="fp32", help="inference precision (default fp32)")
     ap.add_argument("--profile", default=None, help="run.py's --profile of the members (e.g. smoke)")
@@ -62,16 +90,27 @@ def main(argv=None) -> None:
     from gulm.metrics import classification_metrics
 
     torch.manual_seed(0)
-    seeds = [int(s) for s in args.seeds.split(",")]
-    name = f"{args.row}_ens{len(seeds)}"
+    if args.members:
+        if not args.name:
+            ap.error("--members needs --name (the ensemble's row name)")
+        members = parse_members(args.members)
+        what = f"rows {args.members}"
+    else:
+        members = [(args.row, int(s)) for s in args.seeds.split(",")]
+        what = f"{len(members)} training seeds ({args.seeds}) of {args.row}"
+    seeds = [s for _, s in members]
+    name = args.name or f"{args.row}_ens{len(members)}"
+    argv_used = [args.task] + (["--members", args.members, "--name", name] if args.members
+                               else ["--row", args.row, "--seeds", args.seeds])
+    argv_used += (["--study", args.study] if args.study else []) + (["--profile", args.profile] if args.profile else [])
     suffix = profile_suffix(args.profile)
-    for folder, paths in member_paths(Path(args.results), args.task, args.row, seeds, suffix).items():
-        members = [json.loads(p.read_text()) for p in paths]
-        first = members[0]
+    for folder, paths in member_paths(Path(args.results), args.task, members, suffix, args.study).items():
+        results = [json.loads(p.read_text()) for p in paths]
+        first = results[0]
         data = read_labeled_csv(first["csv"], split_col="set")
         t0 = time.perf_counter()
         try:  # the checkpoints as recorded by run.py
-            ens = Ensemble.load([res["configs"]["classifier"]["out"] for res in members], dtype=args.dtype)
+            ens = Ensemble.load([res["configs"]["classifier"]["out"] for res in results], dtype=args.dtype)
         except ValueError as err:
             sys.exit(f"ensemble.py: {folder}: {err}")
         classes = ens.classes
@@ -86,30 +125,29 @@ def main(argv=None) -> None:
 
         test, test_members = score("test")
         test_seconds = time.perf_counter() - t0  # loading + test, as in the rows written before valid was scored
-        metrics = {"split": "test", **test, "complete": True, "ensemble_of": len(seeds)}
+        metrics = {"split": "test", **test, "complete": True, "ensemble_of": len(members)}
         member_acc = [m["accuracy"] for m in test_members]
         # valid: the members' epochs were chosen on it, so both sides are optimistic alike; it says whether
         # averaging pays without a look at test
         t1 = time.perf_counter()
         valid, valid_members = score("valid") if "valid" in data.split else (None, [])
-        timing = {"classifier_seconds": sum(m["timing"].get("classifier_seconds") or 0 for m in members),
-                  "task_seconds": sum(m["timing"]["task_seconds"] for m in members),
+        timing = {"classifier_seconds": sum(m["timing"].get("classifier_seconds") or 0 for m in results),
+                  "task_seconds": sum(m["timing"]["task_seconds"] for m in results),
                   "ensemble_inference_seconds": test_seconds, "valid_scoring_seconds": time.perf_counter() - t1}
         if "pretrain_seconds_shared" in first["timing"]:
             timing["pretrain_seconds_shared"] = first["timing"]["pretrain_seconds_shared"]
         res = {**{k: first.get(k) for k in ("task", "dataset", "split", "protocol", "model", "lm", "data_key",
                                              "csv", "profile", "machine")},
-               "row": name, "seed": 0, "study": None, "selection": None,
-               "description": f"mean class probabilities of {len(seeds)} training seeds ({args.seeds}) of "
-                              f"{args.row}: {first.get('description', '')}",
+               "row": name, "seed": 0, "study": args.study, "selection": first.get("selection"),
+               "description": f"mean class probabilities of {what}: {first.get('description', '')}",
                "metrics": metrics, "valid_metrics": valid,
                "valid_members": [{k: m.get(k) for k in ("accuracy", "mcc", "roc_auc")} for m in valid_members],
                "complete": True, "timing": timing, "throughput": {},
-               "members": [{"file": p.name, "seed": s, "test_accuracy": a, "test_mcc": m["metrics"].get("mcc")}
-                           for p, s, a, m in zip(paths, seeds, member_acc, members)],
+               "members": [{"file": p.name, "row": m["row"], "seed": s, "test_accuracy": a,
+                            "test_mcc": m["metrics"].get("mcc")}
+                           for p, s, a, m in zip(paths, seeds, member_acc, results)],
                "configs": first.get("configs"), "config_key": first.get("config_key"),
-               "rerun": f"python benchmarks/reproduce/ensemble.py {args.task} --row {args.row} --seeds {args.seeds} "
-                        f"--results RESULTS"}
+               "rerun": "python benchmarks/reproduce/ensemble.py " + " ".join(argv_used) + " --results RESULTS"}
         write_json(folder / f"{name}{suffix}.json", res)
         print(f"[{args.task}] {first['dataset']} {first['split']} {name}: test acc {metrics['accuracy']:.4f} "
               f"mcc {metrics.get('mcc', float('nan')):.4f} (members: "

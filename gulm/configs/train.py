@@ -107,6 +107,10 @@ class ClassifierConfig(TrainOptions, PresetOptions):
     rc_augment: bool | None = opt(None, "replace training sequences by their reverse complement at random "
                                         "(default: yes unless --stranded)")
     rc_average: bool | None = opt(None, "average predictions over both strands (default: yes unless --stranded)")
+    backward: bool = opt(False, "read each sequence from its 3' end (its reverse complement), in training and "
+                                "prediction: with an LM pretrained on both strands, the backward half of "
+                                "ULMFiT's forward + backward pair (average the two with --ensemble); stranded "
+                                "data only")
     select: str | None = opt(None, f"keep the last epoch, or the best by --select-metric on the valid split "
                                    f"(default: {_PRESET})", choices=("last", "best"))
     select_metric: str | None = opt(None, f"validation metric of --select best (default: {_PRESET}, else mcc)",

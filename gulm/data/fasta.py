@@ -16,10 +16,12 @@ import warnings
 from pathlib import Path
 from typing import BinaryIO, Iterable, Iterator
 
+import numpy as np
+
 from gulm.data.compression import DECOMPRESSION_ERRORS, open_binary, sniff_compression
 from gulm.data.errors import DataWarning, FastaError
 
-__all__ = ["reverse_complement", "iter_fasta", "check_fasta_file", "fasta_events", "record_name",
+__all__ = ["reverse_complement", "revcomp_windows", "iter_fasta", "check_fasta_file", "fasta_events", "record_name",
            "warn_empty", "UniqueNames", "unique_ids", "normalize_fasta", "first_lines", "first_non_ascii_line",
            "LINE_WIDTH", "HEADER", "SEQ"]
 
@@ -34,6 +36,18 @@ LINE_WIDTH = 80  # bases per line of normalised copies
 def reverse_complement(seq: str) -> str:
     """Reverse complement of a DNA/RNA string: IUPAC-aware, case kept, U -> A, other symbols unchanged."""
     return seq.translate(_COMPLEMENT)[::-1]
+
+
+#: the same complement as a byte lookup table, for uint8 arrays of ASCII bases
+_COMPLEMENT_BYTES = np.arange(256, dtype=np.uint8)
+for _base, _pair in _COMPLEMENT.items():
+    _COMPLEMENT_BYTES[_base] = _pair
+
+
+def revcomp_windows(windows: np.ndarray) -> np.ndarray:
+    """Reverse complements of the rows of a uint8 matrix [N, W] of ASCII bases (the rule of
+    :func:`reverse_complement`), as a new contiguous matrix."""
+    return np.ascontiguousarray(_COMPLEMENT_BYTES[np.asarray(windows, dtype=np.uint8)[:, ::-1]])
 
 
 def check_fasta_file(path: Path) -> int:

@@ -102,6 +102,7 @@ def train_classifier(cfg: ClassifierConfig | None = None, *, stop_after=None, **
         raise ValueError("the classification data has no training sequences")
     _, classes = encode_labels(train_labels)
     cfg, preset = apply_preset(cfg, "classifier", train_seqs, len(classes), scratch=not cfg.lm)
+    check_orientation(cfg)
     arch = resolve_architecture(cfg)
     cfg = dataclasses.replace(cfg, **arch.sizes, k=arch.tokenizer.k, stride=arch.tokenizer.stride)
     mcfg = AWDConfig(vocab_size=arch.tokenizer.vocab_size, **arch.sizes, drop_mult=cfg.drop_mult,
@@ -110,11 +111,11 @@ def train_classifier(cfg: ClassifierConfig | None = None, *, stop_after=None, **
     model = classifier(mcfg)
     if cfg.lm:
         load_encoder_from_lm(model, cfg.lm, arch.tokenizer, arch.lm_config)
-    sets = tokenized_splits(ds, arch.tokenizer, classes, with_rc=cfg.rc_augment or cfg.rc_average)
+    sets = tokenized_splits(ds, arch.tokenizer, classes, with_rc=cfg.rc_augment or cfg.rc_average or cfg.backward)
     world, rank, bs = gdist.world_size(), gdist.rank(), rank_batch_size(cfg.bs)
     train = ClassBatches(sets["train"], bs, shuffle=True, seed=cfg.seed, rc_augment=cfg.rc_augment,
-                         rank=rank, world=world)
-    valid = ClassBatches(sets["valid"], bs, rank=rank, world=world) if "valid" in sets else None
+                         rank=rank, world=world, rc=cfg.backward)
+    valid = ClassBatches(sets["valid"], bs, rank=rank, world=world, rc=cfg.backward) if "valid" in sets else None
     learner = Learner(model, ClassifierTask(cfg.alpha, cfg.beta, classes), train, valid,
                       layer_groups=model.layer_groups(), wd=cfg.wd, clip=cfg.clip, eps=cfg.eps, device=device, dtype=cfg.dtype,
                       out_dir=cfg.out, progress=cfg.progress, desc="classifier", checkpoint_every=cfg.checkpoint_every,
@@ -141,22 +142,34 @@ def train_classifier(cfg: ClassifierConfig | None = None, *, stop_after=None, **
     return metrics
 
 
+def check_orientation(cfg: ClassifierConfig) -> None:
+    """``backward`` reads one strand, the reverse one: it contradicts training or predicting on
+    both strands (``rc_augment``, ``rc_average``, the default of unstranded data)."""
+    if cfg.backward and (cfg.rc_augment or cfg.rc_average):
+        both = [option_name(n, ClassifierConfig) for n in ("rc_augment", "rc_average") if getattr(cfg, n)]
+        raise ValueError(f"{option_name('backward', ClassifierConfig)} reads each sequence's reverse complement "
+                         f"alone; it cannot be combined with {' and '.join(both)} (both strands), which "
+                         f"{option_name('stranded', ClassifierConfig)} false also turns on")
+
+
 def score_split(model, tokenizer, classes, data: TokenizedSet, cfg: ClassifierConfig, device) -> dict:
     """Metrics of the trained model on a tokenized split (computed on every rank, kept on rank 0)."""
     from gulm.infer import Classifier
     from gulm.metrics import classification_metrics
 
-    clf = Classifier(model, tokenizer, classes=classes, rc_average=cfg.rc_average, device=device, dtype=cfg.dtype)
+    clf = Classifier(model, tokenizer, classes=classes, rc_average=cfg.rc_average, backward=cfg.backward,
+                     device=device, dtype=cfg.dtype)
     probs = clf.probs_of_set(data, rank_batch_size(cfg.bs), progress=cfg.progress)
     return classification_metrics(data.labels, probs, classes) if gdist.is_main() else {}
 
 
 def valid_scores(model, tokenizer, classes, data: TokenizedSet, cfg: ClassifierConfig, device) -> dict:
     """The valid split's labels (class indices) and class probabilities of each sequence as given
-    (one strand, as a scan scores windows): what ``gulm scan --threshold auto`` sets thresholds on."""
+    (one strand, as a scan scores windows; a backward model reads it from its 3' end): what
+    ``gulm scan --threshold auto`` sets thresholds on."""
     from gulm.infer import Classifier
 
-    clf = Classifier(model, tokenizer, classes=classes, device=device, dtype=cfg.dtype)
+    clf = Classifier(model, tokenizer, classes=classes, backward=cfg.backward, device=device, dtype=cfg.dtype)
     probs = clf.probs_of_set(data, rank_batch_size(cfg.bs), rc_average=False)
     return {"split": "valid", "classes": list(classes), "labels": [int(y) for y in data.labels],
             "probs": np.round(probs, 6).tolist()}

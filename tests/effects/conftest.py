@@ -14,8 +14,10 @@ from gulm.nn import AWDConfig, classifier, language_model  # noqa: E402
 from gulm.runtime.checkpoint import save_checkpoint  # noqa: E402
 
 
-def save_tiny(folder, kind="classifier", classes=("other", "promoter"), window=40, rc_average=False, **model):
-    """A random checkpoint (k=3, stride 1) whose probabilities are spread out."""
+def save_tiny(folder, kind="classifier", classes=("other", "promoter"), window=40, rc_average=False, backward=False,
+              **model):
+    """A random checkpoint (k=3, stride 1) whose probabilities are spread out (the same weights
+    whatever the options: the seed is fixed)."""
     torch.manual_seed(0)
     tok = KmerTokenizer(3, 1)
     cfg = AWDConfig(vocab_size=tok.vocab_size, emb_size=8, hidden_size=16, n_layers=2, n_classes=len(classes),
@@ -27,7 +29,7 @@ def save_tiny(folder, kind="classifier", classes=("other", "promoter"), window=4
             net.head.layers[-1].weight.mul_(30)
         extra = {"classes": list(classes), "window": window}
     save_checkpoint(folder, net, kind=kind, model_config=cfg.to_dict(), tokenizer=tok, extra=extra,
-                    training={"rc_average": rc_average})
+                    training={"rc_average": rc_average, "backward": backward})
     return str(folder)
 
 

@@ -179,3 +179,23 @@ def test_integrated_gradients_equal_captums_when_installed(tiny_clf):
                                                           method="gausslegendre")
     ours = integrated_gradients(clf, seq, 1, steps=50)
     np.testing.assert_allclose(theirs.sum(-1)[0].detach().numpy(), ours.tokens, rtol=1e-5, atol=1e-7)
+
+
+def test_a_backward_classifiers_attributions_are_given_along_the_sequence(tmp_path):
+    """A backward classifier reads the reverse complement: its attributions are the forward
+    reading's of the reverse complement (same weights), turned back to the sequence's order."""
+    from gulm.data.fasta import reverse_complement
+
+    fwd = Classifier.load(save_tiny(tmp_path / "f"))
+    bwd = Classifier.load(save_tiny(tmp_path / "b", backward=True))
+    seq = random_seq(45, 5)
+    rc = reverse_complement(seq)
+    for method in (gradient_x_input, integrated_gradients):
+        got, want = method(bwd, seq, 1), method(fwd, rc, 1)
+        assert got.output == pytest.approx(want.output, rel=1e-6)
+        np.testing.assert_allclose(got.bases, want.bases[::-1], rtol=1e-6, atol=1e-9)
+        np.testing.assert_allclose(got.tokens, want.tokens[::-1], rtol=1e-6, atol=1e-9)
+        assert not np.allclose(got.bases, method(fwd, seq, 1).bases)
+    p_bwd, delta_bwd = mutagenesis(bwd, seq, 1)
+    p_rc, _ = mutagenesis(fwd, rc, 1)
+    assert p_bwd == pytest.approx(p_rc, rel=1e-5) and delta_bwd.shape == (4, 45)
