@@ -27,6 +27,12 @@ from gulm.runtime.device import check_dtype, input_table_enabled, precision, res
 __all__ = ["Classifier", "Ensemble", "Encoder", "precision", "write_predictions"]
 
 
+def _trained(cfg: dict, option: str) -> bool:
+    """A boolean training option (``rc_average``, ``backward``) as a checkpoint's config.json
+    records it; False when the record or the option is absent."""
+    return bool((cfg.get("training") or {}).get(option, False))
+
+
 class _Loaded:
     """A model in eval mode with its tokenizer, device and precision (see the subclasses)."""
 
@@ -110,9 +116,8 @@ class Classifier(_Loaded):
         n = cfg["model"].get("n_classes")
         if len(cfg.get("classes") or []) != n:
             raise CheckpointError(f"{path}: {len(cfg.get('classes') or [])} class names for a model with {n} outputs")
-        training = cfg.get("training", {})
-        return cls(model, tok, classes=cfg["classes"], rc_average=training.get("rc_average", False),
-                   backward=training.get("backward", False), window=cfg.get("window") or 0, config=cfg,
+        return cls(model, tok, classes=cfg["classes"], rc_average=_trained(cfg, "rc_average"),
+                   backward=_trained(cfg, "backward"), window=cfg.get("window") or 0, config=cfg,
                    device=device, dtype=dtype, path=path)
 
     def target_index(self, target: str = "") -> int:
@@ -293,7 +298,7 @@ class Encoder(_Loaded):
         """Pooled features [N, 3H] float32 ([last, max, mean] of ``layer``'s outputs, the
         classifier head's input for the last layer) of raw sequences, in their order. The encoder
         of a backward classifier (``--backward``) reads each sequence from its 3' end, as it was trained."""
-        backward = bool((self.config.get("training") or {}).get("backward", False))
+        backward = _trained(self.config, "backward")
         data = self.tokenize(sequences, with_rc=backward)
         sizes = [r.hidden_size for r in self.model.encoder.rnns]
         width = 3 * sizes[layer]
