@@ -562,3 +562,76 @@ def test_report_names_seed_repeats_of_a_cv_row(tmp_path):
     assert len(lines) == 2
     assert "| toy 5-fold CV x 3 seeds |" in lines[0] and "0.621 ± 0.016" in lines[0]
     assert "| toy 5-fold CV |" in lines[1]
+
+
+def _toy_summaries(root: Path) -> None:
+    """A task with one CV set (a 2-seed model row, a 1-seed model row, the k-mer LR) and one
+    single-split set, as run.py writes them."""
+    d = root / "taskx"
+    d.mkdir(parents=True)
+    cv = {f"fold{f}" + (f"@seed{s}" if s else ""): {"mcc": 0.70 + 0.01 * f + 0.02 * s} for f in range(5) for s in range(2)}
+    models = {"rows": {"cvset": {"pretrained": {"splits": cv}, "naive": {"splits": {f"fold{f}": {"mcc": 0.5} for f in range(5)}}},
+                       "one": {"pretrained": {"splits": {"split": {"accuracy": 0.9}, "other": {"accuracy": 0.1}}}}}}
+    base = {"rows": {"cvset": {"kmer_logreg": {"splits": {f"fold{f}": {"mcc": 0.70} for f in range(5)}}},
+                     "one": {"kmer_logreg": {"splits": {"split": {"accuracy": 0.95}}}}}}
+    (d / "models_summary.json").write_text(json.dumps(models))
+    (d / "baseline_summary.json").write_text(json.dumps(base))
+
+
+def test_targets_table_and_figure_are_computed_from_the_results(tmp_path, monkeypatch, capsys):
+    """report.py --targets: each row's mean over every fold and seed of its split, a target given
+    as the LR plus a margin, met / missed / no result judged on the held row; --figure writes a PNG."""
+    from reproduce import report, targets
+
+    _toy_summaries(tmp_path)
+    sets = [{"name": "cv set", "task": "taskx", "dataset": "cvset", "split": "folds", "metric": "mcc",
+             "target": {"above": "kmer_logreg", "by": 0.02}, "held": "pretrained",
+             "rows": {"kmer_logreg": "k-mer LR", "naive": "naive", "pretrained": "LM"}},
+            {"name": "one split", "task": "taskx", "dataset": "one", "split": "split", "metric": "accuracy",
+             "target": 0.92, "held": "pretrained", "rows": {"kmer_logreg": "k-mer LR", "pretrained": "LM"}},
+            {"name": "not run", "task": "taskx", "dataset": "one", "split": "split", "metric": "accuracy",
+             "target": 0.5, "held": "missing", "rows": {"kmer_logreg": "k-mer LR", "missing": "LM"}}]
+    cv, one, absent = targets.measure(tmp_path, sets)
+    lm = cv["rows"]["pretrained"]
+    assert lm["n"] == 10 and lm["mean"] == pytest.approx(0.73)  # folds 0.70..0.74, seed 1 +0.02
+    assert cv["target_value"] == pytest.approx(0.72) and cv["status"] == "met"
+    assert cv["rows"]["kmer_logreg"]["baseline"] and not lm["baseline"]
+    assert one["rows"]["pretrained"]["n"] == 1 and one["rows"]["pretrained"]["mean"] == pytest.approx(0.9)
+    assert one["status"] == "missed" and absent["status"] == "no result"
+    lines = targets.table([cv, one, absent])
+    sd = np.std([0.70 + 0.01 * f + 0.02 * s for f in range(5) for s in range(2)], ddof=1)
+    assert (f"| cv set | MCC | 0.720 (LR + 0.02) | `pretrained` | 0.730 ± {sd:.3f} (10 runs) | 0.700 ± 0.000 (5 runs) | "
+            "0.500 ± 0.000 (5 runs) | **met** |") == lines[2]
+    assert lines[3].endswith("| missed |") and lines[4].endswith("| no result |")
+    png = targets.figure([cv, one, absent], tmp_path / "fig" / "targets.png")
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    import yaml
+
+    spec = tmp_path / "targets.yaml"
+    spec.write_text(yaml.safe_dump({"sets": sets[:2]}))
+    monkeypatch.setattr(targets, "TARGETS", spec)
+    capsys.readouterr()
+    assert report.main(["--results", str(tmp_path), "--targets"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[:2] == lines[:2] and out[2:] == lines[2:4]
+
+
+def test_shipped_targets_name_rows_that_exist():
+    """configs/targets.yaml: every held row has a config (or is an ensemble of one), every set's
+    split and metric are known, and a held row outside its rows is refused."""
+    import re
+
+    from reproduce import targets
+    from reproduce.settings import CONFIG_DIR
+
+    sets = targets.load_targets()
+    assert {s["task"] for s in sets} == {f"task{i}" for i in range(1, 7)}
+    for s in sets:
+        assert s["metric"] in targets.METRIC_NAMES
+        for row in s["rows"]:
+            if row.startswith("kmer_logreg"):
+                continue
+            base = re.sub(r"_ens\d+$", "", row)
+            assert (CONFIG_DIR / s["task"] / f"{base}.yaml").exists(), (s["name"], row)
+    with pytest.raises(ValueError, match="held row"):
+        targets.load_targets_from({"sets": [dict(sets[0], held="nope")]}, "x.yaml")

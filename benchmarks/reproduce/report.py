@@ -1,10 +1,13 @@
 """Markdown rows for REPRODUCTION.md from the result JSONs that run.py wrote.
 
     python benchmarks/reproduce/report.py --results runs/repro/results [task1 task2 ...]
+    python benchmarks/reproduce/report.py --results benchmarks/reproduce/results --ablations
+    python benchmarks/reproduce/report.py --results benchmarks/reproduce/results --targets --figure docs/targets.png
 
 One row per dataset/split-group/row: metrics (mean ± sd over folds for CV tasks), model size,
 training time of the task (fine-tuning + classifier, plus a task LM; shared pretraining is listed
-separately) and the machine.
+separately) and the machine. ``--targets`` prints issue 10's targets table and ``--figure`` draws it
+(``targets.py``, from ``configs/targets.yaml``).
 """
 from __future__ import annotations
 
@@ -12,6 +15,8 @@ import argparse
 import json
 import sys
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # benchmarks/ -> import reproduce
 
 KEYS = ("accuracy", "precision", "recall", "f1", "mcc", "specificity", "roc_auc")
 
@@ -103,8 +108,19 @@ def main(argv=None) -> int:
     p.add_argument("tasks", nargs="*", default=None)
     p.add_argument("--results", default="runs/repro/results")
     p.add_argument("--ablations", action="store_true", help="print the ablation tables instead")
+    p.add_argument("--targets", action="store_true", help="print issue 10's targets table instead (configs/targets.yaml)")
+    p.add_argument("--figure", default=None, metavar="PNG", help="draw the targets against the measured rows into PNG")
     args = p.parse_args(argv)
     results = Path(args.results)
+    if args.targets or args.figure:
+        from reproduce import targets
+
+        measured = targets.measure(results)
+        if args.targets:
+            print("\n".join(targets.table(measured)))
+        if args.figure:
+            print(f"[figure] {targets.figure(measured, args.figure)}")
+        return 0
     tasks = args.tasks or sorted(d.name for d in results.iterdir() if d.is_dir())
     head = ("| row | data / split | " + " | ".join(KEYS) + " | model | train time | machine |\n|"
             + "---|" * (len(KEYS) + 5))
