@@ -617,8 +617,8 @@ def test_targets_table_and_figure_are_computed_from_the_results(tmp_path, monkey
 
 
 def test_shipped_targets_name_rows_that_exist():
-    """configs/targets.yaml: every held row has a config (or is an ensemble of one), every set's
-    split and metric are known, and a held row outside its rows is refused."""
+    """configs/targets.yaml: every row drawn has a config (or is an ensemble of one), every set's
+    metric is known, and a held row outside its rows is refused."""
     import re
 
     from reproduce import targets

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .common import summarize_folds
 from .settings import CONFIG_DIR, load_config
 
 TARGETS = CONFIG_DIR / "targets.yaml"
@@ -53,15 +54,11 @@ def _entries(results: Path, task: str, dataset: str) -> dict[str, dict]:
     return out
 
 
-def runs(entry: dict, split: str, metric: str) -> list[float]:
-    """The metric of every run of a summary entry on ``split``: ``folds`` takes each fold at each
+def runs(entry: dict, split: str) -> list[dict]:
+    """The metrics of every run of a summary entry on ``split``: ``folds`` takes each fold at each
     seed (``fold3@seed1``), a split name takes that split at each seed."""
-    vals = []
-    for key, m in entry["splits"].items():
-        base = key.split("@")[0]
-        if (base.startswith("fold") if split == "folds" else base == split) and m.get(metric) is not None:
-            vals.append(float(m[metric]))
-    return vals
+    return [m for key, m in entry["splits"].items()
+            if (key.split("@")[0].startswith("fold") if split == "folds" else key.split("@")[0] == split)]
 
 
 def measure(results: str | Path, sets: list[dict] | None = None) -> list[dict]:
@@ -73,15 +70,15 @@ def measure(results: str | Path, sets: list[dict] | None = None) -> list[dict]:
         entries = _entries(results, s["task"], s["dataset"])
         rows = {}
         for row, label in s["rows"].items():
-            vals = runs(entries[row], s["split"], s["metric"]) if row in entries else []
+            stats = summarize_folds(runs(entries[row], s["split"]), (s["metric"],)).get(s["metric"]) if row in entries else None
+            n = stats["n"] if stats else 0
             rows[row] = {"label": label, "baseline": bool(entries.get(row, {}).get("baseline")),
-                         "mean": float(np.mean(vals)) if vals else None,
-                         "sd": float(np.std(vals, ddof=1)) if len(vals) > 1 else None, "n": len(vals)}
+                         "mean": stats["mean"] if stats else None, "sd": stats["sd"] if n > 1 else None, "n": n}
         target = s["target"]
         if isinstance(target, dict):
             ref = rows.get(target["above"], {}).get("mean")
             value = None if ref is None else ref + float(target["by"])
-            how = f"{target['above']} + {float(target['by']):g}"
+            how = f"LR + {float(target['by']):g}"
         else:
             value, how = float(target), None
         held = rows[s["held"]]["mean"]
@@ -106,7 +103,7 @@ def table(measured: list[dict]) -> list[str]:
         naive = next((r for name, r in rows.items() if "naive" in name), None)
         tgt = "-" if m["target_value"] is None else f"{m['target_value']:.3f}"
         if m["target_how"]:
-            tgt += f" (LR + {float(m['target']['by']):g})"
+            tgt += f" ({m['target_how']})"
         out.append(f"| {m['name']} | {METRIC_NAMES.get(m['metric'], m['metric'])} | {tgt} | `{m['held']}` | "
                    f"{_fmt(rows[m['held']])} | {_fmt(lr) if lr else '-'} | {_fmt(naive) if naive else '-'} | "
                    f"{'**met**' if m['status'] == 'met' else m['status']} |")
