@@ -336,13 +336,18 @@ GemmChoice measure(const gulm::GemmArgs& g, bool packed, int64_t uses) {
   r.mkl_us = 1e6 * best[0] + mkl_pack_us;
   r.onednn_us = dnn_run ? 1e6 * best[1] + dnn_pack_us : -1.0;
   r.avx512_us = own_run ? 1e6 * best[2] + own_pack_us : -1.0;
-  // MKL unless another backend beats it by the margin; then the fastest of those.
-  double kept_us = (1.0 - kMargin) * r.mkl_us;
-  if (r.onednn_us >= 0 && r.onednn_us < kept_us) {
+  // MKL unless another backend beats it by the margin; then the fastest of those. `bar` is the
+  // time a backend must beat to be chosen; `kept_us` the chosen backend's own time (MKL's
+  // unscaled: the pool preference below compares with what MKL really takes).
+  double bar = (1.0 - kMargin) * r.mkl_us, kept_us = r.mkl_us;
+  if (r.onednn_us >= 0 && r.onednn_us < bar) {
     r.backend = GemmBackend::OneDnn;
-    kept_us = r.onednn_us;
+    bar = kept_us = r.onednn_us;
   }
-  if (r.avx512_us >= 0 && r.avx512_us < kept_us) r.backend = GemmBackend::Avx512;
+  if (r.avx512_us >= 0 && r.avx512_us < bar) {
+    r.backend = GemmBackend::Avx512;
+    kept_us = r.avx512_us;
+  }
   const bool pooled = !p.single_thread && at::get_num_threads() > 1;
   if (!packed && pooled && r.avx512_us >= 0 && r.avx512_us < kPoolPreference * kept_us) {
     r.backend = GemmBackend::Avx512;
