@@ -104,6 +104,12 @@ class ClassifierConfig(TrainOptions, PresetOptions):
                                    help="add a 'wide' branch to the head: a linear model on the frequencies "
                                         "of k-mers of these lengths (e.g. 1 2 3 4 5 6), trained with the "
                                         "network; empty: the pure ULMFiT head")
+    kmer_logreg: bool = opt(False, "make the wide branch (--kmer-features) the k-mer logistic regression fitted on "
+                                   "the training split (C chosen on the valid split), kept fixed: the network "
+                                   "learns what the regression misses")
+    kmer_logreg_folds: int = opt(5, "cross-fitting folds of --kmer-logreg: in training each sequence is scored by a "
+                                    "regression fitted without its fold, as new data would be (0: by the one "
+                                    "fitted on all of them)")
     rc_augment: bool | None = opt(None, "replace training sequences by their reverse complement at random "
                                         "(default: yes unless --stranded)")
     rc_average: bool | None = opt(None, "average predictions over both strands (default: yes unless --stranded)")

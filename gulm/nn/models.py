@@ -14,7 +14,7 @@ from gulm.configs.base import ModelSize
 from gulm.configs.train import ClassifierConfig
 from gulm.nn.awd_lstm import AWDLSTM
 from gulm.nn.heads import HEAD_HIDDEN, LinearDecoder, PoolingClassifier, masked_concat_pool
-from gulm.nn.spectrum import KmerSpectrum
+from gulm.nn.spectrum import CrossFitLinear, KmerSpectrum
 
 __all__ = [
     "AWDConfig", "LanguageModel", "SequenceClassifier", "language_model", "classifier",
@@ -55,6 +55,11 @@ class AWDConfig:
     kmer_features: tuple = ()
     token_k: int = 0
     token_stride: int = 0
+    # the wide branch is a fitted linear model (standardisation + linear, set by ``fix_wide``)
+    # in cross-fitted versions (wide_folds of them, plus the full fit; 0: the full fit alone),
+    # kept fixed and computed in float32; False: BatchNorm + dropout + linear, trained with the network
+    wide_fixed: bool = False
+    wide_folds: int = 0
 
     def dropouts(self) -> dict:
         m = self.drop_mult
@@ -138,16 +143,44 @@ class SequenceClassifier(nn.Module):
         self.wide = None
         if cfg.kmer_features:  # wide and deep: a linear model on k-mer frequencies beside the head
             spectrum = KmerSpectrum(cfg.token_k, cfg.token_stride, cfg.kmer_features)
-            self.wide = nn.ModuleDict({"spectrum": spectrum, "linear": nn.Sequential(
-                nn.BatchNorm1d(spectrum.size), nn.Dropout(d["output_p"]), nn.Linear(spectrum.size, cfg.n_classes))})
+            if cfg.wide_fixed:
+                linear = CrossFitLinear(spectrum.size, cfg.n_classes, cfg.wide_folds)
+            else:
+                linear = nn.Sequential(nn.BatchNorm1d(spectrum.size), nn.Dropout(d["output_p"]),
+                                       nn.Linear(spectrum.size, cfg.n_classes))
+            self.wide = nn.ModuleDict({"spectrum": spectrum, "linear": linear})
 
     def forward(self, ids: torch.Tensor, lengths: torch.Tensor):
         raw_outputs, outputs, pool_end, start = read_sequences(self.encoder, ids, lengths, self.config)
         logits = self.head(outputs[-1], pool_end, start)
         if self.wide is not None:
-            spec = self.wide["spectrum"](ids, lengths.to(ids.device))
-            logits = logits + self.wide["linear"](spec.to(logits.dtype) if logits.dtype != spec.dtype else spec)
+            wide = self.wide_logits(ids, lengths, logits.dtype)
+            # a fixed branch's logits stay float32: the sum is taken in float32, not rounded to bf16
+            logits = logits.float() + wide if self.config.wide_fixed else logits + wide.to(logits.dtype)
         return logits, raw_outputs, outputs
+
+    def wide_logits(self, ids: torch.Tensor, lengths: torch.Tensor, dtype=torch.float32) -> torch.Tensor:
+        """[B, C] the wide branch's logits (the head's are added to them). A fixed branch runs
+        in float32 whatever the autocast around it, as the model it was fitted as; in training
+        mode it scores each sequence by the version fitted without its cross-fitting fold."""
+        spectrum = self.wide["spectrum"]
+        lengths = lengths.to(ids.device)
+        spec = spectrum(ids, lengths)
+        if self.config.wide_fixed:
+            crossfit = self.training and self.config.wide_folds > 0
+            fold = spectrum.strand_fold(ids, lengths, self.config.wide_folds) if crossfit else None
+            with torch.autocast(ids.device.type, enabled=False):
+                return self.wide["linear"](spec.float(), fold)
+        return self.wide["linear"](spec.to(dtype))
+
+    def fix_wide(self, mean, scale, weight, bias) -> None:
+        """Set a fixed wide branch (``wide_fixed``) to fitted linear models on the k-mer spectrum,
+        logits = ((x - mean) / scale) @ weight.T + bias, in ``wide_folds`` + 1 versions (see
+        :class:`~gulm.nn.spectrum.CrossFitLinear`): mean and scale [V, F], weight [V, C, F],
+        bias [V, C]."""
+        if self.wide is None or not self.config.wide_fixed:
+            raise ValueError("fix_wide needs a classifier built with kmer_features and wide_fixed")
+        self.wide["linear"].set(mean, scale, weight, bias)
 
     def features(self, ids: torch.Tensor, lengths: torch.Tensor, layer: int = -1) -> torch.Tensor:
         """Pooled encoder features [B, 3E] ([last, max, mean] of ``layer``'s outputs), the

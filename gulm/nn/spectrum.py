@@ -6,6 +6,10 @@ whenever the stride is at most k: token t spells bases [t*stride, t*stride + k).
 each requested length m is then counted over the windows of m bases that touch no unknown base,
 and divided by their number - the same features as :func:`gulm.baseline.kmer_features` on the
 raw sequence (up to a tail shorter than one token). Everything is batched tensor code.
+
+:class:`CrossFitLinear` is the fixed form of that branch (``--kmer-logreg``): the k-mer logistic
+regression fitted before the network trains, cross-fitted over folds that
+:meth:`KmerSpectrum.strand_fold` assigns.
 """
 from __future__ import annotations
 
@@ -14,7 +18,7 @@ from typing import Sequence
 import torch
 from torch import nn
 
-__all__ = ["KmerSpectrum"]
+__all__ = ["KmerSpectrum", "CrossFitLinear"]
 
 
 class KmerSpectrum(nn.Module):
@@ -70,3 +74,59 @@ class KmerSpectrum(nn.Module):
             counts = torch.bincount(flat, minlength=B * width).reshape(B, width).float()
             blocks.append(counts / counts.sum(1, keepdim=True).clamp_min(1.0))
         return torch.cat(blocks, dim=1)
+
+    def strand_fold(self, ids: torch.Tensor, lengths: torch.Tensor, folds: int) -> torch.Tensor:
+        """[B] a cross-fitting fold in [0, folds) per sequence, computed from counts that its
+        reverse complement shares (known bases, A+T, and each dinucleotide pooled with its
+        reverse complement), so both strands of a sequence, and its duplicates, fall in one fold
+        (exactly so at stride 1, where the tokens of both strands cover the same bases)."""
+        b = self.bases(ids, lengths)
+        known = b >= 0
+        at = (known & ((b == 0) | (b == 3))).sum(1)
+        pair_ok = known[:, :-1] & known[:, 1:]
+        x, y = b[:, :-1].clamp_min(0), b[:, 1:].clamp_min(0)
+        pair = torch.minimum(x * 4 + y, (3 - y) * 4 + (3 - x))  # xy and its reverse complement
+        flat = (torch.arange(b.shape[0], device=b.device)[:, None] * 16 + pair)[pair_ok]
+        counts = torch.bincount(flat, minlength=b.shape[0] * 16).reshape(-1, 16)
+        mix = torch.tensor(_PRIMES, device=b.device)
+        return (known.sum(1) + 7 * at + (counts * mix).sum(1)) % folds
+
+
+_PRIMES = (11, 13, 17, 19, 23, 29, 31, 37, 41, 43, 47, 53, 59, 61, 67, 71)
+
+
+class CrossFitLinear(nn.Module):
+    """A linear model fitted elsewhere (the k-mer logistic regression: standardisation, weights,
+    bias), held in ``folds`` + 1 versions: version j < ``folds`` was fitted without the training
+    rows of cross-fitting fold j, the last on all of them.
+
+    forward(x [B, F], fold [B] or None) -> [B, C]: with ``fold``, row i is scored by version
+    fold[i] (in training: no training row is scored by a model fitted on it, so the network
+    beside it learns from the errors the model makes on new data); without, by the full fit
+    (prediction). Buffers only: nothing in it trains; set them with :meth:`set`."""
+
+    def __init__(self, n_features: int, n_classes: int, folds: int):
+        super().__init__()
+        v = folds + 1
+        self.folds = int(folds)
+        self.register_buffer("mean", torch.zeros(v, n_features))
+        self.register_buffer("scale", torch.ones(v, n_features))
+        self.register_buffer("weight", torch.zeros(v, n_classes, n_features))
+        self.register_buffer("bias", torch.zeros(v, n_classes))
+
+    def set(self, mean, scale, weight, bias) -> None:
+        """Load the versions: mean and scale [folds + 1, F], weight [folds + 1, C, F], bias [folds + 1, C]."""
+        with torch.no_grad():
+            for name, value in (("mean", mean), ("scale", scale), ("weight", weight), ("bias", bias)):
+                buf = getattr(self, name)
+                value = torch.as_tensor(value, dtype=buf.dtype)
+                if tuple(value.shape) != tuple(buf.shape):
+                    raise ValueError(f"{name} of shape {tuple(value.shape)} does not fit {tuple(buf.shape)}")
+                buf.copy_(value)
+
+    def forward(self, x: torch.Tensor, fold: torch.Tensor | None = None) -> torch.Tensor:
+        if fold is None:
+            return ((x - self.mean[-1]) / self.scale[-1]) @ self.weight[-1].T + self.bias[-1]
+        z = (x[:, None, :] - self.mean[None]) / self.scale[None]  # [B, V, F]
+        every = torch.einsum("bvf,vcf->bvc", z, self.weight) + self.bias[None]
+        return every[torch.arange(x.shape[0], device=x.device), fold.long()]

@@ -69,13 +69,76 @@ def resolve_architecture(cfg: ClassifierConfig) -> Architecture:
 
 def wide_branch(cfg: ClassifierConfig, tokenizer) -> dict:
     """The AWDConfig fields of the optional k-mer-frequency branch (``cfg.kmer_features``)."""
+    if cfg.kmer_logreg_folds < 0 or cfg.kmer_logreg_folds == 1:
+        raise ValueError(f"{option_name('kmer_logreg_folds')} must be 0 (no cross-fitting) or at least 2, "
+                         f"got {cfg.kmer_logreg_folds}")
     if not cfg.kmer_features:
+        if cfg.kmer_logreg:
+            raise ValueError(f"{option_name('kmer_logreg')} fixes the wide branch: it needs "
+                             f"{option_name('kmer_features')} (e.g. 1 2 3 4 5 6)")
         return {}
     if tokenizer.vocab != "canonical" or tokenizer.stride > tokenizer.k:
         raise ValueError(f"{option_name('kmer_features')} needs canonical tokens with stride <= k "
                          f"(have {tokenizer!r})")
     return {"kmer_features": tuple(int(m) for m in cfg.kmer_features), "token_k": tokenizer.k,
-            "token_stride": tokenizer.stride}
+            "token_stride": tokenizer.stride, "wide_fixed": bool(cfg.kmer_logreg),
+            "wide_folds": int(cfg.kmer_logreg_folds) if cfg.kmer_logreg else 0}
+
+
+def fit_wide_logreg(model, sets: dict[str, TokenizedSet], classes: list[str], cfg: ClassifierConfig) -> dict:
+    """Fit the k-mer logistic regression of a fixed wide branch (``cfg.kmer_logreg``) and set the
+    branch to it: on the whole training split (C chosen on the valid split, gulm.baseline's grid
+    and rule), and at that C once without each cross-fitting fold, the versions that score the
+    training sequences while the network trains. Its features are the branch's own spectra of
+    the strands the network reads in training (both with ``rc_augment``, the reverse one with
+    ``backward``). Returns the fit's record for the metrics."""
+    from gulm.baseline import fit_kmer_logreg
+
+    spectrum, folds = model.wide["spectrum"], model.config.wide_folds
+    strands = [True] if cfg.backward else ([False, True] if cfg.rc_augment else [False])
+
+    def spectra(data: TokenizedSet):
+        rows, fold = [], []
+        for rc in strands:
+            for i in range(0, len(data), 256):
+                ids, lengths, _ = data.batch(np.arange(i, min(i + 256, len(data))), rc=rc)
+                rows.append(spectrum(ids, lengths).numpy())
+                fold.append(spectrum.strand_fold(ids, lengths, max(folds, 1)).numpy())
+        return np.concatenate(rows), np.tile(data.labels, len(strands)), np.concatenate(fold)
+
+    t0 = time.perf_counter()
+    x_train, y_train, fold = spectra(sets["train"])
+    x_valid, y_valid, _ = spectra(sets["valid"]) if "valid" in sets else (None, None, None)
+    ks = list(model.config.kmer_features)
+    full = fit_kmer_logreg(x_train, y_train, x_valid, y_valid, classes, ks=ks)
+    fits = []
+    for j in range(folds):
+        keep = fold != j
+        try:
+            fits.append(fit_kmer_logreg(x_train[keep], y_train[keep], None, None, classes, ks=ks, Cs=[full.C]))
+        except ValueError:  # a fold whose complement lacks a class (tiny sets): the full fit
+            fits.append(full)
+    fits.append(full)
+    weights = [class_weights(f, len(classes)) for f in fits]
+    model.fix_wide(np.stack([f.mean for f in fits]), np.stack([f.scale for f in fits]),
+                   np.stack([w for w, _ in weights]), np.stack([b for _, b in weights]))
+    return {"C": full.C, "valid_accuracy_by_C": {str(c): a for c, a in full.valid_accuracy_by_C.items()},
+            "folds": folds, "fold_sizes": np.bincount(fold, minlength=folds).tolist() if folds else [],
+            "fit_seconds": round(time.perf_counter() - t0, 2)}
+
+
+def class_weights(fit, n_classes: int) -> tuple[np.ndarray, np.ndarray]:
+    """A fitted k-mer regression's weights [n_classes, F] and biases [n_classes] as per-class
+    logits: a two-class fit's one logit goes to its second class (the first gets 0); a class
+    the fit never saw gets a bias of -30 (never predicted by it)."""
+    w = np.zeros((n_classes, fit.coef.shape[1]))
+    b = np.full(n_classes, -30.0)
+    seen = np.asarray(fit.model_classes)
+    if fit.coef.shape[0] == 1:
+        w[seen[1]], b[seen[1]], b[seen[0]] = fit.coef[0], fit.intercept[0], 0.0
+    else:
+        w[seen], b[seen] = fit.coef, fit.intercept
+    return w, b
 
 
 def tokenized_splits(ds, tokenizer, classes: list[str], with_rc: bool) -> dict[str, TokenizedSet]:
@@ -113,6 +176,7 @@ def train_classifier(cfg: ClassifierConfig | None = None, *, stop_after=None, **
         load_encoder_from_lm(model, cfg.lm, arch.tokenizer, arch.lm_config)
     sets = tokenized_splits(ds, arch.tokenizer, classes, with_rc=cfg.rc_augment or cfg.rc_average or cfg.backward)
     world, rank, bs = gdist.world_size(), gdist.rank(), rank_batch_size(cfg.bs)
+    wide_fit = fit_wide_logreg(model, sets, classes, cfg) if cfg.kmer_logreg else None
     train = ClassBatches(sets["train"], bs, shuffle=True, seed=cfg.seed, rc_augment=cfg.rc_augment,
                          rank=rank, world=world, rc=cfg.backward)
     valid = ClassBatches(sets["valid"], bs, rank=rank, world=world, rc=cfg.backward) if "valid" in sets else None
@@ -123,7 +187,7 @@ def train_classifier(cfg: ClassifierConfig | None = None, *, stop_after=None, **
     t0 = time.perf_counter()
     done = learner.fit_stages(cfg.stages, resume_state=resume_state(cfg), stop_after=stop_after)
     metrics = {"split": "test" if "test" in sets else "valid", "train_seconds": time.perf_counter() - t0,
-               "complete": bool(done)}
+               "complete": bool(done), **({"wide_logreg": wide_fit} if wide_fit else {})}
     if done and learner.restore_best():
         metrics.update(selected_epoch="best", best_valid=learner.best_score)
     else:

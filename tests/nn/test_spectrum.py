@@ -64,3 +64,75 @@ def test_a_wide_classifier_trains_saves_and_predicts(tmp_path):
         train_classifier(data=DataConfig(csv=str(files["promoters"])), out=str(tmp_path / "bad"), k=3, stride=4,
                          emb_size=16, hidden_size=32, n_layers=1, stages=[[1, 1e-2, 0]], kmer_features=[2],
                          progress=False)
+
+
+
+def test_strand_fold_is_shared_by_both_strands_and_spread_over_folds():
+    from gulm.ops.kmer import revcomp
+
+    seqs = _seqs(200, seed=3)
+    tok = KmerTokenizer(3, 1)
+    spec = KmerSpectrum(3, 1, [1, 2])
+    rcs = [revcomp(torch.frombuffer(bytearray(s.encode()), dtype=torch.uint8)).numpy().tobytes().decode() for s in seqs]
+    fold = spec.strand_fold(*tok.encode_batch(seqs), 5)
+    assert torch.equal(fold, spec.strand_fold(*tok.encode_batch(rcs), 5))
+    assert fold.min() >= 0 and fold.max() < 5 and torch.bincount(fold, minlength=5).min() >= 20
+
+
+def test_a_fixed_wide_branch_is_the_cross_fitted_kmer_logreg_and_stays_fixed(tmp_path):
+    import gulm
+    from gulm.baseline import fit_kmer_logreg
+    from gulm.configs import DataConfig
+    from gulm.data.sources import load_labeled, select_split
+    from gulm.demo.synthetic import write_demo_data
+    from gulm.train.classifier import train_classifier
+
+    files = write_demo_data(tmp_path / "data", length=30_000, seed=5, n_train=38)
+    out = tmp_path / "fixed"
+    ks = [1, 2, 3]
+    opts = dict(data=DataConfig(csv=str(files["promoters"])), k=3, stride=1, emb_size=16, hidden_size=32,
+                n_layers=1, stages=[[1, 1e-2, 1], [1, 5e-3, 0]], kmer_features=ks, bs=8, progress=False)
+    m = train_classifier(out=str(out), kmer_logreg=True, **opts)
+    assert m["n"] > 0 and m["wide_logreg"]["folds"] == 5
+    model, tok, cfg = gulm.load(out)
+    assert cfg["model"]["wide_fixed"] is True
+    assert not list(model.wide.parameters())  # buffers only: no layer group trains it
+    ds = load_labeled(DataConfig(csv=str(files["promoters"])))
+    classes = sorted(set(select_split(ds, "train")[1]))
+    spec = KmerSpectrum(3, 1, ks)
+    data = {}
+    for split in ("train", "valid", "test"):
+        seqs, labels = select_split(ds, split)
+        ids, lengths = tok.encode_batch(seqs)
+        data[split] = (ids, lengths, spec(ids, lengths).numpy(), np.array([classes.index(y) for y in labels]))
+    full = fit_kmer_logreg(data["train"][2], data["train"][3], data["valid"][2], data["valid"][3], classes, ks=ks)
+    assert full.C == m["wide_logreg"]["C"]
+    ids, lengths, x, _ = data["test"]
+    with torch.no_grad():  # prediction (eval mode): the regression fitted on the whole training split
+        wide = model.wide_logits(ids, lengths).numpy()
+    np.testing.assert_allclose(wide[:, 1] - wide[:, 0], full.decision(x)[:, 0], rtol=1e-4, atol=1e-4)
+    # training mode: each training sequence is scored by the fit that never saw its fold
+    ids, lengths, x, y = data["train"]
+    fold = spec.strand_fold(ids, lengths, 5).numpy()
+    j = int(np.bincount(fold).argmax())
+    held = fit_kmer_logreg(x[fold != j], y[fold != j], None, None, classes, ks=ks, Cs=[full.C])
+    model.train()
+    with torch.no_grad():
+        wide = model.wide_logits(ids[fold == j], lengths[fold == j]).numpy()
+    np.testing.assert_allclose(wide[:, 1] - wide[:, 0], held.decision(x[fold == j])[:, 0], rtol=1e-4, atol=1e-4)
+    assert not np.allclose(held.decision(x[fold == j]), full.decision(x[fold == j]), atol=1e-3)
+    model.eval()
+    # under bf16 autocast the fixed branch still computes in float32
+    with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16):
+        assert model.wide_logits(ids, lengths).dtype == torch.float32
+    # without cross-fitting (folds 0) training reads the full fit too
+    m0 = train_classifier(out=str(tmp_path / "insample"), kmer_logreg=True, kmer_logreg_folds=0, **opts)
+    assert m0["wide_logreg"]["folds"] == 0
+    model0 = gulm.load(tmp_path / "insample")[0].train()
+    with torch.no_grad():
+        wide = model0.wide_logits(ids, lengths).numpy()
+    np.testing.assert_allclose(wide[:, 1] - wide[:, 0], full.decision(x)[:, 0], rtol=1e-4, atol=1e-4)
+    with pytest.raises(ValueError, match="at least 2"):
+        train_classifier(out=str(tmp_path / "bad"), kmer_logreg=True, kmer_logreg_folds=1, **opts)
+    with pytest.raises(ValueError, match="fixes the wide branch: it needs"):
+        train_classifier(out=str(tmp_path / "bad"), kmer_logreg=True, **{**opts, "kmer_features": []})
