@@ -99,6 +99,20 @@ class KmerLogReg:
         out[:, self.model_classes] = p
         return out
 
+    def class_logits(self, n_classes: int) -> tuple[np.ndarray, np.ndarray]:
+        """The weights [n_classes, F] and biases [n_classes] of per-class logits on standardised
+        features (:meth:`decision`'s layout spread over the classes): a two-class fit's one logit
+        goes to its second class (the first gets 0); a class the fit never saw gets a bias of -30
+        (never predicted)."""
+        w = np.zeros((n_classes, self.coef.shape[1]))
+        b = np.full(n_classes, -30.0)
+        seen = np.asarray(self.model_classes)
+        if self.coef.shape[0] == 1:
+            w[seen[1]], b[seen[1]], b[seen[0]] = self.coef[0], self.intercept[0], 0.0
+        else:
+            w[seen], b[seen] = self.coef, self.intercept
+        return w, b
+
     def probs(self, sequences: Sequence[str | bytes]) -> np.ndarray:
         return self.probs_from_features(kmer_features(sequences, self.ks, both_strands=self.both_strands))
 

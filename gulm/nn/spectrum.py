@@ -108,7 +108,6 @@ class CrossFitLinear(nn.Module):
     def __init__(self, n_features: int, n_classes: int, folds: int):
         super().__init__()
         v = folds + 1
-        self.folds = int(folds)
         self.register_buffer("mean", torch.zeros(v, n_features))
         self.register_buffer("scale", torch.ones(v, n_features))
         self.register_buffer("weight", torch.zeros(v, n_classes, n_features))

@@ -119,26 +119,12 @@ def fit_wide_logreg(model, sets: dict[str, TokenizedSet], classes: list[str], cf
         except ValueError:  # a fold whose complement lacks a class (tiny sets): the full fit
             fits.append(full)
     fits.append(full)
-    weights = [class_weights(f, len(classes)) for f in fits]
+    weights = [f.class_logits(len(classes)) for f in fits]
     model.fix_wide(np.stack([f.mean for f in fits]), np.stack([f.scale for f in fits]),
                    np.stack([w for w, _ in weights]), np.stack([b for _, b in weights]))
     return {"C": full.C, "valid_accuracy_by_C": {str(c): a for c, a in full.valid_accuracy_by_C.items()},
             "folds": folds, "fold_sizes": np.bincount(fold, minlength=folds).tolist() if folds else [],
             "fit_seconds": round(time.perf_counter() - t0, 2)}
-
-
-def class_weights(fit, n_classes: int) -> tuple[np.ndarray, np.ndarray]:
-    """A fitted k-mer regression's weights [n_classes, F] and biases [n_classes] as per-class
-    logits: a two-class fit's one logit goes to its second class (the first gets 0); a class
-    the fit never saw gets a bias of -30 (never predicted by it)."""
-    w = np.zeros((n_classes, fit.coef.shape[1]))
-    b = np.full(n_classes, -30.0)
-    seen = np.asarray(fit.model_classes)
-    if fit.coef.shape[0] == 1:
-        w[seen[1]], b[seen[1]], b[seen[0]] = fit.coef[0], fit.intercept[0], 0.0
-    else:
-        w[seen], b[seen] = fit.coef, fit.intercept
-    return w, b
 
 
 def tokenized_splits(ds, tokenizer, classes: list[str], with_rc: bool) -> dict[str, TokenizedSet]:

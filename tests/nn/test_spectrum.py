@@ -66,7 +66,6 @@ def test_a_wide_classifier_trains_saves_and_predicts(tmp_path):
                          progress=False)
 
 
-
 def test_strand_fold_is_shared_by_both_strands_and_spread_over_folds():
     from gulm.ops.kmer import revcomp
 
