@@ -110,6 +110,8 @@ class ClassifierConfig(TrainOptions, PresetOptions):
     kmer_logreg_folds: int = opt(5, "cross-fitting folds of --kmer-logreg: in training each sequence is scored by a "
                                     "regression fitted without its fold, as new data would be (0: by the one "
                                     "fitted on all of them)")
+    kmer_logreg_gain: bool = opt(False, "learn one scale on the --kmer-logreg branch's logits (starting at 1), so the "
+                                        "network can turn down a regression more confident than it is on new data")
     rc_augment: bool | None = opt(None, "replace training sequences by their reverse complement at random "
                                         "(default: yes unless --stranded)")
     rc_average: bool | None = opt(None, "average predictions over both strands (default: yes unless --stranded)")

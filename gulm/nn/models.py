@@ -60,6 +60,9 @@ class AWDConfig:
     # kept fixed and computed in float32; False: BatchNorm + dropout + linear, trained with the network
     wide_fixed: bool = False
     wide_folds: int = 0
+    # a fixed branch's logits times a learned gain exp(g), g starting at 0 (weight decay pulls it
+    # back to 1): the network can turn down a regression more confident than it is on new data
+    wide_gain: bool = False
 
     def dropouts(self) -> dict:
         m = self.drop_mult
@@ -149,6 +152,8 @@ class SequenceClassifier(nn.Module):
                 linear = nn.Sequential(nn.BatchNorm1d(spectrum.size), nn.Dropout(d["output_p"]),
                                        nn.Linear(spectrum.size, cfg.n_classes))
             self.wide = nn.ModuleDict({"spectrum": spectrum, "linear": linear})
+            if cfg.wide_fixed and cfg.wide_gain:
+                self.wide_log_gain = nn.Parameter(torch.zeros(()))
 
     def forward(self, ids: torch.Tensor, lengths: torch.Tensor):
         raw_outputs, outputs, pool_end, start = read_sequences(self.encoder, ids, lengths, self.config)
@@ -170,7 +175,8 @@ class SequenceClassifier(nn.Module):
             crossfit = self.training and self.config.wide_folds > 0
             fold = spectrum.strand_fold(ids, lengths, self.config.wide_folds) if crossfit else None
             with torch.autocast(ids.device.type, enabled=False):
-                return self.wide["linear"](spec.float(), fold)
+                logits = self.wide["linear"](spec.float(), fold)
+                return logits * self.wide_log_gain.float().exp() if self.config.wide_gain else logits
         return self.wide["linear"](spec.to(dtype))
 
     def fix_wide(self, mean, scale, weight, bias) -> None:
@@ -192,7 +198,10 @@ class SequenceClassifier(nn.Module):
         """[embedding, lstm 0, ..., lstm n-1, head]: the groups of gradual unfreezing."""
         groups = [[self.encoder.encoder.weight]]
         groups += [list(r.parameters()) for r in self.encoder.rnns]
-        groups.append(list(self.head.parameters()) + (list(self.wide.parameters()) if self.wide is not None else []))
+        head = list(self.head.parameters())
+        if self.wide is not None:
+            head += list(self.wide.parameters()) + ([self.wide_log_gain] if self.config.wide_gain else [])
+        groups.append(head)
         return groups
 
 

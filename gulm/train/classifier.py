@@ -72,17 +72,20 @@ def wide_branch(cfg: ClassifierConfig, tokenizer) -> dict:
     if cfg.kmer_logreg_folds < 0 or cfg.kmer_logreg_folds == 1:
         raise ValueError(f"{option_name('kmer_logreg_folds')} must be 0 (no cross-fitting) or at least 2, "
                          f"got {cfg.kmer_logreg_folds}")
+    if cfg.kmer_logreg and not cfg.kmer_features:
+        raise ValueError(f"{option_name('kmer_logreg')} fixes the wide branch: it needs "
+                         f"{option_name('kmer_features')} (e.g. 1 2 3 4 5 6)")
+    if cfg.kmer_logreg_gain and not cfg.kmer_logreg:
+        raise ValueError(f"{option_name('kmer_logreg_gain')} scales the fixed branch of {option_name('kmer_logreg')}; "
+                         f"turn that on too")
     if not cfg.kmer_features:
-        if cfg.kmer_logreg:
-            raise ValueError(f"{option_name('kmer_logreg')} fixes the wide branch: it needs "
-                             f"{option_name('kmer_features')} (e.g. 1 2 3 4 5 6)")
         return {}
     if tokenizer.vocab != "canonical" or tokenizer.stride > tokenizer.k:
         raise ValueError(f"{option_name('kmer_features')} needs canonical tokens with stride <= k "
                          f"(have {tokenizer!r})")
     return {"kmer_features": tuple(int(m) for m in cfg.kmer_features), "token_k": tokenizer.k,
             "token_stride": tokenizer.stride, "wide_fixed": bool(cfg.kmer_logreg),
-            "wide_folds": int(cfg.kmer_logreg_folds) if cfg.kmer_logreg else 0}
+            "wide_folds": int(cfg.kmer_logreg_folds) if cfg.kmer_logreg else 0, "wide_gain": bool(cfg.kmer_logreg_gain)}
 
 
 def fit_wide_logreg(model, sets: dict[str, TokenizedSet], classes: list[str], cfg: ClassifierConfig) -> dict:
@@ -178,6 +181,8 @@ def train_classifier(cfg: ClassifierConfig | None = None, *, stop_after=None, **
         metrics.update(selected_epoch="best", best_valid=learner.best_score)
     else:
         metrics.update(selected_epoch="last")
+    if wide_fit and mcfg.wide_gain:  # the selected model's
+        wide_fit["gain"] = round(float(model.wide_log_gain.detach().exp()), 4)
     if metrics["split"] in sets:
         metrics.update(score_split(model, arch.tokenizer, classes, sets[metrics["split"]], cfg, device))
     calibration = valid_scores(model, arch.tokenizer, classes, sets["valid"], cfg, device) if valid else None

@@ -135,3 +135,26 @@ def test_a_fixed_wide_branch_is_the_cross_fitted_kmer_logreg_and_stays_fixed(tmp
         train_classifier(out=str(tmp_path / "bad"), kmer_logreg=True, kmer_logreg_folds=1, **opts)
     with pytest.raises(ValueError, match="fixes the wide branch: it needs"):
         train_classifier(out=str(tmp_path / "bad"), kmer_logreg=True, **{**opts, "kmer_features": []})
+
+
+def test_a_learned_gain_scales_the_fixed_branch(tmp_path):
+    import gulm
+    from gulm.configs import DataConfig
+    from gulm.demo.synthetic import write_demo_data
+    from gulm.train.classifier import train_classifier
+
+    files = write_demo_data(tmp_path / "data", length=30_000, seed=5, n_train=38)
+    opts = dict(data=DataConfig(csv=str(files["promoters"])), k=3, stride=1, emb_size=16, hidden_size=32,
+                n_layers=1, stages=[[2, 1e-2, 1]], kmer_features=[1, 2, 3], bs=8, progress=False)
+    with pytest.raises(ValueError, match="turn that on too"):
+        train_classifier(out=str(tmp_path / "bad"), kmer_logreg_gain=True, **opts)
+    m = train_classifier(out=str(tmp_path / "gain"), kmer_logreg=True, kmer_logreg_gain=True, **opts)
+    gain = m["wide_logreg"]["gain"]
+    assert abs(gain - 1.0) > 1e-3  # it trained (it starts at exactly 1)
+    model, tok, cfg = gulm.load(tmp_path / "gain")
+    assert cfg["model"]["wide_gain"] is True
+    assert any(p is model.wide_log_gain for p in model.layer_groups()[-1])  # trains with the head
+    ids, lengths = tok.encode_batch(["ACGTTGCA" * 20, "TTTTACGATA" * 15])
+    unscaled = model.wide["linear"](model.wide["spectrum"](ids, lengths))
+    with torch.no_grad():
+        np.testing.assert_allclose(model.wide_logits(ids, lengths).numpy(), (unscaled * gain).numpy(), rtol=1e-3)
