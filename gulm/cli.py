@@ -336,13 +336,25 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _finish_distributed() -> None:
-    """Leave the process group together, so no rank exits while another still talks to it."""
+def _finish_distributed(rc: int) -> None:
+    """End a torchrun rank: leave the process group together (after a barrier, so no rank exits
+    while another still talks to it; not after an error, which the other ranks may never share),
+    then leave the process at once with ``rc``, its output flushed. torch's DDP keeps the gloo
+    process group and its worker threads alive past destroy_process_group, and a worker that
+    drops its last finished collective while the interpreter is shutting down aborts the rank
+    ("terminate called without an active exception", about one run in 50). Outside torchrun
+    this returns."""
     from gulm.runtime import distributed as gdist
 
-    if gdist.is_distributed():
+    if not gdist.is_distributed():
+        gdist.shutdown()
+        return
+    if rc == 0:
         gdist.barrier()
-    gdist.shutdown()
+        gdist.shutdown()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(rc)
 
 
 def main(argv=None) -> int:
@@ -371,7 +383,7 @@ def _run(args) -> int:
 
         cmd = COMMANDS[args.command]
         cmd.run(build_config(cmd.config, load_yaml(args.config), args))
-        _finish_distributed()
+        _finish_distributed(0)
         return 0
     except KeyboardInterrupt:
         print("gulm: interrupted", file=sys.stderr)
@@ -388,6 +400,7 @@ def _run(args) -> int:
         if not isinstance(err, ExtensionMissingError) and not isinstance(err, (ValueError, OSError, KeyError, RuntimeError, MemoryError)):
             msg = f"{type(err).__name__}: {msg}"
         print(f"gulm {args.command}: error: {msg}", file=sys.stderr)
+        _finish_distributed(2)
         return 2
 
 
