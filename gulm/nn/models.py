@@ -198,10 +198,8 @@ class SequenceClassifier(nn.Module):
         """[embedding, lstm 0, ..., lstm n-1, head]: the groups of gradual unfreezing."""
         groups = [[self.encoder.encoder.weight]]
         groups += [list(r.parameters()) for r in self.encoder.rnns]
-        head = list(self.head.parameters())
-        if self.wide is not None:
-            head += list(self.wide.parameters()) + ([self.wide_log_gain] if self.config.wide_gain else [])
-        groups.append(head)
+        # the head's group: everything outside the encoder (head, a trained wide branch, a fixed one's gain)
+        groups.append([p for name, p in self.named_parameters() if not name.startswith("encoder.")])
         return groups
 
 
