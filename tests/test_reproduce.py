@@ -603,6 +603,8 @@ def test_targets_table_and_figure_are_computed_from_the_results(tmp_path, monkey
     assert (f"| cv set | MCC | 0.720 (LR + 0.02) | `pretrained` | 0.730 ± {sd:.3f} (10 runs) | 0.700 ± 0.000 (5 runs) | "
             "0.500 ± 0.000 (5 runs) | **met** |") == lines[2]
     assert lines[3].endswith("| missed |") and lines[4].endswith("| no result |")
+    near_one = targets.table(targets.measure(tmp_path, [dict(sets[1], target=0.995)]))[2]
+    assert "| 0.9950 | `pretrained` | 0.9000 | 0.9500 |" in near_one  # one read must show near 1.0
     png = targets.figure([cv, one, absent], tmp_path / "fig" / "targets.png")
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     import yaml
