@@ -145,7 +145,7 @@ def figure(measured: list[dict], path: str | Path, title: str | None = None) -> 
         names = [r for r in m["rows"] if m["rows"][r]["mean"] is not None]
         ys = np.arange(len(names))[::-1]
         lo, hi = _focus(m)
-        fmt = "{:.4f}" if hi - lo < 0.05 else "{:.3f}"  # a one-read gap needs the fourth digit
+        fmt = f"{{:.{_digits(m)}f}}"  # the table's decimals, so figure and table print the same numbers
         for y, r in zip(ys, names):
             row = m["rows"][r]
             color = ("#8c8c8c" if row["baseline"] else
