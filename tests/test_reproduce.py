@@ -320,6 +320,30 @@ def test_every_config_resolves_to_gulm_configs():
             assert len(set(rows.values())) == 1, (task, gen, rows)
 
 
+def test_base_configs_hold_only_what_differs(tmp_path):
+    from reproduce import settings
+
+    (tmp_path / "parent.yaml").write_text("description: p\nlm: a\nfinetune: {epochs: 2}\n"
+                                          "classifier: {stages: [[1, 0.01, 0]], select: best}\n")
+    (tmp_path / "child.yaml").write_text("base: parent\ndescription: c\nfinetune: null\n"
+                                         "classifier: {select: last}\n")
+    (tmp_path / "grandchild.yaml").write_text("base: child\nlm: b\n")
+    got = settings.own_config(tmp_path, "grandchild")
+    assert got == {"description": "c", "lm": "b", "finetune": None,
+                   "classifier": {"stages": [[1, 0.01, 0]], "select": "last"}}
+    (tmp_path / "loop.yaml").write_text("base: loop2\n")
+    (tmp_path / "loop2.yaml").write_text("base: loop\n")
+    with pytest.raises(ValueError, match="circle: loop -> loop2 -> loop"):
+        settings.own_config(tmp_path, "loop")
+    (tmp_path / "orphan.yaml").write_text("base: nowhere\n")
+    with pytest.raises(KeyError, match="'nowhere'.*the base of 'orphan'"):
+        settings.own_config(tmp_path, "orphan")
+    # the shipped configs that use base: resolve to a row a run can use (no dangling chain)
+    for path in settings.CONFIG_DIR.glob("*/*.yaml"):
+        if path.parent.name != "ablations" and settings.load_config(path).get("base"):
+            assert "base" not in settings.own_config(path.parent, path.stem)
+
+
 def test_missing_data_is_reported(tmp_path, monkeypatch):
     monkeypatch.delenv("GULM_DATA", raising=False)
     with pytest.raises(dsets.DataMissing):

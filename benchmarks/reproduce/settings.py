@@ -2,7 +2,9 @@
 
 ``configs/defaults.yaml`` (tokenizer, model size, shared options) is merged under every shared LM
 (``configs/lm/<name>.yaml``) and every table row (``configs/<task>/<row>.yaml``); a profile
-(``configs/<profile>.yaml``: smoke, quick) is merged over both. Ablation studies
+(``configs/<profile>.yaml``: smoke, quick) is merged over both. A row or LM config may start from
+another of its folder (``base: NAME``) and hold only what differs; :func:`own_config` resolves it,
+so a variant is one key, not a copy of its parent. Ablation studies
 (``configs/ablations/<task>.yaml``) name a base row and, per variant, overrides of it.
 Strings may use ``{data}`` and ``{dataset:NAME}``, expanded by :func:`expand` at run time.
 Nothing here trains or reads data: :mod:`.harness` runs what these functions describe.
@@ -16,7 +18,7 @@ import os
 import re
 from pathlib import Path
 
-__all__ = ["CONFIG_DIR", "lm_config_name", "load_config", "deep_merge", "row_names", "lm_config", "row_config",
+__all__ = ["CONFIG_DIR", "lm_config_name", "load_config", "own_config", "deep_merge", "row_names", "lm_config", "row_config",
            "profile_settings", "profile_suffix", "seed_tag", "expand", "config_hash", "ablation_study", "variant_config"]
 
 CONFIG_DIR = Path(__file__).resolve().parent / "configs"
@@ -26,6 +28,30 @@ def load_config(path: str | os.PathLike) -> dict:
     from gulm.config import load_yaml
 
     return load_yaml(path)
+
+
+def own_config(folder: str | os.PathLike, name: str) -> dict:
+    """``<folder>/<name>.yaml`` with its ``base:`` chain resolved: the base config of the same folder
+    (itself resolved the same way), with this file's keys deep-merged over it. A key set to ``null``
+    stays null (``finetune: null`` turns fine-tuning off); ``base`` itself is dropped."""
+    folder = Path(folder)
+    chain: list[str] = []
+    while True:
+        path = folder / f"{name}.yaml"
+        if not path.exists():
+            via = f" (the base of {chain[-1]!r})" if chain else ""
+            raise KeyError(f"no config {name!r} in {folder}{via}")
+        if name in chain:
+            raise ValueError(f"{folder}: 'base' goes round in a circle: {' -> '.join(chain + [name])}")
+        chain.append(name)
+        cfg = load_config(path)
+        if not cfg.get("base"):
+            break
+        name = str(cfg["base"])
+    out: dict = {}
+    for name in reversed(chain):
+        out = deep_merge(out, {k: v for k, v in load_config(folder / f"{name}.yaml").items() if k != "base"})
+    return out
 
 
 def load_defaults() -> dict:
@@ -56,7 +82,7 @@ def row_names(task: str, include_optional: bool = False) -> list[str]:
         raise KeyError(f"no configs for {task!r} (expected {folder})")
     names = []
     for path in sorted(folder.glob("*.yaml")):
-        cfg = load_config(path)
+        cfg = own_config(folder, path.stem)
         if include_optional or not (cfg.get("optional", False) or cfg.get("legacy", False)):
             names.append(path.stem)
     return names
@@ -103,7 +129,7 @@ def lm_config(name: str, profile: str | None = None) -> dict:
     if not path.exists():
         raise KeyError(f"unknown language model {name!r} (expected {path})")
     defaults = load_defaults()
-    cfg = load_config(path)
+    cfg = own_config(path.parent, name)
     pre = deep_merge(deep_merge(defaults.get("common", {}), {**defaults.get("tokenizer", {}),
                                                               **defaults.get("model", {})}), cfg.get("pretrain", {}))
     if profile:
@@ -117,7 +143,7 @@ def row_config(task: str, row: str, profile: str | None = None) -> dict:
     if not path.exists():
         raise KeyError(f"unknown row {row!r} for {task} (expected {path})")
     defaults = load_defaults()
-    cfg = load_config(path)
+    cfg = own_config(path.parent, row)
     common = deep_merge(defaults.get("common", {}), cfg.get("common", {}))
     # finetune/classifier only: the recipe layer under the row's own options (rows pin their preset)
     recipe = deep_merge(defaults.get("recipe", {}), cfg.get("recipe", {}))
