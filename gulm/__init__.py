@@ -27,7 +27,7 @@ _LAZY = {
     "scan_genome": "gulm.scan", "call_scan": "gulm.scan_output", "interpret": "gulm.interpretation",
     "run_demo": "gulm.demo",
     # baselines
-    "kmer_baseline": "gulm.baseline",
+    "kmer_baseline": "gulm.baseline", "probe_lms": "gulm.probe", "ProbeConfig": "gulm.configs",
     # variant effects, embeddings, gradient attributions
     "variant_effect": "gulm.variants", "VariantEffectConfig": "gulm.configs", "embed": "gulm.embed",
     "EmbedConfig": "gulm.configs", "integrated_gradients": "gulm.interpretation",

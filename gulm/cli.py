@@ -83,6 +83,26 @@ def _baseline(cfg):
           "`gulm evaluate` now prints it beside the model")
 
 
+def _probe(cfg):
+    from gulm.probe import probe_lms
+
+    r = probe_lms(cfg)
+    head = ("model", "valid acc", "valid MCC", "valid AUC", "C", "features", "seconds")
+    table = [head]
+    for name in ["k-mer LR"] + r["ranking"]:
+        row, v = r["rows"][name], r["rows"][name]["valid"]
+        table.append((name, f"{v['accuracy']:.4f}", f"{v['mcc']:.4f}",
+                      f"{v['roc_auc']:.4f}" if "roc_auc" in v else "-", f"{row['C']:g}", str(row["n_features"]),
+                      f"{row['feature_seconds'] + row['fit_seconds']:.1f}"))
+    widths = [max(len(t[i]) for t in table) for i in range(len(head))]
+    print(f"linear probes on {r['n_valid']} valid sequences (fitted on {r['n_train']} train; test not read), "
+          f"language models best first by valid {r['metric']}:")
+    for t in table:
+        print("  ".join(v.ljust(w) for v, w in zip(t, widths)).rstrip())
+    if cfg.out:
+        print(f"table written to {cfg.out}")
+
+
 def _models(cfg):
     from gulm import presets, pretrained
 
@@ -298,6 +318,16 @@ COMMANDS: dict[str, Command] = {
         """\
         gulm baseline runs/clf
         gulm baseline runs/clf --ks 1 2 3 4 --both-strands true""", _baseline),
+    "probe": Command(
+        configs.ProbeConfig, "rank language models for a labelled set by a linear probe",
+        "Before training any classifier: turn the train and valid sequences into each language model's "
+        "frozen pooled features (the classifier head's input), fit a logistic regression on the train "
+        "rows and score it on the valid rows, beside the k-mer (k = 1..6) logistic regression of the same "
+        "split. One forward pass per model; test sequences are never read. Pick the LM to fine-tune or "
+        "train a classifier on by its valid score.",
+        """\
+        gulm probe bacteria-3m1s eukaryotes-3m1s --csv promoters.csv
+        gulm probe bacteria-3m1s runs/lm --csv promoters.csv --valid-frac 0.2 --out probes.json""", _probe),
     "models": Command(
         configs.ModelsConfig, "the pretrained language models shipped with gulm",
         "List the pretrained language models that ship inside the package (usable offline by name "

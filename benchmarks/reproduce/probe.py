@@ -2,8 +2,9 @@
 
 Each LM's encoder, frozen, turns every sequence of a split into its pooled features (the
 classifier head's input: [last, max, mean] of the last layer, :class:`gulm.infer.Encoder`); the
-k-mer baseline's logistic regression (:func:`gulm.baseline.fit_kmer_logreg`: standardised, C
-chosen by valid accuracy) is fitted on the train rows and scored on the **valid** rows only.
+k-mer baseline's logistic regression (:func:`gulm.probe.linear_probe`, as ``gulm probe`` fits it:
+standardised, C chosen by valid accuracy) is fitted on the train rows and scored on the **valid**
+rows only. This script runs it on the harness's split CSVs and writes the results JSON.
 Nothing touches test. The k-mer LR of the same split, fitted the same way, is the first line.
 
     python benchmarks/reproduce/probe.py task6 --dataset umarov_mouse_tata --splits fold2,fold3 \\
@@ -29,9 +30,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # benchmarks/ -> i
 from reproduce.common import machine_info, write_json  # noqa: E402
 from reproduce.settings import shipped_lm  # noqa: E402
 
-METRICS = ("accuracy", "mcc", "roc_auc")
-
-
 def lm_folder(name: str, out: Path) -> Path:
     """The checkpoint folder of ``--lm NAME``."""
     shipped = shipped_lm(name)
@@ -45,16 +43,12 @@ def lm_folder(name: str, out: Path) -> Path:
 
 
 def probe(x: np.ndarray, y: np.ndarray, split: np.ndarray, classes: list[str]) -> dict:
-    """Valid metrics of the logistic regression fitted on the train rows of features ``x``."""
-    from gulm.baseline import fit_kmer_logreg
-    from gulm.metrics import classification_metrics
+    """Valid metrics of the logistic regression fitted on the train rows of features ``x``
+    (:func:`gulm.probe.linear_probe`, the code of ``gulm probe``)."""
+    from gulm.probe import linear_probe
 
     tr, va = split == "train", split == "valid"
-    t0 = time.perf_counter()
-    model = fit_kmer_logreg(x[tr], y[tr], x[va], y[va], classes)
-    metrics = classification_metrics(y[va], model.probs_from_features(x[va]), classes)
-    return {"valid": {k: metrics[k] for k in METRICS if k in metrics}, "C": model.C, "n_features": int(x.shape[1]),
-            "fit_seconds": round(time.perf_counter() - t0, 2)}
+    return linear_probe(x[tr], y[tr], x[va], y[va], classes)
 
 
 def main(argv=None) -> None:

@@ -8,7 +8,7 @@ from gulm.configs.base import DTYPES, TRAIN_DTYPES, DataConfig, RunOptions
 from gulm.configs.fields import opt
 
 __all__ = ["InferOptions", "ClassifyOptions", "EvaluateConfig", "PredictConfig", "ScanConfig", "InterpretConfig",
-           "DemoConfig", "BaselineConfig", "ModelsConfig", "TRACK_MODES", "CallOptions", "CallConfig", "BACKGROUNDS"]
+           "DemoConfig", "BaselineConfig", "ProbeConfig", "ModelsConfig", "TRACK_MODES", "CallOptions", "CallConfig", "BACKGROUNDS"]
 
 #: bedGraph layouts of a scan's scores
 TRACK_MODES = {
@@ -165,6 +165,25 @@ class BaselineConfig:
     max_iter: int = opt(500, "iterations of the logistic-regression solver")
     out: str = opt("", "folder for baseline.npz/json (default: the checkpoint folder)")
     threads: int = opt(0, "CPU threads (0: automatic)")
+
+
+@dataclass
+class ProbeConfig(RunOptions):
+    """Options of :func:`gulm.probe_lms` (``gulm probe``): rank language models for a labelled set by
+    a linear probe of their frozen features on its valid split, beside the k-mer LR."""
+
+    lms: list[str] = opt(factory=list, positional="*",
+                         help="language models to compare: shipped names (gulm models) or LM or classifier "
+                              "checkpoint folders")
+    data: DataConfig = opt(factory=DataConfig, help="labelled data with train and valid splits (test is never read)")
+    ks: list[int] = opt(factory=lambda: [1, 2, 3, 4, 5, 6], metavar="K", help="k-mer lengths of the reference LR")
+    cs: list[float] = opt(factory=lambda: [1e-5, 1e-4, 1e-3, 1e-2, 1e-1, 1.0], metavar="C", flag="cs",
+                          help="inverse L2 penalties tried for every probe; the best valid accuracy wins")
+    max_iter: int = opt(500, "iterations of the logistic-regression solver")
+    dtype: str = opt("fp32", "precision of the encoders' forward pass", choices=DTYPES)
+    batch_size: int = opt(64, "sequences per batch")
+    out: str = opt("", "also write the table as JSON to this file")
+    progress: bool = opt(True, "show a progress bar")
 
 
 @dataclass
