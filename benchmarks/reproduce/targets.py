@@ -140,7 +140,11 @@ def figure(measured: list[dict], path: str | Path, title: str | None = None) -> 
     n = len(measured)
     cols = 3 if n > 4 else n
     nrows = -(-n // cols)
-    fig, axes = plt.subplots(nrows, cols, figsize=(5.0 * cols, 2.3 * nrows + 0.6), squeeze=False)
+    # each grid row as tall as its longest panel needs: about a quarter inch per drawn row
+    drawn = [sum(r["mean"] is not None for r in m["rows"].values()) for m in measured]
+    heights = [max(1.6, 0.3 * max(drawn[i * cols:(i + 1) * cols]) + 0.9) for i in range(nrows)]
+    fig, axes = plt.subplots(nrows, cols, figsize=(5.0 * cols, sum(heights) + 0.6), squeeze=False,
+                             gridspec_kw={"height_ratios": heights})
     for ax, m in zip(axes.flat, measured):
         names = [r for r in m["rows"] if m["rows"][r]["mean"] is not None]
         ys = np.arange(len(names))[::-1]
