@@ -642,6 +642,30 @@ def test_targets_table_and_figure_are_computed_from_the_results(tmp_path, monkey
     assert out[:2] == lines[:2] and out[2:] == lines[2:4]
 
 
+def test_lm_figure_pairs_each_lm_with_its_probe_and_seeds(tmp_path):
+    from reproduce import report
+    from reproduce.lm_figure import lm_points
+
+    split = tmp_path / "taskX" / "toy" / "split"
+    split.mkdir(parents=True)
+    for row, lm, loss, accs in (("a_row", "lm_a", 1.31, [0.90, 0.92]), ("b_row", "shipped:lm-b", 1.29, [0.95])):
+        for seed, acc in enumerate(accs):
+            name = row if seed == 0 else f"{row}__seed{seed}"
+            (split / f"{name}.json").write_text(json.dumps({"lm": {"name": lm, "metrics": {"loss": loss}},
+                                                            "metrics": {"accuracy": acc}}))
+    (tmp_path / "taskX" / "probes").mkdir()
+    (tmp_path / "taskX" / "probes" / "toy__split.json").write_text(json.dumps(
+        {"rows": {"lm_a": {"valid": {"accuracy": 0.8}}, "kmer_logreg": {"valid": {"accuracy": 0.7}}}}))
+    pts = lm_points(tmp_path, "taskX", ["a_row", "b_row"])
+    assert [(p["lm"], p["lm_loss"], p["probe"], p["test"]) for p in pts] == [
+        ("lm_a", 1.31, 0.8, [0.90, 0.92]), ("shipped:lm-b", 1.29, None, [0.95])]
+    assert report.main(["--results", str(tmp_path), "--lm-figure", str(tmp_path / "f.png"), "--task", "taskX",
+                        "--rows", "a_row,b_row"]) == 0
+    assert (tmp_path / "f.png").read_bytes()[:4] == b"\x89PNG"
+    with pytest.raises(FileNotFoundError, match="no_row"):
+        lm_points(tmp_path, "taskX", ["no_row"])
+
+
 def test_shipped_targets_name_rows_that_exist():
     """configs/targets.yaml: every row drawn has a config (or is an ensemble of one, or of rows
     that have configs: ``ensemble.py --members``, whose shipped result names them), every set's

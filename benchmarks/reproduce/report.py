@@ -3,6 +3,8 @@
     python benchmarks/reproduce/report.py --results runs/repro/results [task1 task2 ...]
     python benchmarks/reproduce/report.py --results benchmarks/reproduce/results --ablations
     python benchmarks/reproduce/report.py --results benchmarks/reproduce/results --targets --figure docs/targets.png
+    python benchmarks/reproduce/report.py --results benchmarks/reproduce/results --lm-figure docs/task1_lms.png \
+        --task task1 --rows bacteria_lm_noft_long,ecoli_3m1s_lm_noft_long
 
 One row per dataset/split-group/row: metrics (mean ± sd over folds for CV tasks), model size,
 training time of the task (fine-tuning + classifier, plus a task LM; shared pretraining is listed
@@ -110,8 +112,25 @@ def main(argv=None) -> int:
     p.add_argument("--ablations", action="store_true", help="print the ablation tables instead")
     p.add_argument("--targets", action="store_true", help="print issue 10's targets table instead (configs/targets.yaml)")
     p.add_argument("--figure", default=None, metavar="PNG", help="draw the targets against the measured rows into PNG")
+    p.add_argument("--lm-figure", default=None, metavar="PNG",
+                   help="draw LM valid loss and frozen probe against classifier accuracy for --task's --rows (lm_figure.py)")
+    p.add_argument("--task", default=None, help="the task of --lm-figure")
+    p.add_argument("--rows", default=None, help="comma-separated rows of --lm-figure, one recipe on several LMs")
     args = p.parse_args(argv)
     results = Path(args.results)
+    if args.lm_figure:
+        from reproduce.lm_figure import lm_figure, lm_points
+
+        if not (args.task and args.rows):
+            p.error("--lm-figure needs --task and --rows")
+        points = lm_points(results, args.task, args.rows.split(","))
+        for pt in points:
+            probe = f"{pt['probe']:.3f}" if pt["probe"] is not None else "-"
+            loss = f"{pt['lm_loss']:.4f}" if pt["lm_loss"] is not None else "-"
+            print(f"| {pt['row']} | {pt['lm']} | {loss} | {probe} | "
+                  + " / ".join(f"{t:.3f}" for t in pt["test"]) + " |")
+        print(f"[figure] {lm_figure(points, args.lm_figure)}")
+        return 0
     if args.targets or args.figure:
         from reproduce import targets
 
