@@ -65,6 +65,19 @@ def write_json(path: str | os.PathLike, obj) -> None:
     os.replace(tmp, path)
 
 
+def save_figure(fig, path: str | os.PathLike, title: str, fontsize: int = 9) -> Path:
+    """Title, lay out, write (its folder made) and close a matplotlib figure; returns the path."""
+    import matplotlib.pyplot as plt
+
+    fig.suptitle(title, fontsize=fontsize)
+    fig.tight_layout()
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
 def summarize_folds(metrics: Sequence[Mapping], keys: Sequence[str] = SUMMARY_KEYS) -> dict:
     """``{key: {"mean": m, "sd": s, "n": folds}}`` over per-fold metric dicts (sd with ddof=1)."""
     out = {}

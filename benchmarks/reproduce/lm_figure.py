@@ -14,6 +14,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from .common import save_figure
+
 __all__ = ["lm_points", "lm_figure"]
 
 
@@ -69,10 +71,5 @@ def lm_figure(points: list[dict], path: str | Path, title: str | None = None) ->
     for ax in axes:
         ax.grid(alpha=0.3)
     axes[1].legend(fontsize=7, loc="lower right")
-    fig.suptitle(title or "Which LM makes the better classifier? The probe tells, the LM loss does not", fontsize=10)
-    fig.tight_layout()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return save_figure(fig, path, title or "Which LM makes the better classifier? The probe tells, the LM loss "
+                                            "does not", fontsize=10)

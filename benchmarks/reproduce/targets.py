@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .common import summarize_folds
+from .common import save_figure, summarize_folds
 from .settings import CONFIG_DIR, load_config
 
 TARGETS = CONFIG_DIR / "targets.yaml"
@@ -175,11 +175,5 @@ def figure(measured: list[dict], path: str | Path, title: str | None = None) -> 
         ax.grid(axis="x", alpha=0.3)
     for ax in list(axes.flat)[n:]:
         ax.axis("off")
-    fig.suptitle(title or "gulm against issue 10's targets (dashed: target; *: the row it is judged on; "
-                 "grey: k-mer LR; bars: ± 1 sd over folds and seeds)", fontsize=9)
-    fig.tight_layout()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return save_figure(fig, path, title or "gulm against issue 10's targets (dashed: target; *: the row it is judged "
+                                            "on; grey: k-mer LR; bars: ± 1 sd over folds and seeds)")
