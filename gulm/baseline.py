@@ -21,11 +21,13 @@ from typing import Sequence
 
 import numpy as np
 
+from gulm.configs.commands import KMER_CS, KMER_KS
+
 __all__ = ["kmer_features", "KmerLogReg", "fit_kmer_logreg", "kmer_baseline", "baseline_metrics",
            "DEFAULT_KS", "DEFAULT_CS", "BASELINE_NPZ", "BASELINE_JSON"]
 
-DEFAULT_KS = (1, 2, 3, 4, 5, 6)
-DEFAULT_CS = (1e-5, 1e-4, 1e-3, 1e-2, 1e-1, 1.0)
+DEFAULT_KS = KMER_KS  # one place for both: gulm.configs (the CLI's defaults come from there too)
+DEFAULT_CS = KMER_CS
 BASELINE_NPZ, BASELINE_JSON = "baseline.npz", "baseline.json"
 
 

@@ -8,7 +8,12 @@ from gulm.configs.base import DTYPES, TRAIN_DTYPES, DataConfig, RunOptions
 from gulm.configs.fields import opt
 
 __all__ = ["InferOptions", "ClassifyOptions", "EvaluateConfig", "PredictConfig", "ScanConfig", "InterpretConfig",
-           "DemoConfig", "BaselineConfig", "ProbeConfig", "ModelsConfig", "TRACK_MODES", "CallOptions", "CallConfig", "BACKGROUNDS"]
+           "DemoConfig", "BaselineConfig", "ProbeConfig", "ModelsConfig", "KMER_KS", "KMER_CS", "TRACK_MODES", "CallOptions", "CallConfig", "BACKGROUNDS"]
+
+#: the k-mer logistic regression's defaults (``gulm baseline``, ``gulm probe``, the demo's LR row):
+#: k-mer lengths of the features and the inverse L2 penalties tried, the best valid accuracy winning
+KMER_KS = (1, 2, 3, 4, 5, 6)
+KMER_CS = (1e-5, 1e-4, 1e-3, 1e-2, 1e-1, 1.0)
 
 #: bedGraph layouts of a scan's scores
 TRACK_MODES = {
@@ -157,10 +162,10 @@ class BaselineConfig:
 
     checkpoint: str = opt("", "classifier checkpoint whose split the baseline uses", positional="?")
     data: DataConfig = opt(factory=DataConfig, help="labelled data (default: the checkpoint's own)")
-    ks: list[int] = opt(factory=lambda: [1, 2, 3, 4, 5, 6], metavar="K", help="k-mer lengths of the features")
+    ks: list[int] = opt(factory=lambda: list(KMER_KS), metavar="K", help="k-mer lengths of the features")
     both_strands: bool | None = opt(None, "count k-mers on both strands (default: as the classifier, "
                                           "yes when it was trained with reverse complements)")
-    cs: list[float] = opt(factory=lambda: [1e-5, 1e-4, 1e-3, 1e-2, 1e-1, 1.0], metavar="C", flag="cs",
+    cs: list[float] = opt(factory=lambda: list(KMER_CS), metavar="C", flag="cs",
                           help="inverse L2 penalties tried; the best valid accuracy wins")
     max_iter: int = opt(500, "iterations of the logistic-regression solver")
     out: str = opt("", "folder for baseline.npz/json (default: the checkpoint folder)")
@@ -176,8 +181,8 @@ class ProbeConfig(RunOptions):
                          help="language models to compare: shipped names (gulm models) or LM or classifier "
                               "checkpoint folders")
     data: DataConfig = opt(factory=DataConfig, help="labelled data with train and valid splits (test is never read)")
-    ks: list[int] = opt(factory=lambda: [1, 2, 3, 4, 5, 6], metavar="K", help="k-mer lengths of the reference LR")
-    cs: list[float] = opt(factory=lambda: [1e-5, 1e-4, 1e-3, 1e-2, 1e-1, 1.0], metavar="C", flag="cs",
+    ks: list[int] = opt(factory=lambda: list(KMER_KS), metavar="K", help="k-mer lengths of the reference LR")
+    cs: list[float] = opt(factory=lambda: list(KMER_CS), metavar="C", flag="cs",
                           help="inverse L2 penalties tried for every probe; the best valid accuracy wins")
     max_iter: int = opt(500, "iterations of the logistic-regression solver")
     dtype: str = opt("fp32", "precision of the encoders' forward pass", choices=DTYPES)

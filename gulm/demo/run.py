@@ -20,6 +20,7 @@ import time
 import torch
 
 from gulm.configs import ClassifierConfig, DataConfig, DemoConfig, FinetuneConfig, PretrainConfig
+from gulm.configs.commands import KMER_KS
 from gulm.configs.fields import config_from
 
 __all__ = ["run_demo", "DEMO"]
@@ -48,7 +49,7 @@ DEMO = dict(
     select="best",
     drop_mult=0.5,
     # the k-mer logistic regression on the same split: k = 1..6, C chosen on the valid split
-    baseline_ks=[1, 2, 3, 4, 5, 6],
+    baseline_ks=list(KMER_KS),
 )
 QUICK = dict(genome_length=60_000, n_train=60, lm_epochs=1, ft_epochs=1,
              clf_stages=[[1, 2e-2, 1], [1, 1e-2, 0]], scratch_stages=[[2, 5e-3, 0]],
