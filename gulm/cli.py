@@ -83,6 +83,13 @@ def _baseline(cfg):
           "`gulm evaluate` now prints it beside the model")
 
 
+def _print_columns(table) -> None:
+    """Rows of cells, each column as wide as its widest cell (the first row is the header)."""
+    widths = [max(len(str(row[i])) for row in table) for i in range(len(table[0]))]
+    for row in table:
+        print("  ".join(str(v).ljust(w) for v, w in zip(row, widths)).rstrip())
+
+
 def _probe(cfg):
     from gulm.probe import probe_lms
 
@@ -94,11 +101,9 @@ def _probe(cfg):
         table.append((name, f"{v['accuracy']:.4f}", f"{v['mcc']:.4f}",
                       f"{v['roc_auc']:.4f}" if "roc_auc" in v else "-", f"{row['C']:g}", str(row["n_features"]),
                       f"{row['feature_seconds'] + row['fit_seconds']:.1f}"))
-    widths = [max(len(t[i]) for t in table) for i in range(len(head))]
     print(f"linear probes on {r['n_valid']} valid sequences (fitted on {r['n_train']} train; test not read), "
           f"language models best first by valid {r['metric']}:")
-    for t in table:
-        print("  ".join(v.ljust(w) for v, w in zip(t, widths)).rstrip())
+    _print_columns(table)
     if cfg.out:
         print(f"table written to {cfg.out}")
 
@@ -122,9 +127,7 @@ def _models(cfg):
     head = ("name", "tokens", "size", "params", "valid loss", "valid acc", "corpus")
     table = [head] + [(r["name"], r["tokens"], r["size"], f"{r['params'] / 1e6:.1f}M", f"{r['valid_loss']:.4f}",
                        f"{r['valid_accuracy']:.3f}", r["corpus"]) for r in rows]
-    widths = [max(len(str(row[i])) for row in table) for i in range(len(head))]
-    for row in table:
-        print("  ".join(str(v).ljust(w) for v, w in zip(row, widths)).rstrip())
+    _print_columns(table)
 
 
 def _predict(cfg):

@@ -24,6 +24,8 @@ from typing import Sequence
 
 import numpy as np
 
+from gulm.configs.commands import KMER_CS
+
 __all__ = ["linear_probe", "probe_lms", "PROBE_METRICS"]
 
 #: metrics of each probe row, on the valid split
@@ -31,15 +33,14 @@ PROBE_METRICS = ("accuracy", "mcc", "roc_auc")
 
 
 def linear_probe(x_train: np.ndarray, y_train: np.ndarray, x_valid: np.ndarray, y_valid: np.ndarray,
-                 classes: Sequence[str], *, Cs: Sequence[float] | None = None, max_iter: int = 500) -> dict:
+                 classes: Sequence[str], *, Cs: Sequence[float] = KMER_CS, max_iter: int = 500) -> dict:
     """Valid metrics of a standardised logistic regression fitted on ``x_train`` (C chosen by
     valid accuracy): ``{"valid": {accuracy, mcc, roc_auc}, "C", "n_features", "fit_seconds"}``."""
-    from gulm.baseline import DEFAULT_CS, fit_kmer_logreg
+    from gulm.baseline import fit_kmer_logreg
     from gulm.metrics import classification_metrics
 
     t0 = time.perf_counter()
-    model = fit_kmer_logreg(x_train, y_train, x_valid, y_valid, classes, Cs=DEFAULT_CS if Cs is None else Cs,
-                            max_iter=max_iter)
+    model = fit_kmer_logreg(x_train, y_train, x_valid, y_valid, classes, Cs=Cs, max_iter=max_iter)
     metrics = classification_metrics(y_valid, model.probs_from_features(x_valid), classes)
     return {"valid": {k: metrics[k] for k in PROBE_METRICS if k in metrics}, "C": model.C,
             "n_features": int(x_train.shape[1]), "fit_seconds": round(time.perf_counter() - t0, 2)}

@@ -49,6 +49,7 @@ def lm_figure(points: list[dict], path: str | Path, title: str | None = None) ->
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     import numpy as np
+    from matplotlib.ticker import FormatStrFormatter, MaxNLocator
 
     fig, axes = plt.subplots(1, 2, figsize=(10, 4.2), sharey=True)
     colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
@@ -64,8 +65,6 @@ def lm_figure(points: list[dict], path: str | Path, title: str | None = None) ->
     axes[0].set_xlabel("LM valid loss, nats/token (each LM on its own valid split)")
     axes[1].set_xlabel(f"linear probe of the frozen LM: valid accuracy ({points[0]['dataset']}, {points[0]['split']})")
     axes[0].set_ylabel("classifier test accuracy (dots: training seeds; mean ± sd)")
-    from matplotlib.ticker import FormatStrFormatter, MaxNLocator
-
     axes[0].xaxis.set_major_locator(MaxNLocator(5))
     axes[0].xaxis.set_major_formatter(FormatStrFormatter("%.3f"))
     for ax in axes:

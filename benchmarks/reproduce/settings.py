@@ -35,22 +35,21 @@ def own_config(folder: str | os.PathLike, name: str) -> dict:
     (itself resolved the same way), with this file's keys deep-merged over it. A key set to ``null``
     stays null (``finetune: null`` turns fine-tuning off); ``base`` itself is dropped."""
     folder = Path(folder)
-    chain: list[str] = []
+    chain: dict[str, dict] = {}  # name -> its own keys, child first
     while True:
         path = folder / f"{name}.yaml"
         if not path.exists():
-            via = f" (the base of {chain[-1]!r})" if chain else ""
+            via = f" (the base of {list(chain)[-1]!r})" if chain else ""
             raise KeyError(f"no config {name!r} in {folder}{via}")
         if name in chain:
-            raise ValueError(f"{folder}: 'base' goes round in a circle: {' -> '.join(chain + [name])}")
-        chain.append(name)
-        cfg = load_config(path)
+            raise ValueError(f"{folder}: 'base' goes round in a circle: {' -> '.join([*chain, name])}")
+        cfg = chain[name] = load_config(path)
         if not cfg.get("base"):
             break
         name = str(cfg["base"])
     out: dict = {}
-    for name in reversed(chain):
-        out = deep_merge(out, {k: v for k, v in load_config(folder / f"{name}.yaml").items() if k != "base"})
+    for cfg in reversed(list(chain.values())):
+        out = deep_merge(out, {k: v for k, v in cfg.items() if k != "base"})
     return out
 
 
