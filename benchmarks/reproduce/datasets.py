@@ -15,7 +15,7 @@ mRNA > lncRNA.
 | ``umarov_ecoli`` | 2 | Umarov sigma70 81 bp | 5 stratified folds |
 | ``metagenomics_amplicon`` / ``metagenomics_shotgun`` | 3 | 1,000 16S sequences, simulated reads | ``random`` (read-level, as the seed) and ``heldout`` (by source sequence) |
 | ``cohn_enhancers`` | 4 | genomic-benchmarks Cohn test split | 5 stratified folds |
-| ``mouse_lncrna`` | 5 | PreLnc mouse mRNA vs lncRNA | one 80/10/10 split (+ 5'-truncated copy for the model) |
+| ``mouse_lncrna`` | 5 | PreLnc mouse mRNA vs lncRNA | one 80/10/10 split (+ 5'-truncated and both-ends copies for the model) |
 | ``umarov_arabidopsis_tata`` / ``umarov_arabidopsis_nontata`` / ``umarov_mouse_tata`` | 6 | Umarov 251 bp | 5 stratified folds |
 """
 from __future__ import annotations
@@ -36,7 +36,7 @@ from . import homology, reads
 
 __all__ = ["DataMissing", "data_root", "build", "BUILDERS", "TASK_DATASETS", "BUILDER_VERSION"]
 
-BUILDER_VERSION = 3  # bump whenever a builder's output or defaults change: it keys the dataset cache
+BUILDER_VERSION = 4  # bump whenever a builder's output or defaults change: it keys the dataset cache
 
 ECOLI = "ecoli_k12_mg1655"
 ECOLI_FASTA = f"{ECOLI}/GCF_000005845.2_ASM584v2_genomic.fna.gz"
@@ -428,7 +428,9 @@ def build_mouse_lncrna(root: Path, out: Path, seed: int = 0, *, fractions=(0.8, 
     """PreLnc mouse training transcripts: mRNA (protein-coding, positive) vs lncRNA, exact
     duplicates dropped, one stratified 80/10/10 split. ``split.csv`` holds full-length
     transcripts; ``split_first{truncate}.csv`` the same split with every transcript cut to its
-    first ``truncate`` nt (the model rows' input, for the CPU budget)."""
+    first ``truncate`` nt (the model rows' input, for the CPU budget); ``split_ends{truncate}.csv``
+    keeps both ends instead: a transcript over ``2 * truncate`` nt becomes its first ``truncate``
+    nt joined to its last ``truncate`` (rows that read both ends, ``--kmer-window``)."""
     seqs, labels, ids = [], [], []
     for label, fname in (("mRNA", "mouse_pc_train.fa.gz"), ("lncRNA", "mouse_lnc_train.fa.gz")):
         for rec_id, seq in _fasta_records(_need(root, f"prelnc_mrna_lncrna/{fname}")):
@@ -441,11 +443,17 @@ def build_mouse_lncrna(root: Path, out: Path, seed: int = 0, *, fractions=(0.8, 
     write_labeled_csv(out / "split.csv", data)
     cut = LabeledSequences([s[:truncate] for s in data.sequences], list(data.labels), list(data.ids), list(data.split))
     write_labeled_csv(out / f"split_first{truncate}.csv", cut)
+    ends = LabeledSequences([s if len(s) <= 2 * truncate else s[:truncate] + s[-truncate:] for s in data.sequences],
+                            list(data.labels), list(data.ids), list(data.split))
+    write_labeled_csv(out / f"split_ends{truncate}.csv", ends)
     lengths = {lab: np.percentile([len(s) for s, l2 in zip(data.sequences, data.labels) if l2 == lab],
                                   [0, 25, 50, 75, 100]).round().astype(int).tolist() for lab in data.classes}
     return {"splits": [{"name": "split", "csv": "split.csv", "counts": _counts(data)},
                        {"name": f"split_first{truncate}", "csv": f"split_first{truncate}.csv", "counts": _counts(cut),
-                        "note": f"same split, transcripts cut to their first {truncate} nt"}],
+                        "note": f"same split, transcripts cut to their first {truncate} nt"},
+                       {"name": f"split_ends{truncate}", "csv": f"split_ends{truncate}.csv", "counts": _counts(ends),
+                        "note": f"same split, each transcript longer than {2 * truncate} nt cut to its first and "
+                                f"last {truncate} nt, joined"}],
             "dedupe": dedup, "length_percentiles_0_25_50_75_100": lengths}
 
 

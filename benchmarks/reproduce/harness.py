@@ -173,6 +173,14 @@ class Runner:
             ctx[f"dataset:{name}"] = str(folder)
         return ctx
 
+    @staticmethod
+    def _named_split(manifest: dict, name: str) -> dict:
+        """The split ``name`` of a dataset's manifest (no fold or --splits filter)."""
+        by_name = {sp["name"]: sp for sp in manifest["splits"]}
+        if name not in by_name:
+            raise KeyError(f"{manifest['settings']['name']}: no split {name!r}; have {sorted(by_name)}")
+        return by_name[name]
+
     def _splits(self, manifest: dict, wanted: list[str] | None) -> list[dict]:
         splits = manifest["splits"]
         if wanted:
@@ -451,11 +459,15 @@ class Runner:
                     throughput["task_lm_tokens_per_s"] = _log_stats(lm_path).get("train_tokens_per_s")
                 data_cfg = {"csv": sp["path"], "split_col": "set"}
                 if cfg.get("finetune") is not None and lm_path is not None:
-                    ft_values = {**expand(cfg["finetune"], ctx), "lm": str(lm_path), "data": data_cfg}
+                    # ``finetune_split``: the LM is fine-tuned on another view of the same split (say the
+                    # 5'-truncated transcripts) and shared with the rows fine-tuned on that view
+                    ft_sp = self._named_split(manifest, cfg["finetune_split"]) if cfg.get("finetune_split") else sp
+                    ft_data = {"csv": ft_sp["path"], "split_col": "set"}
+                    ft_values = {**expand(cfg["finetune"], ctx), "lm": str(lm_path), "data": ft_data}
                     # a fine-tuned LM is shared by every row and variant with the same LM, options and
                     # data (ablations differ mostly in the classifier); its seconds count for each
                     ft_key = config_hash({"finetune": ft_values, "lm_key": self._lm_key(lm_path),
-                                          "data_key": _file_hash(sp["path"])})
+                                          "data_key": _file_hash(ft_sp["path"])})
                     ft_dir = self.out / (f"finetuned_{self.profile}" if self.profile else "finetuned") / ft_key
                     fcfg = build_config(FinetuneConfig, {**ft_values, "out": str(ft_dir)}, None)
                     _write_yaml(run_dir / "finetune.yaml", _dataclass_values(fcfg))

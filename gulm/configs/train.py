@@ -104,6 +104,9 @@ class ClassifierConfig(TrainOptions, PresetOptions):
                                    help="add a 'wide' branch to the head: a linear model on the frequencies "
                                         "of k-mers of these lengths (e.g. 1 2 3 4 5 6), trained with the "
                                         "network; empty: the pure ULMFiT head")
+    kmer_window: int = opt(0, "count the wide branch's k-mers (--kmer-features) separately over the first and "
+                              "the last N bases of each sequence, two blocks of features (both ends of a "
+                              "transcript); 0: one spectrum of the whole sequence")
     kmer_logreg: bool = opt(False, "make the wide branch (--kmer-features) the k-mer logistic regression fitted on "
                                    "the training split (C chosen on the valid split), kept fixed: the network "
                                    "learns what the regression misses")

@@ -53,6 +53,8 @@ class AWDConfig:
     max_len: int = ClassifierConfig.max_len
     # the optional wide branch: k-mer frequency lengths, and the tokens' k and stride to read them
     kmer_features: tuple = ()
+    # > 0: the spectrum counted over the first and the last wide_window bases, two blocks
+    wide_window: int = 0
     token_k: int = 0
     token_stride: int = 0
     # the wide branch is a fitted linear model (standardisation + linear, set by ``fix_wide``)
@@ -145,7 +147,7 @@ class SequenceClassifier(nn.Module):
                                       output_p=d["output_p"], hidden_head_p=cfg.head_p)
         self.wide = None
         if cfg.kmer_features:  # wide and deep: a linear model on k-mer frequencies beside the head
-            spectrum = KmerSpectrum(cfg.token_k, cfg.token_stride, cfg.kmer_features)
+            spectrum = KmerSpectrum(cfg.token_k, cfg.token_stride, cfg.kmer_features, cfg.wide_window)
             if cfg.wide_fixed:
                 linear = CrossFitLinear(spectrum.size, cfg.n_classes, cfg.wide_folds)
             else:

@@ -5,7 +5,10 @@ The bases of a sequence are recovered from its canonical k-mer tokens (id = 2 + 
 whenever the stride is at most k: token t spells bases [t*stride, t*stride + k). The spectrum of
 each requested length m is then counted over the windows of m bases that touch no unknown base,
 and divided by their number - the same features as :func:`gulm.baseline.kmer_features` on the
-raw sequence (up to a tail shorter than one token). Everything is batched tensor code.
+raw sequence (up to a tail shorter than one token). With ``window`` > 0 the spectrum is counted
+twice, over the first and over the last ``window`` bases of each sequence (the two ends of a
+transcript say different things: a coding start, a 3' UTR), and the two blocks are concatenated.
+Everything is batched tensor code.
 
 :class:`CrossFitLinear` is the fixed form of that branch (``--kmer-logreg``): the k-mer logistic
 regression fitted before the network trains, cross-fitted over folds that
@@ -23,22 +26,28 @@ __all__ = ["KmerSpectrum", "CrossFitLinear"]
 
 class KmerSpectrum(nn.Module):
     """forward(ids [B, L] right-padded canonical k-mer ids, lengths [B]) -> [B, sum(4^m)] float32
-    frequencies of the m-mers for every m in ``ks`` (each block sums to 1, or 0 when empty)."""
+    frequencies of the m-mers for every m in ``ks`` (each block sums to 1, or 0 when empty);
+    with ``window`` > 0, [B, 2 * sum(4^m)]: those of the first ``window`` bases, then those of the
+    last ``window`` bases (a sequence shorter than ``window`` gives the same block twice)."""
 
-    def __init__(self, token_k: int, token_stride: int, ks: Sequence[int]):
+    def __init__(self, token_k: int, token_stride: int, ks: Sequence[int], window: int = 0):
         super().__init__()
         if not 1 <= token_stride <= token_k:
             raise ValueError(f"a k-mer spectrum needs stride <= k to recover the bases (k={token_k}, "
                              f"stride={token_stride})")
         if not ks or min(ks) < 1 or max(ks) > 8:
             raise ValueError(f"k-mer feature lengths must lie in [1, 8], got {list(ks)}")
+        if window < 0 or 0 < window < max(ks):
+            raise ValueError(f"a k-mer spectrum window must be 0 (the whole sequence) or at least the longest "
+                             f"k-mer ({max(ks)}), got {window}")
         self.k, self.stride, self.ks = int(token_k), int(token_stride), [int(m) for m in ks]
+        self.window = int(window)
         shifts = 2 * torch.arange(self.k - 1, -1, -1)
         self.register_buffer("shifts", shifts, persistent=False)
 
     @property
     def size(self) -> int:
-        return sum(4 ** m for m in self.ks)
+        return sum(4 ** m for m in self.ks) * (2 if self.window else 1)
 
     def bases(self, ids: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
         """[B, Lb] base codes 0..3, -1 where unknown or beyond the sequence."""
@@ -58,19 +67,38 @@ class KmerSpectrum(nn.Module):
         out[rows[kt], pos[kt]] = digits[kt]
         return out
 
+    def ends(self, b: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The first and the last ``window`` base codes [B, window] of base codes ``b`` [B, Lb]
+        (-1 beyond a shorter sequence; its last window is its whole sequence, left-aligned)."""
+        B, Lb = b.shape
+        w = self.window
+        if Lb < w:
+            b = torch.cat([b, b.new_full((B, w - Lb), -1)], dim=1)
+        n_bases = torch.where(lengths.to(b.device) > 0, (lengths.to(b.device) - 1) * self.stride + self.k, 0)
+        start = (n_bases - w).clamp_min(0)  # [B]
+        index = start[:, None] + torch.arange(w, device=b.device)[None, :]
+        return b[:, :w], b.gather(1, index)
+
     def forward(self, ids: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
         b = self.bases(ids, lengths)
+        if self.window:
+            first, last = self.ends(b, lengths)
+            return torch.cat([self.count(first), self.count(last)], dim=1)
+        return self.count(b)
+
+    def count(self, b: torch.Tensor) -> torch.Tensor:
+        """[B, sum(4^m)] the m-mer frequencies of base codes ``b`` [B, Lb] (-1: unknown)."""
         B, Lb = b.shape
         blocks = []
         for m in self.ks:
             width = 4 ** m
             if Lb < m:
-                blocks.append(torch.zeros(B, width, device=ids.device))
+                blocks.append(torch.zeros(B, width, device=b.device))
                 continue
             win = b.unfold(1, m, 1)  # [B, Lb-m+1, m]
             valid = (win >= 0).all(-1)
-            code = (win.clamp_min(0) * (4 ** torch.arange(m - 1, -1, -1, device=ids.device))).sum(-1)
-            flat = (torch.arange(B, device=ids.device)[:, None] * width + code)[valid]
+            code = (win.clamp_min(0) * (4 ** torch.arange(m - 1, -1, -1, device=b.device))).sum(-1)
+            flat = (torch.arange(B, device=b.device)[:, None] * width + code)[valid]
             counts = torch.bincount(flat, minlength=B * width).reshape(B, width).float()
             blocks.append(counts / counts.sum(1, keepdim=True).clamp_min(1.0))
         return torch.cat(blocks, dim=1)

@@ -78,12 +78,19 @@ def wide_branch(cfg: ClassifierConfig, tokenizer) -> dict:
     if cfg.kmer_logreg_gain and not cfg.kmer_logreg:
         raise ValueError(f"{option_name('kmer_logreg_gain')} scales the fixed branch of {option_name('kmer_logreg')}; "
                          f"turn that on too")
+    if cfg.kmer_window and not cfg.kmer_features:
+        raise ValueError(f"{option_name('kmer_window')} sets where the wide branch counts its k-mers: it needs "
+                         f"{option_name('kmer_features')} (e.g. 1 2 3 4 5 6)")
+    if cfg.kmer_window and (cfg.kmer_window < 0 or cfg.kmer_window < max(cfg.kmer_features)):
+        raise ValueError(f"{option_name('kmer_window')} must be 0 or at least the longest k-mer of "
+                         f"{option_name('kmer_features')} ({max(cfg.kmer_features)}), got {cfg.kmer_window}")
     if not cfg.kmer_features:
         return {}
     if tokenizer.vocab != "canonical" or tokenizer.stride > tokenizer.k:
         raise ValueError(f"{option_name('kmer_features')} needs canonical tokens with stride <= k "
                          f"(have {tokenizer!r})")
-    return {"kmer_features": tuple(int(m) for m in cfg.kmer_features), "token_k": tokenizer.k,
+    return {"kmer_features": tuple(int(m) for m in cfg.kmer_features), "wide_window": int(cfg.kmer_window),
+            "token_k": tokenizer.k,
             "token_stride": tokenizer.stride, "wide_fixed": bool(cfg.kmer_logreg),
             "wide_folds": int(cfg.kmer_logreg_folds) if cfg.kmer_logreg else 0, "wide_gain": bool(cfg.kmer_logreg_gain)}
 

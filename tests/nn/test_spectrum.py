@@ -42,6 +42,28 @@ def test_unknown_bases_and_padding():
         KmerSpectrum(3, 4, KS)
 
 
+@pytest.mark.parametrize("k,stride", [(3, 1), (5, 2)])
+def test_a_window_counts_the_first_and_the_last_bases_as_two_blocks(k, stride):
+    seqs = _seqs(30, seed=4)
+    if stride == 1:  # an unknown base near the 3' end (at stride > 1 its tokens hide neighbours too)
+        seqs[3] = seqs[3][:-5] + "N" + seqs[3][-4:]
+    seqs[4] = seqs[4][:8]  # shorter than the window: both blocks are its whole spectrum
+    tok = KmerTokenizer(k, stride)
+    ids, lengths = tok.encode_batch(seqs)
+    spec = KmerSpectrum(k, stride, [1, 2, 3], window=20)
+    got = spec(ids, lengths).numpy()
+    assert got.shape == (30, spec.size) and spec.size == 2 * (4 + 16 + 64)
+    covered = [s[:(int(n) - 1) * stride + k] for s, n in zip(seqs, lengths)]
+    want = np.concatenate([kmer_features([s[:20] for s in covered], [1, 2, 3]),
+                           kmer_features([s[-20:] for s in covered], [1, 2, 3])], axis=1)
+    np.testing.assert_allclose(got, want, atol=1e-6)
+    assert not np.allclose(got[0, :84], got[0, 84:])  # the two ends of a long sequence differ
+    for i in (0, 3, 4):  # right padding never changes a row
+        np.testing.assert_allclose(spec(*tok.encode_batch([seqs[i]])).numpy()[0], got[i], atol=1e-6)
+    with pytest.raises(ValueError, match="window"):
+        KmerSpectrum(3, 1, [1, 2, 3], window=2)
+
+
 def test_a_wide_classifier_trains_saves_and_predicts(tmp_path):
     import gulm
     from gulm.configs import DataConfig
@@ -158,3 +180,40 @@ def test_a_learned_gain_scales_the_fixed_branch(tmp_path):
     unscaled = model.wide["linear"](model.wide["spectrum"](ids, lengths))
     with torch.no_grad():
         np.testing.assert_allclose(model.wide_logits(ids, lengths).numpy(), (unscaled * gain).numpy(), rtol=1e-3)
+
+
+def test_a_windowed_fixed_branch_saves_reloads_and_is_the_two_block_regression(tmp_path):
+    import gulm
+    from gulm.baseline import fit_kmer_logreg
+    from gulm.configs import DataConfig
+    from gulm.data.sources import load_labeled, select_split
+    from gulm.demo.synthetic import write_demo_data
+    from gulm.train.classifier import train_classifier
+
+    files = write_demo_data(tmp_path / "data", length=30_000, seed=5, n_train=38)
+    opts = dict(data=DataConfig(csv=str(files["promoters"])), k=3, stride=1, emb_size=16, hidden_size=32,
+                n_layers=1, stages=[[1, 1e-2, 0]], kmer_features=[1, 2], bs=8, progress=False)
+    m = train_classifier(out=str(tmp_path / "ends"), kmer_logreg=True, kmer_window=12, **opts)
+    model, tok, cfg = gulm.load(tmp_path / "ends")
+    assert cfg["model"]["wide_window"] == 12 and model.wide["spectrum"].size == 2 * (4 + 16)
+    ds = load_labeled(DataConfig(csv=str(files["promoters"])))
+    classes = sorted(set(select_split(ds, "train")[1]))
+
+    def ends(split):
+        seqs, labels = select_split(ds, split)
+        x = np.concatenate([kmer_features([s[:12] for s in seqs], [1, 2]),
+                            kmer_features([s[-12:] for s in seqs], [1, 2])], axis=1)
+        return seqs, x, np.array([classes.index(y) for y in labels])
+
+    _, xt, yt = ends("train")
+    _, xv, yv = ends("valid")
+    full = fit_kmer_logreg(xt, yt, xv, yv, classes, ks=[1, 2])
+    assert full.C == m["wide_logreg"]["C"]
+    seqs, x, _ = ends("test")
+    with torch.no_grad():
+        wide = model.wide_logits(*tok.encode_batch(seqs)).numpy()
+    np.testing.assert_allclose(wide[:, 1] - wide[:, 0], full.decision(x)[:, 0], rtol=1e-4, atol=1e-4)
+    with pytest.raises(ValueError, match="at least the longest k-mer"):
+        train_classifier(out=str(tmp_path / "bad"), kmer_window=1, **opts)
+    with pytest.raises(ValueError, match="it needs"):
+        train_classifier(out=str(tmp_path / "bad"), kmer_window=12, **{**opts, "kmer_features": []})
