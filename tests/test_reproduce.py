@@ -467,6 +467,43 @@ def test_forward_backward_pair_of_an_ablation_study(smoke_runner):
 
 @needs_data
 @pytest.mark.data
+def test_an_ensemble_member_on_another_view_of_the_split_reads_its_own_view(smoke_runner):
+    """Task 5's split_ends1000 holds the records of split_first1000 in the same order: a member
+    trained there is found in its own folder and scored on its own sequences; a view whose records
+    differ is refused."""
+    from reproduce import ensemble
+
+    [naive] = smoke_runner.run_row("task5", "naive")  # split_first1000 (cached when test_smoke_task ran it)
+    first = Path(naive["csv"])
+    ends_csv = first.with_name("split_ends1000.csv")
+    assert ends_csv.exists() and ends_csv.read_text() != first.read_text()  # the views differ in sequence
+    folder = smoke_runner.results / "task5" / naive["dataset"]
+    other = folder / "split_ends1000" / "naive_on_ends.smoke.json"  # the same classifier, read on the other view
+    other.parent.mkdir(parents=True, exist_ok=True)
+    other.write_text(json.dumps({**naive, "row": "naive_on_ends", "csv": str(ends_csv), "split": "split_ends1000"}))
+    base = ["task5", "--results", str(smoke_runner.results), "--profile", "smoke"]
+    ensemble.main(base + ["--members", "naive,naive_on_ends", "--name", "views_ens2"])
+    res = json.loads((folder / "split_first1000" / "views_ens2.smoke.json").read_text())
+    assert [m["file"] for m in res["members"]] == ["naive.smoke.json", "naive_on_ends.smoke.json"]
+    assert res["members"][0]["test_accuracy"] == pytest.approx(naive["metrics"]["accuracy"])
+    assert res["metrics"]["n"] == naive["metrics"]["n"]
+    # a "view" whose records are in another order is not a view of the same split
+    from gulm.data import read_labeled_csv, write_labeled_csv
+
+    data = read_labeled_csv(str(ends_csv), split_col="set")
+    order = list(range(len(data.sequences)))[::-1]
+    data = type(data)([data.sequences[i] for i in order], [data.labels[i] for i in order],
+                      [data.ids[i] for i in order], [data.split[i] for i in order])
+    shuffled = ends_csv.with_name("shuffled.csv")
+    write_labeled_csv(shuffled, data)
+    other.write_text(json.dumps({**naive, "row": "naive_on_ends", "csv": str(shuffled)}))
+    with pytest.raises(SystemExit, match="differ"):
+        ensemble.main(base + ["--members", "naive,naive_on_ends", "--name", "views_ens2"])
+    other.unlink()
+
+
+@needs_data
+@pytest.mark.data
 def test_seed_ensemble_averages_the_members(smoke_runner):
     from reproduce import ensemble
 

@@ -16,7 +16,9 @@ score is seen (all the seeds asked for); nothing is selected on test.
 
 ``--members ROW,ROW...`` averages different rows of the task instead (each at seed 0, or
 ``ROW@SEED``), for instance a forward and a backward classifier (``--backward``), written as
-``--name``. ``--study STUDY`` takes the members from an ablation study's valid-only results
+``--name``; a member trained on another view of the same split (another split folder of the
+dataset, with the same records in the same order, such as task 5's ``split_ends1000`` beside
+``split_first1000``) is found there and reads its own view. ``--study STUDY`` takes the members from an ablation study's valid-only results
 (``run.py TASK --ablate STUDY``), where the "test" rows are the scoring half of each valid split,
 and writes the ensemble there as a variant of the study (picked up by its summary):
 
@@ -47,7 +49,7 @@ def member_paths(results: Path, task: str, members: list[tuple[str, int]], suffi
     row = members[0][0]
     found: dict[Path, list[Path]] = {}
     for first in sorted(root.glob(f"*/*/{row}{suffix}.json")):
-        paths = [first.parent / f"{seed_tag(r, s)}{suffix}.json" for r, s in members]
+        paths = [_member_file(first.parent, f"{seed_tag(r, s)}{suffix}.json") for r, s in members]
         missing = [p.name for p in paths if not p.exists()]
         if missing:
             how = (f"run.py {task} --ablate {study}:{','.join(sorted({r for r, _ in members}))}" if study else
@@ -58,6 +60,34 @@ def member_paths(results: Path, task: str, members: list[tuple[str, int]], suffi
     if not found:
         sys.exit(f"ensemble.py: no results of row {row} under {root}")
     return found
+
+
+def _member_file(folder: Path, name: str) -> Path:
+    """A member's result in ``folder``, or else in the one other split folder of the same dataset
+    that holds it: a row trained on another view of the same split (say ``split_ends1000`` beside
+    ``split_first1000``), which :func:`aligned_views` checks row by row."""
+    here = folder / name
+    if here.exists():
+        return here
+    views = [p for p in sorted(folder.parent.glob(f"*/{name}")) if p.parent != folder]
+    return views[0] if len(views) == 1 else here
+
+
+def aligned_views(results: list[dict]):
+    """Each member's labelled data (its own CSV); every view must hold the same records, in the same
+    order, with the same labels and split, so averaging row i averages one sequence's predictions."""
+    from gulm.data import read_labeled_csv
+
+    cache = {}
+    for res in results:
+        if res["csv"] not in cache:
+            cache[res["csv"]] = read_labeled_csv(res["csv"], split_col="set")
+    first = cache[results[0]["csv"]]
+    for csv, data in cache.items():
+        if (list(data.ids), list(data.labels), list(data.split)) != (list(first.ids), list(first.labels), list(first.split)):
+            sys.exit(f"ensemble.py: {csv}: its records (ids, labels or split) differ from {results[0]['csv']}'s; "
+                     "members on different views must share the same records in the same order")
+    return [cache[res["csv"]] for res in results]
 
 
 def parse_members(text: str) -> list[tuple[str, int]]:
@@ -85,7 +115,6 @@ def main(argv=None) -> None:
 
     import torch
 
-    from gulm.data import read_labeled_csv
     from gulm.infer import Ensemble
     from gulm.metrics import classification_metrics
 
@@ -107,7 +136,8 @@ def main(argv=None) -> None:
     for folder, paths in member_paths(Path(args.results), args.task, members, suffix, args.study).items():
         results = [json.loads(p.read_text()) for p in paths]
         first = results[0]
-        data = read_labeled_csv(first["csv"], split_col="set")
+        views = aligned_views(results)
+        data = views[0]
         t0 = time.perf_counter()
         try:  # the checkpoints as recorded by run.py
             ens = Ensemble.load([res["configs"]["classifier"]["out"] for res in results], dtype=args.dtype)
@@ -119,7 +149,12 @@ def main(argv=None) -> None:
             """The ensemble's metrics on one split and each member's."""
             rows = [i for i, s in enumerate(data.split) if s == split]
             y = np.array([classes.index(data.labels[i]) for i in rows])
-            probs = ens.member_probs(ens.tokenize([data.sequences[i] for i in rows], name=f"{split} split"))
+            if all(v is data for v in views):
+                sets = ens.tokenize([data.sequences[i] for i in rows], name=f"{split} split")
+            else:  # members on other views of the split: each reads its own sequences of the same records
+                sets = [m.tokenize([v.sequences[i] for i in rows], with_rc=m.reads_rc(None), name=f"{split} split")
+                        for m, v in zip(ens.members, views)]
+            probs = ens.member_probs(sets)
             return (classification_metrics(y, np.mean(probs, axis=0), classes),
                     [classification_metrics(y, p, classes) for p in probs])
 

@@ -9,6 +9,8 @@ Configs live in ``configs/``:
 - ``<task>/<row>.yaml``: one table row: which datasets and splits, which LM (a name, ``null`` for
   the naive row, or ``task`` for an LM pretrained on the split's own train+valid sequences), and
   the ``finetune:`` / ``classifier:`` options (``gulm finetune`` / ``gulm train-classifier``);
+  ``finetune_split: NAME`` fine-tunes on another view of the same split (task 5's 5'-truncated
+  transcripts) while the classifier reads the row's own, so rows on two views share one LM;
 - profiles (``--profile NAME`` = ``NAME.yaml``): overrides of the same code path, e.g.
   ``smoke.yaml`` (seconds, tiny data and models: tests) and ``quick.yaml`` (minutes: one fold,
   real data, a short LM) - their checkpoints go to ``lm_NAME``/``runs_NAME`` and their results
