@@ -55,8 +55,15 @@ def _revcomp_all(sequences: Sequence[str | bytes]) -> list[bytes]:
 
 
 def kmer_features(sequences: Sequence[str | bytes], ks: Sequence[int] = DEFAULT_KS, *,
-                  both_strands: bool = False, dtype=np.float32) -> np.ndarray:
-    """[N, sum(4^k)] normalised k-mer frequencies (see the module doc)."""
+                  both_strands: bool = False, dtype=np.float32, window: int = 0) -> np.ndarray:
+    """[N, sum(4^k)] normalised k-mer frequencies (see the module doc); with ``window`` > 0,
+    [N, 2 * sum(4^k)]: those of the first ``window`` bases, then those of the last ``window``
+    (the features of a classifier's ``--kmer-window`` branch)."""
+    if window:
+        return np.concatenate([kmer_features([s[:window] for s in sequences], ks, both_strands=both_strands,
+                                             dtype=dtype),
+                               kmer_features([s[-window:] for s in sequences], ks, both_strands=both_strands,
+                                             dtype=dtype)], axis=1)
     blocks = []
     rc = _revcomp_all(sequences) if both_strands else None
     for k in ks:

@@ -33,6 +33,16 @@ def _motif_set(n, rng):
     return seqs, np.array(y)
 
 
+def test_a_window_gives_the_first_and_the_last_bases_as_two_blocks():
+    seqs = ["A" * 10 + "C" * 10, "ACGT", "GGGGTTTT" * 3]
+    x = kmer_features(seqs, [1, 2], window=6)
+    assert x.shape == (3, 2 * (4 + 16))
+    np.testing.assert_allclose(x[:, :4], kmer_features([s[:6] for s in seqs], [1])[:, :4])
+    assert x[0, 0] == 1.0 and x[0, 20 + 1] == 1.0  # first 6 nt all A, last 6 all C
+    np.testing.assert_allclose(x[1, :20], x[1, 20:])  # shorter than the window: the same block twice
+    np.testing.assert_allclose(kmer_features(seqs, [1, 2], window=0), kmer_features(seqs, [1, 2]))
+
+
 def test_fit_learns_a_motif_and_round_trips(tmp_path):
     rng = np.random.default_rng(0)
     seqs, y = _motif_set(400, rng)

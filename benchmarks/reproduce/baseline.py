@@ -9,7 +9,9 @@ gulm's own (:mod:`gulm.baseline`, also behind ``gulm baseline``): scikit-learn's
 is chosen from ``Cs`` by accuracy on the valid split, the model is trained on the train split
 only (like the model rows) and scored on test with :func:`gulm.metrics.classification_metrics`.
 
-The length-only baseline (task 5) is the same logistic regression on log10(sequence length).
+The length-only baseline (task 5) is the same logistic regression on log10(sequence length); the
+both-ends one (``kmer_ends``, task 5) counts the k-mers of the first and of the last
+``ends_window`` nt as two blocks, the features of the classifiers' ``--kmer-window`` branch.
 """
 from __future__ import annotations
 
@@ -32,7 +34,8 @@ def length_features(sequences: Sequence[str]) -> np.ndarray:
 
 
 def run_baseline(csv: str, *, features: str = "kmer", ks: Sequence[int] = (1, 2, 3, 4, 5, 6),
-                 both_strands: bool = False, Cs: Sequence[float] = DEFAULT_CS, max_iter: int = 500) -> dict:
+                 both_strands: bool = False, Cs: Sequence[float] = DEFAULT_CS, max_iter: int = 500,
+                 ends_window: int = 1000) -> dict:
     """Fit and score one baseline on a ``sequence,label,set`` CSV. Returns a result dict with the
     test metrics, the valid accuracy per C and wall times."""
     t0 = time.perf_counter()
@@ -44,11 +47,14 @@ def run_baseline(csv: str, *, features: str = "kmer", ks: Sequence[int] = (1, 2,
     if features == "kmer":
         x_all = kmer_features(ds.sequences, ks, both_strands=both_strands)
         desc = {"features": "kmer", "ks": list(ks), "both_strands": both_strands}
+    elif features == "kmer_ends":  # the same spectrum over the first and the last ends_window bases, two blocks
+        x_all = kmer_features(ds.sequences, ks, both_strands=both_strands, window=ends_window)
+        desc = {"features": "kmer_ends", "ks": list(ks), "both_strands": both_strands, "window": ends_window}
     elif features == "length":
         x_all = length_features(ds.sequences)
         desc = {"features": "log10_length"}
     else:
-        raise ValueError(f"features must be 'kmer' or 'length', not {features!r}")
+        raise ValueError(f"features must be 'kmer', 'kmer_ends' or 'length', not {features!r}")
     t_feat = time.perf_counter() - t0
     tr, va, te = (split == "train"), (split == "valid"), (split == "test")
     t1 = time.perf_counter()
@@ -58,7 +64,7 @@ def run_baseline(csv: str, *, features: str = "kmer", ks: Sequence[int] = (1, 2,
     metrics = classification_metrics(y_all[te], probs, classes)
     vprobs = model.probs_from_features(x_all[va])
     return {
-        "row": "kmer_logreg" if features == "kmer" else "length_logreg",
+        "row": "kmer_logreg" if features == "kmer" else f"{features}_logreg",
         **desc, "C": model.C, "valid_accuracy_by_C": {str(c): a for c, a in model.valid_accuracy_by_C.items()},
         "metrics": metrics, "valid_metrics": classification_metrics(y_all[va], vprobs, classes),
         "n_features": int(x_all.shape[1]), "n_train": int(tr.sum()), "n_valid": int(va.sum()), "n_test": int(te.sum()),
