@@ -89,6 +89,7 @@ class KmerLogReg:
     intercept: np.ndarray  # [C or 1]
     model_classes: np.ndarray  # class indices the model saw in training
     valid_accuracy_by_C: dict = field(default_factory=dict)
+    window: int = 0  # > 0: features of the first and the last ``window`` bases (kmer_features)
 
     def decision(self, x: np.ndarray) -> np.ndarray:
         z = (x - self.mean) / self.scale
@@ -123,7 +124,8 @@ class KmerLogReg:
         return w, b
 
     def probs(self, sequences: Sequence[str | bytes]) -> np.ndarray:
-        return self.probs_from_features(kmer_features(sequences, self.ks, both_strands=self.both_strands))
+        return self.probs_from_features(kmer_features(sequences, self.ks, both_strands=self.both_strands,
+                                                      window=self.window))
 
     # ---- files (no pickles) ---------------------------------------------------------------
     def save(self, folder: str | os.PathLike, extra: dict | None = None) -> None:
@@ -134,7 +136,7 @@ class KmerLogReg:
                  model_classes=self.model_classes)
         os.replace(tmp, os.path.join(folder, BASELINE_NPZ))
         meta = {"kind": "kmer_logreg", "classes": self.classes, "ks": self.ks,
-                "both_strands": self.both_strands, "C": self.C,
+                "both_strands": self.both_strands, "window": self.window, "C": self.C,
                 "valid_accuracy_by_C": {str(c): a for c, a in self.valid_accuracy_by_C.items()},
                 **(extra or {})}
         with open(os.path.join(folder, ".baseline.tmp.json"), "w") as fh:
@@ -156,7 +158,8 @@ class KmerLogReg:
                    both_strands=bool(meta["both_strands"]), C=float(meta["C"]),
                    mean=arrays["mean"], scale=arrays["scale"], coef=arrays["coef"],
                    intercept=arrays["intercept"], model_classes=arrays["model_classes"],
-                   valid_accuracy_by_C={float(c): a for c, a in meta.get("valid_accuracy_by_C", {}).items()})
+                   valid_accuracy_by_C={float(c): a for c, a in meta.get("valid_accuracy_by_C", {}).items()},
+                   window=int(meta.get("window", 0)))
 
     @staticmethod
     def exists(folder: str | os.PathLike) -> bool:
@@ -166,7 +169,7 @@ class KmerLogReg:
 def fit_kmer_logreg(x_train: np.ndarray, y_train: np.ndarray, x_valid: np.ndarray | None,
                     y_valid: np.ndarray | None, classes: Sequence[str], *, ks: Sequence[int] = DEFAULT_KS,
                     both_strands: bool = False, Cs: Sequence[float] = DEFAULT_CS,
-                    max_iter: int = 500) -> KmerLogReg:
+                    max_iter: int = 500, window: int = 0) -> KmerLogReg:
     """Standardise, fit one LogisticRegression per C, keep the best valid accuracy (ties: the
     smaller C; without a valid split, the largest C of ``Cs`` below 1e-1, i.e. mild penalty)."""
     from sklearn.exceptions import ConvergenceWarning
@@ -198,7 +201,8 @@ def fit_kmer_logreg(x_train: np.ndarray, y_train: np.ndarray, x_valid: np.ndarra
     return KmerLogReg(classes=list(classes), ks=list(ks), both_strands=both_strands, C=float(C),
                       mean=mean, scale=scale, coef=model.coef_.astype(np.float64),
                       intercept=model.intercept_.astype(np.float64),
-                      model_classes=np.asarray(model.classes_, dtype=np.int64), valid_accuracy_by_C=scores)
+                      model_classes=np.asarray(model.classes_, dtype=np.int64), valid_accuracy_by_C=scores,
+                      window=int(window))
 
 
 def _training_data(checkpoint_cfg: dict, checkpoint: str):
@@ -237,6 +241,9 @@ def kmer_baseline(cfg=None, **options) -> dict:
     if both is None:  # as the classifier: strand-symmetric when it learnt both orientations
         t = ck.get("training") or {}
         both = bool(t.get("rc_augment") or t.get("rc_average"))
+    window = cfg.window
+    if window is None:  # as the classifier's wide branch (--kmer-window), else the whole sequence
+        window = int((ck.get("training") or {}).get("kmer_window") or 0)
     parts = {}
     for split in ("train", "valid", "test"):
         seqs, labels = select_split(ds, split)
@@ -246,11 +253,11 @@ def kmer_baseline(cfg=None, **options) -> dict:
     if "train" not in parts:
         raise ValueError(f"{folder}: the data has no training sequences")
     t0 = time.perf_counter()
-    feats = {s: kmer_features(seqs, cfg.ks, both_strands=both) for s, (seqs, _) in parts.items()}
+    feats = {s: kmer_features(seqs, cfg.ks, both_strands=both, window=window) for s, (seqs, _) in parts.items()}
     xv, yv = (feats["valid"], parts["valid"][1]) if "valid" in parts else (None, None)
     model = fit_kmer_logreg(feats["train"], parts["train"][1], xv, yv, classes, ks=cfg.ks, both_strands=both,
-                            Cs=cfg.cs, max_iter=cfg.max_iter)
-    out = {"classes": classes, "C": model.C, "seconds": round(time.perf_counter() - t0, 2)}
+                            Cs=cfg.cs, max_iter=cfg.max_iter, window=window)
+    out = {"classes": classes, "C": model.C, "window": window, "seconds": round(time.perf_counter() - t0, 2)}
     for split in ("valid", "test"):
         if split in parts:
             out[split] = classification_metrics(parts[split][1], model.probs_from_features(feats[split]), classes)

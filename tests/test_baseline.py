@@ -102,8 +102,15 @@ def test_baseline_command_on_a_classifier_split_and_evaluate_shows_it(tmp_path):
     assert "k-mer LR, test" in r.stdout and "gulm classifier, test" in r.stdout
     meta = json.loads((clf / "baseline.json").read_text())
     assert meta["ks"] == [1, 2, 3] and meta["metrics"]["test"]["n"] > 0
+    assert meta["window"] == 0  # as the classifier: no --kmer-window
     r = run("evaluate", clf, "--csv", files["promoters"])
     assert r.returncode == 0, r.stderr
     assert "k-mer LR, test" in r.stdout and "gulm, test" in r.stdout
+    r = run("baseline", clf, "--ks", "1", "2", "--cs", "0.1", "--window", "20")  # both ends, two blocks
+    assert r.returncode == 0, r.stderr
+    meta = json.loads((clf / "baseline.json").read_text())
+    assert meta["window"] == 20 and np.load(clf / "baseline.npz")["coef"].shape[1] == 2 * (4 + 16)
+    r = run("evaluate", clf, "--csv", files["promoters"])  # evaluate reads the saved window back
+    assert r.returncode == 0 and "k-mer LR, test" in r.stdout, r.stderr
     r = run("baseline", tmp_path / "nope")
     assert r.returncode == 2 and "no such checkpoint" in r.stderr

@@ -165,6 +165,8 @@ class BaselineConfig:
     ks: list[int] = opt(factory=lambda: list(KMER_KS), metavar="K", help="k-mer lengths of the features")
     both_strands: bool | None = opt(None, "count k-mers on both strands (default: as the classifier, "
                                           "yes when it was trained with reverse complements)")
+    window: int | None = opt(None, "count the k-mers over the first and the last N bases, two blocks (default: "
+                                   "as the classifier's --kmer-window; 0: the whole sequence)")
     cs: list[float] = opt(factory=lambda: list(KMER_CS), metavar="C", flag="cs",
                           help="inverse L2 penalties tried; the best valid accuracy wins")
     max_iter: int = opt(500, "iterations of the logistic-regression solver")
