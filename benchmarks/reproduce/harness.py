@@ -176,21 +176,16 @@ class Runner:
         return ctx
 
     @staticmethod
-    def _named_split(manifest: dict, name: str) -> dict:
-        """The split ``name`` of a dataset's manifest (no fold or --splits filter)."""
+    def _named_splits(manifest: dict, wanted: list[str]) -> list[dict]:
+        """The splits ``wanted`` of a dataset's manifest, in that order (no fold or --splits filter)."""
         by_name = {sp["name"]: sp for sp in manifest["splits"]}
-        if name not in by_name:
-            raise KeyError(f"{manifest['settings']['name']}: no split {name!r}; have {sorted(by_name)}")
-        return by_name[name]
+        missing = [w for w in wanted if w not in by_name]
+        if missing:
+            raise KeyError(f"{manifest['settings']['name']}: no split(s) {missing}; have {sorted(by_name)}")
+        return [by_name[w] for w in wanted]
 
     def _splits(self, manifest: dict, wanted: list[str] | None) -> list[dict]:
-        splits = manifest["splits"]
-        if wanted:
-            by_name = {sp["name"]: sp for sp in splits}
-            missing = [w for w in wanted if w not in by_name]
-            if missing:
-                raise KeyError(f"{manifest['settings']['name']}: no split(s) {missing}; have {sorted(by_name)}")
-            splits = [by_name[w] for w in wanted]
+        splits = self._named_splits(manifest, wanted) if wanted else manifest["splits"]
         if self.folds is not None:
             folds = [sp for sp in splits if sp["name"].startswith("fold")]
             keep = {f"fold{i}" for i in self.folds}
@@ -463,7 +458,7 @@ class Runner:
                 if cfg.get("finetune") is not None and lm_path is not None:
                     # ``finetune_split``: the LM is fine-tuned on another view of the same split (say the
                     # 5'-truncated transcripts) and shared with the rows fine-tuned on that view
-                    ft_sp = self._named_split(manifest, cfg["finetune_split"]) if cfg.get("finetune_split") else sp
+                    ft_sp = self._named_splits(manifest, [cfg["finetune_split"]])[0] if cfg.get("finetune_split") else sp
                     ft_data = {"csv": ft_sp["path"], "split_col": "set"}
                     ft_values = {**expand(cfg["finetune"], ctx), "lm": str(lm_path), "data": ft_data}
                     # a fine-tuned LM is shared by every row and variant with the same LM, options and

@@ -37,7 +37,7 @@ class KmerSpectrum(nn.Module):
                              f"stride={token_stride})")
         if not ks or min(ks) < 1 or max(ks) > 8:
             raise ValueError(f"k-mer feature lengths must lie in [1, 8], got {list(ks)}")
-        if window < 0 or 0 < window < max(ks):
+        if window and window < max(ks):  # a negative window too
             raise ValueError(f"a k-mer spectrum window must be 0 (the whole sequence) or at least the longest "
                              f"k-mer ({max(ks)}), got {window}")
         self.k, self.stride, self.ks = int(token_k), int(token_stride), [int(m) for m in ks]
@@ -74,7 +74,8 @@ class KmerSpectrum(nn.Module):
         w = self.window
         if Lb < w:
             b = torch.cat([b, b.new_full((B, w - Lb), -1)], dim=1)
-        n_bases = torch.where(lengths.to(b.device) > 0, (lengths.to(b.device) - 1) * self.stride + self.k, 0)
+        lengths = lengths.to(b.device)
+        n_bases = torch.where(lengths > 0, (lengths - 1) * self.stride + self.k, 0)
         start = (n_bases - w).clamp_min(0)  # [B]
         index = start[:, None] + torch.arange(w, device=b.device)[None, :]
         return b[:, :w], b.gather(1, index)

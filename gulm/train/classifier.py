@@ -81,7 +81,7 @@ def wide_branch(cfg: ClassifierConfig, tokenizer) -> dict:
     if cfg.kmer_window and not cfg.kmer_features:
         raise ValueError(f"{option_name('kmer_window')} sets where the wide branch counts its k-mers: it needs "
                          f"{option_name('kmer_features')} (e.g. 1 2 3 4 5 6)")
-    if cfg.kmer_window and (cfg.kmer_window < 0 or cfg.kmer_window < max(cfg.kmer_features)):
+    if cfg.kmer_window and cfg.kmer_window < max(cfg.kmer_features):  # a negative window too
         raise ValueError(f"{option_name('kmer_window')} must be 0 or at least the longest k-mer of "
                          f"{option_name('kmer_features')} ({max(cfg.kmer_features)}), got {cfg.kmer_window}")
     if not cfg.kmer_features:
