@@ -277,6 +277,35 @@ def test_probe_scores_lm_features_on_valid_and_never_reads_test(tmp_path):
         probe.main(["taskX", "--dataset", "toy", "--splits", "fold0", "--lm", "nowhere", "--out", str(tmp_path)])
 
 
+def test_probe_kmer_variants_read_both_strands_on_valid_only(tmp_path):
+    from gulm.data import LabeledSequences, write_labeled_csv
+    from reproduce import probe
+
+    rng = np.random.default_rng(1)
+    comp = str.maketrans("ACGT", "TGCA")
+    seqs = [_random_seq(80, rng) for _ in range(360)]
+    # the positives carry a motif on either strand: orientation carries no meaning
+    motif = "GGGCGCAAT"
+    seqs = [(s[:30] + (motif if i % 4 == 1 else motif.translate(comp)[::-1]) + s[39:]) if i % 2 else s
+            for i, s in enumerate(seqs)]
+    labels = ["pos" if i % 2 else "neg" for i in range(360)]
+    split = ["train"] * 240 + ["valid"] * 100 + ["test"] * 20
+    labels[-20:] = ["unseen"] * 20
+    (tmp_path / "data" / "toy").mkdir(parents=True)
+    write_labeled_csv(tmp_path / "data" / "toy" / "fold0.csv",
+                      LabeledSequences(seqs, labels, [str(i) for i in range(360)], split))
+    with pytest.raises(SystemExit):  # an LM and the k-mer variants at once
+        probe.main(["taskX", "--dataset", "toy", "--splits", "fold0", "--lm", "x", "--kmer-variants"])
+    probe.main(["taskX", "--dataset", "toy", "--splits", "fold0", "--kmer-variants",
+                "--out", str(tmp_path), "--results", str(tmp_path / "results")])
+    res = json.loads((tmp_path / "results" / "taskX" / "probes" / "toy__fold0__kmer.json").read_text())
+    assert res["classes"] == ["neg", "pos"] and (res["n_train"], res["n_valid"]) == (240, 100)
+    assert set(res["rows"]) == {"kmer_logreg", "kmer_logreg_both_strands", "kmer_logreg_rc_rows"}
+    for row in res["rows"].values():
+        assert row["n_features"] == 5460 and row["valid"]["accuracy"] > 0.8  # chance is 0.5
+    assert res["rerun"].endswith("--kmer-variants --out OUT --results RESULTS")
+
+
 # ---- configs ------------------------------------------------------------------------------
 def test_every_config_resolves_to_gulm_configs():
     from gulm.config import build_config

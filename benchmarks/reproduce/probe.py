@@ -11,6 +11,14 @@ Nothing touches test. The k-mer LR of the same split, fitted the same way, is th
         --lm shipped:eukaryotes-3m1s --lm mammal_3m1s --out /work/runs/repro \\
         --results benchmarks/reproduce/results
 
+``--kmer-variants`` probes no LM; it sets the k-mer LR's ways of reading strands side by side
+(given strand; both strands summed, a strand-symmetric spectrum; both strands' given-strand spectra
+as training rows with the two strands' probabilities averaged, what ``--kmer-logreg`` fits with
+``--rc-augment`` and predicts with ``--rc-average``) and writes ``<dataset>__<split>__kmer.json``:
+
+    python benchmarks/reproduce/probe.py task4 --dataset cohn_enhancers \\
+        --splits fold0,fold1,fold2,fold3,fold4 --kmer-variants --out /work/runs/repro
+
 ``--lm`` takes ``shipped:NAME`` (a model shipped in the package), the name of a shared LM that
 ``run.py --lm NAME`` pretrained under ``<out>/lm/NAME``, or a checkpoint folder. The split CSVs
 are the ones ``run.py TASK --data-only`` builds under ``<out>/data``. One JSON per dataset and split
@@ -51,17 +59,52 @@ def probe(x: np.ndarray, y: np.ndarray, split: np.ndarray, classes: list[str]) -
     return linear_probe(x[tr], y[tr], x[va], y[va], classes)
 
 
+def kmer_variants(seqs: list[str], y: np.ndarray, split: np.ndarray, classes: list[str]) -> dict:
+    """Valid metrics of the k-mer LR (k = 1..6) reading the strands three ways: ``kmer_logreg`` (the
+    given strand), ``kmer_logreg_both_strands`` (both strands' counts summed) and
+    ``kmer_logreg_rc_rows`` (each strand's spectrum a training row; a valid sequence's two
+    strands' probabilities averaged; C by valid accuracy over the same grid)."""
+    from gulm.baseline import fit_kmer_logreg, kmer_features
+    from gulm.configs.commands import KMER_CS
+    from gulm.metrics import classification_metrics
+    from gulm.probe import PROBE_METRICS
+
+    given = kmer_features(seqs, (1, 2, 3, 4, 5, 6))
+    both = kmer_features(seqs, (1, 2, 3, 4, 5, 6), both_strands=True)
+    rows = {"kmer_logreg": probe(given, y, split, classes),
+            "kmer_logreg_both_strands": probe(both, y, split, classes)}
+    reverse = both - given  # the reverse strand's own spectrum
+    tr, va = split == "train", split == "valid"
+    t0, best = time.perf_counter(), None
+    for C in KMER_CS:
+        model = fit_kmer_logreg(np.concatenate([given[tr], reverse[tr]]), np.concatenate([y[tr], y[tr]]),
+                                None, None, classes, Cs=[C])
+        probs = (model.probs_from_features(given[va]) + model.probs_from_features(reverse[va])) / 2
+        metrics = classification_metrics(y[va], probs, classes)
+        if best is None or metrics["accuracy"] > best[1]["accuracy"]:
+            best = (C, metrics)
+    rows["kmer_logreg_rc_rows"] = {"valid": {k: best[1][k] for k in PROBE_METRICS if k in best[1]}, "C": best[0],
+                                   "n_features": int(given.shape[1]),
+                                   "fit_seconds": round(time.perf_counter() - t0, 2)}
+    return rows
+
+
 def main(argv=None) -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("task")
     ap.add_argument("--dataset", required=True, help="dataset folder under <out>/data")
     ap.add_argument("--splits", required=True, help="comma-separated split names (fold2,fold3 or split)")
-    ap.add_argument("--lm", action="append", required=True, help="an LM to probe (repeatable)")
+    ap.add_argument("--lm", action="append", default=[], help="an LM to probe (repeatable)")
+    ap.add_argument("--kmer-variants", action="store_true",
+                    help="probe no LM: the k-mer LR on the given strand, on both strands summed, and on both "
+                         "strands as training rows with averaged probabilities")
     ap.add_argument("--out", default="runs/repro", help="run.py's --out (data and shared LMs)")
     ap.add_argument("--results", default="benchmarks/reproduce/results")
     ap.add_argument("--bs", type=int, default=128, help="inference batch size")
     ap.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's choice)")
     args = ap.parse_args(argv)
+    if bool(args.lm) == args.kmer_variants:
+        ap.error("name one or more --lm, or --kmer-variants")
 
     import torch
 
@@ -84,7 +127,10 @@ def main(argv=None) -> None:
         seqs = [s for s, k in zip(ds.sequences, keep) if k]
         y, classes = encode_labels([lab for lab, k in zip(ds.labels, keep) if k])
         split = split[keep]
-        rows = {"kmer_logreg": probe(kmer_features(seqs, (1, 2, 3, 4, 5, 6)), y, split, classes)}
+        if args.kmer_variants:
+            rows = kmer_variants(seqs, y, split, classes)
+        else:
+            rows = {"kmer_logreg": probe(kmer_features(seqs, (1, 2, 3, 4, 5, 6)), y, split, classes)}
         for name, folder in folders.items():
             t0 = time.perf_counter()
             x = Encoder.load(folder).features(seqs, bs=args.bs)
@@ -94,12 +140,14 @@ def main(argv=None) -> None:
         for name, r in rows.items():
             print(f"[probe] {args.dataset} {split_name} {name}: valid {key} {r['valid'][key]:.4f} "
                   f"acc {r['valid']['accuracy']:.4f} (C {r['C']:g}, {r['n_features']} features)")
-        write_json(Path(args.results) / args.task / "probes" / f"{args.dataset}__{split_name}.json",
+        suffix = "__kmer" if args.kmer_variants else ""
+        write_json(Path(args.results) / args.task / "probes" / f"{args.dataset}__{split_name}{suffix}.json",
                    {"task": args.task, "dataset": args.dataset, "split": split_name, "csv": str(csv),
                     "n_train": int((split == "train").sum()), "n_valid": int((split == "valid").sum()),
                     "classes": classes, "rows": rows, "machine": machine_info(),
                     "rerun": f"python benchmarks/reproduce/probe.py {args.task} --dataset {args.dataset} "
-                             f"--splits {split_name} " + " ".join(f"--lm {n}" for n in args.lm)
+                             f"--splits {split_name} " + " ".join([f"--lm {n}" for n in args.lm]
+                                                                  + ["--kmer-variants"] * args.kmer_variants)
                              + " --out OUT --results RESULTS"})
 
 
