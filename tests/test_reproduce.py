@@ -240,6 +240,11 @@ def test_baseline_learns_a_planted_motif(tmp_path):
     assert res["metrics"]["accuracy"] > 0.95 and res["metrics"]["classes"] == ["neg", "pos"]
     res_len = baseline.run_baseline(str(tmp_path / "t.csv"), features="length")
     assert res_len["n_features"] == 1
+    both = baseline.run_baseline(str(tmp_path / "t.csv"), features="kmer_both", ks=(1, 2, 3), Cs=(0.1, 1.0))
+    assert both["row"] == "kmer_both_logreg" and both["both_strands"] and both["n_features"] == 84
+    assert both["metrics"]["accuracy"] > 0.9  # TATAAT's reverse complement ATTATA counts as the motif
+    with pytest.raises(ValueError, match="kmer_both"):
+        baseline.run_baseline(str(tmp_path / "t.csv"), features="gc")
 
 
 def test_probe_scores_lm_features_on_valid_and_never_reads_test(tmp_path):

@@ -11,7 +11,10 @@ only (like the model rows) and scored on test with :func:`gulm.metrics.classific
 
 The length-only baseline (task 5) is the same logistic regression on log10(sequence length); the
 both-ends one (``kmer_ends``, task 5) counts the k-mers of the first and of the last
-``ends_window`` nt as two blocks, the features of the classifiers' ``--kmer-window`` branch.
+``ends_window`` nt as two blocks, the features of the classifiers' ``--kmer-window`` branch. The
+strand-symmetric one (``kmer_both``, task 4) sums the counts of both strands, what a fixed
+``--kmer-logreg`` branch fitted on both strands (``--rc-augment``) and averaged over them
+(``--rc-average``) amounts to for a linear model.
 """
 from __future__ import annotations
 
@@ -47,6 +50,9 @@ def run_baseline(csv: str, *, features: str = "kmer", ks: Sequence[int] = (1, 2,
     if features == "kmer":
         x_all = kmer_features(ds.sequences, ks, both_strands=both_strands)
         desc = {"features": "kmer", "ks": list(ks), "both_strands": both_strands}
+    elif features == "kmer_both":  # both strands summed whatever both_strands says: the strand-symmetric LR
+        x_all = kmer_features(ds.sequences, ks, both_strands=True)
+        desc = {"features": "kmer_both", "ks": list(ks), "both_strands": True}
     elif features == "kmer_ends":  # the same spectrum over the first and the last ends_window bases, two blocks
         x_all = kmer_features(ds.sequences, ks, both_strands=both_strands, window=ends_window)
         desc = {"features": "kmer_ends", "ks": list(ks), "both_strands": both_strands, "window": ends_window}
@@ -54,7 +60,7 @@ def run_baseline(csv: str, *, features: str = "kmer", ks: Sequence[int] = (1, 2,
         x_all = length_features(ds.sequences)
         desc = {"features": "log10_length"}
     else:
-        raise ValueError(f"features must be 'kmer', 'kmer_ends' or 'length', not {features!r}")
+        raise ValueError(f"features must be 'kmer', 'kmer_both', 'kmer_ends' or 'length', not {features!r}")
     t_feat = time.perf_counter() - t0
     tr, va, te = (split == "train"), (split == "valid"), (split == "test")
     t1 = time.perf_counter()
