@@ -309,6 +309,11 @@ def test_probe_kmer_variants_read_both_strands_on_valid_only(tmp_path):
     for row in res["rows"].values():
         assert row["n_features"] == 5460 and row["valid"]["accuracy"] > 0.8  # chance is 0.5
     assert res["rerun"].endswith("--kmer-variants --out OUT --results RESULTS")
+    # the reverse strand's spectrum the variants derive is that of the reverse complements
+    from gulm.baseline import kmer_features
+    given, both = kmer_features(seqs[:50]), kmer_features(seqs[:50], both_strands=True)
+    np.testing.assert_allclose(2 * both - given, kmer_features([t.translate(comp)[::-1] for t in seqs[:50]]),
+                               atol=1e-6)
 
 
 # ---- configs ------------------------------------------------------------------------------

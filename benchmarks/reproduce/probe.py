@@ -73,7 +73,9 @@ def kmer_variants(seqs: list[str], y: np.ndarray, split: np.ndarray, classes: li
     both = kmer_features(seqs, (1, 2, 3, 4, 5, 6), both_strands=True)
     rows = {"kmer_logreg": probe(given, y, split, classes),
             "kmer_logreg_both_strands": probe(both, y, split, classes)}
-    reverse = both - given  # the reverse strand's own spectrum
+    # the reverse strand's own spectrum: ``both`` is the mean of the two strands' frequencies (both
+    # strands have the same counted windows, so each k block's total doubles)
+    reverse = 2 * both - given
     tr, va = split == "train", split == "valid"
     t0, best = time.perf_counter(), None
     for C in KMER_CS:
