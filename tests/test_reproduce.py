@@ -278,6 +278,20 @@ def test_probe_scores_lm_features_on_valid_and_never_reads_test(tmp_path):
     lm = res["rows"][str(tmp_path / "lm")]
     assert lm["n_features"] == 3 * 8 and 0.0 <= lm["valid"]["accuracy"] <= 1.0  # [last, max, mean] of the top layer
     assert "probe.py taskX --dataset toy --splits fold0" in res["rerun"]
+    # a second probe of the same split adds its row and keeps the first LM's
+    probe.main(["taskX", "--dataset", "toy", "--splits", "fold0", "--lm", f"again={tmp_path / 'lm'}",
+                "--note", "the same LM under a label", "--out", str(tmp_path),
+                "--results", str(tmp_path / "results"), "--threads", "1"])
+    res2 = json.loads((tmp_path / "results" / "taskX" / "probes" / "toy__fold0.json").read_text())
+    assert set(res2["rows"]) == {"kmer_logreg", str(tmp_path / "lm"), "again"}
+    assert res2["rows"][str(tmp_path / "lm")] == lm
+    assert res2["rows"]["again"]["lm"] == "the same LM under a label"
+    assert res2["rows"]["again"]["valid"] == lm["valid"]
+    assert f"--lm again={tmp_path / 'lm'} " in res2["rows"]["again"]["rerun"]
+    # a probe JSON of another split layout is never merged into
+    with pytest.raises(SystemExit, match="another split layout"):
+        probe.merged_rows(tmp_path / "results" / "taskX" / "probes" / "toy__fold0.json",
+                          {**res2, "n_train": 299, "rows": {}})
     with pytest.raises(SystemExit, match="no LM"):
         probe.main(["taskX", "--dataset", "toy", "--splits", "fold0", "--lm", "nowhere", "--out", str(tmp_path)])
 

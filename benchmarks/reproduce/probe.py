@@ -20,13 +20,17 @@ as training rows with the two strands' probabilities averaged, what ``--kmer-log
         --splits fold0,fold1,fold2,fold3,fold4 --kmer-variants --out /work/runs/repro
 
 ``--lm`` takes ``shipped:NAME`` (a model shipped in the package), the name of a shared LM that
-``run.py --lm NAME`` pretrained under ``<out>/lm/NAME``, or a checkpoint folder. The split CSVs
+``run.py --lm NAME`` pretrained under ``<out>/lm/NAME``, or a checkpoint folder; ``LABEL=LM`` names
+the row ``LABEL`` (``--lm ft8_fold0=/scratch/ft8``), and ``--note`` says in words what the LM is
+(its corpus, epochs, valid loss). Probes add up: rows already in the split's JSON are kept, each LM
+row with its own rerun line and machine, so probing one more LM never loses an earlier one. The split CSVs
 are the ones ``run.py TASK --data-only`` builds under ``<out>/data``. One JSON per dataset and split
 goes to ``<results>/<task>/probes/`` (not a model row: ``run.py --summarize`` does not read it).
 """
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 import time
 from pathlib import Path
@@ -37,6 +41,26 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # benchmarks/ -> i
 
 from reproduce.common import machine_info, write_json  # noqa: E402
 from reproduce.settings import shipped_lm  # noqa: E402
+
+
+def lm_label(spec: str) -> tuple[str, str]:
+    """``(row label, LM name)`` of ``--lm [LABEL=]NAME``."""
+    label, sep, name = spec.partition("=")
+    return (label, name) if sep else (spec, spec)
+
+
+def merged_rows(path: Path, body: dict) -> dict:
+    """``body`` with the LM rows of an earlier probe of the same split (``path``) kept: the new
+    run's rows replace rows of the same name only. A JSON of another split layout is refused."""
+    if not path.exists():
+        return body
+    old = json.loads(path.read_text())
+    same = ("classes", "n_train", "n_valid")
+    if any(old.get(k) != body[k] for k in same):
+        sys.exit(f"probe.py: {path} holds a probe of another split layout "
+                 f"({', '.join(f'{k} {old.get(k)!r}' for k in same)}); move it away first")
+    return {**body, "rows": {**old.get("rows", {}), **body["rows"]}}
+
 
 def lm_folder(name: str, out: Path) -> Path:
     """The checkpoint folder of ``--lm NAME``."""
@@ -96,7 +120,9 @@ def main(argv=None) -> None:
     ap.add_argument("task")
     ap.add_argument("--dataset", required=True, help="dataset folder under <out>/data")
     ap.add_argument("--splits", required=True, help="comma-separated split names (fold2,fold3 or split)")
-    ap.add_argument("--lm", action="append", default=[], help="an LM to probe (repeatable)")
+    ap.add_argument("--lm", action="append", default=[], metavar="[LABEL=]LM",
+                    help="an LM to probe (repeatable); LABEL names its row (default: LM)")
+    ap.add_argument("--note", default=None, help="what the LMs probed are, in words (kept in their rows)")
     ap.add_argument("--kmer-variants", action="store_true",
                     help="probe no LM: the k-mer LR on the given strand, on both strands summed, and on both "
                          "strands as training rows with averaged probabilities")
@@ -118,7 +144,8 @@ def main(argv=None) -> None:
     if args.threads:
         torch.set_num_threads(args.threads)
     out = Path(args.out)
-    folders = {name: lm_folder(name, out) for name in args.lm}
+    specs = dict(map(lm_label, args.lm))
+    folders = {label: lm_folder(name, out) for label, name in specs.items()}
     for split_name in args.splits.split(","):
         csv = out / "data" / args.dataset / f"{split_name}.csv"
         if not csv.exists():
@@ -137,20 +164,24 @@ def main(argv=None) -> None:
             t0 = time.perf_counter()
             x = Encoder.load(folder).features(seqs, bs=args.bs)
             rows[name] = {**probe(x, y, split, classes), "feature_seconds": round(time.perf_counter() - t0, 1),
-                          "lm_path": str(folder)}
+                          "lm_path": str(folder), "machine": machine_info(),
+                          "rerun": f"python benchmarks/reproduce/probe.py {args.task} --dataset {args.dataset} "
+                                   f"--splits {split_name} --lm {name}={specs[name]} --out OUT --results RESULTS"}
+            if args.note:
+                rows[name]["lm"] = args.note
         key = "mcc" if len(classes) == 2 else "accuracy"
         for name, r in rows.items():
             print(f"[probe] {args.dataset} {split_name} {name}: valid {key} {r['valid'][key]:.4f} "
                   f"acc {r['valid']['accuracy']:.4f} (C {r['C']:g}, {r['n_features']} features)")
         suffix = "__kmer" if args.kmer_variants else ""
-        write_json(Path(args.results) / args.task / "probes" / f"{args.dataset}__{split_name}{suffix}.json",
-                   {"task": args.task, "dataset": args.dataset, "split": split_name, "csv": str(csv),
-                    "n_train": int((split == "train").sum()), "n_valid": int((split == "valid").sum()),
-                    "classes": classes, "rows": rows, "machine": machine_info(),
-                    "rerun": f"python benchmarks/reproduce/probe.py {args.task} --dataset {args.dataset} "
-                             f"--splits {split_name} " + " ".join([f"--lm {n}" for n in args.lm]
-                                                                  + ["--kmer-variants"] * args.kmer_variants)
-                             + " --out OUT --results RESULTS"})
+        path = Path(args.results) / args.task / "probes" / f"{args.dataset}__{split_name}{suffix}.json"
+        rerun = (f"python benchmarks/reproduce/probe.py {args.task} --dataset {args.dataset} --splits {split_name} "
+                 + " ".join([f"--lm {n}" for n in args.lm] + ["--kmer-variants"] * args.kmer_variants)
+                 + " --out OUT --results RESULTS")
+        write_json(path, merged_rows(path, {
+            "task": args.task, "dataset": args.dataset, "split": split_name, "csv": str(csv),
+            "n_train": int((split == "train").sum()), "n_valid": int((split == "valid").sum()),
+            "classes": classes, "rows": rows, "machine": machine_info(), "rerun": rerun}))
 
 
 if __name__ == "__main__":
