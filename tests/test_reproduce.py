@@ -288,6 +288,11 @@ def test_probe_scores_lm_features_on_valid_and_never_reads_test(tmp_path):
     assert res2["rows"]["again"]["lm"] == "the same LM under a label"
     assert res2["rows"]["again"]["valid"] == lm["valid"]
     assert f"--lm again={tmp_path / 'lm'} " in res2["rows"]["again"]["rerun"]
+    # a row of an older JSON without its own rerun line keeps the command that made the file
+    legacy = tmp_path / "legacy.json"
+    legacy.write_text(json.dumps({**res2, "rerun": "probe.py OLD", "rows": {"old_lm": {"valid": {}}}}))
+    merged = probe.merged_rows(legacy, {**res2, "rows": {"new_lm": {"valid": {}}}})
+    assert merged["rows"]["old_lm"]["rerun"] == "probe.py OLD" and set(merged["rows"]) == {"old_lm", "new_lm"}
     # a probe JSON of another split layout is never merged into
     with pytest.raises(SystemExit, match="another split layout"):
         probe.merged_rows(tmp_path / "results" / "taskX" / "probes" / "toy__fold0.json",

@@ -50,8 +50,9 @@ def lm_label(spec: str) -> tuple[str, str]:
 
 
 def merged_rows(path: Path, body: dict) -> dict:
-    """``body`` with the LM rows of an earlier probe of the same split (``path``) kept: the new
-    run's rows replace rows of the same name only. A JSON of another split layout is refused."""
+    """``body`` with the LM rows of an earlier probe of the same split (``path``) kept, each with the
+    command that made it: the new run's rows replace rows of the same name only. A JSON of another
+    split layout is refused."""
     if not path.exists():
         return body
     old = json.loads(path.read_text())
@@ -59,7 +60,10 @@ def merged_rows(path: Path, body: dict) -> dict:
     if any(old.get(k) != body[k] for k in same):
         sys.exit(f"probe.py: {path} holds a probe of another split layout "
                  f"({', '.join(f'{k} {old.get(k)!r}' for k in same)}); move it away first")
-    return {**body, "rows": {**old.get("rows", {}), **body["rows"]}}
+    # an earlier LM row without its own rerun line was made by the earlier file's command
+    kept = {name: ({"machine": old.get("machine"), "rerun": old.get("rerun"), **row} if name != "kmer_logreg" else row)
+            for name, row in old.get("rows", {}).items()}
+    return {**body, "rows": {**kept, **body["rows"]}}
 
 
 def lm_folder(name: str, out: Path) -> Path:
