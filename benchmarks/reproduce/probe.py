@@ -60,10 +60,17 @@ def merged_rows(path: Path, body: dict) -> dict:
     if any(old.get(k) != body[k] for k in same):
         sys.exit(f"probe.py: {path} holds a probe of another split layout "
                  f"({', '.join(f'{k} {old.get(k)!r}' for k in same)}); move it away first")
-    # an earlier LM row without its own rerun line was made by the earlier file's command
-    kept = {name: ({"machine": old.get("machine"), "rerun": old.get("rerun"), **row} if name != "kmer_logreg" else row)
+    # an earlier row without its own rerun line was made by the earlier file's command (the k-mer
+    # rows are always among the new run's rows, which replace them)
+    kept = {name: {"machine": old.get("machine"), "rerun": old.get("rerun"), **row}
             for name, row in old.get("rows", {}).items()}
     return {**body, "rows": {**kept, **body["rows"]}}
+
+
+def rerun_line(task: str, dataset: str, split_name: str, flags: list[str]) -> str:
+    """The command that makes a probe row again (``OUT`` and ``RESULTS`` stand for the folders)."""
+    return (f"python benchmarks/reproduce/probe.py {task} --dataset {dataset} --splits {split_name} "
+            + " ".join(flags) + " --out OUT --results RESULTS")
 
 
 def lm_folder(name: str, out: Path) -> Path:
@@ -148,8 +155,8 @@ def main(argv=None) -> None:
     if args.threads:
         torch.set_num_threads(args.threads)
     out = Path(args.out)
-    specs = dict(map(lm_label, args.lm))
-    folders = {label: lm_folder(name, out) for label, name in specs.items()}
+    specs = {lm_label(spec)[0]: spec for spec in args.lm}  # row label -> its --lm argument
+    folders = {label: lm_folder(lm_label(spec)[1], out) for label, spec in specs.items()}
     for split_name in args.splits.split(","):
         csv = out / "data" / args.dataset / f"{split_name}.csv"
         if not csv.exists():
@@ -169,8 +176,7 @@ def main(argv=None) -> None:
             x = Encoder.load(folder).features(seqs, bs=args.bs)
             rows[name] = {**probe(x, y, split, classes), "feature_seconds": round(time.perf_counter() - t0, 1),
                           "lm_path": str(folder), "machine": machine_info(),
-                          "rerun": f"python benchmarks/reproduce/probe.py {args.task} --dataset {args.dataset} "
-                                   f"--splits {split_name} --lm {name}={specs[name]} --out OUT --results RESULTS"}
+                          "rerun": rerun_line(args.task, args.dataset, split_name, [f"--lm {specs[name]}"])}
             if args.note:
                 rows[name]["lm"] = args.note
         key = "mcc" if len(classes) == 2 else "accuracy"
@@ -179,9 +185,8 @@ def main(argv=None) -> None:
                   f"acc {r['valid']['accuracy']:.4f} (C {r['C']:g}, {r['n_features']} features)")
         suffix = "__kmer" if args.kmer_variants else ""
         path = Path(args.results) / args.task / "probes" / f"{args.dataset}__{split_name}{suffix}.json"
-        rerun = (f"python benchmarks/reproduce/probe.py {args.task} --dataset {args.dataset} --splits {split_name} "
-                 + " ".join([f"--lm {n}" for n in args.lm] + ["--kmer-variants"] * args.kmer_variants)
-                 + " --out OUT --results RESULTS")
+        rerun = rerun_line(args.task, args.dataset, split_name,
+                           [f"--lm {n}" for n in args.lm] + ["--kmer-variants"] * args.kmer_variants)
         write_json(path, merged_rows(path, {
             "task": args.task, "dataset": args.dataset, "split": split_name, "csv": str(csv),
             "n_train": int((split == "train").sum()), "n_valid": int((split == "valid").sum()),
