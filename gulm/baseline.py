@@ -23,7 +23,7 @@ import numpy as np
 
 from gulm.configs.commands import KMER_CS, KMER_KS
 
-__all__ = ["kmer_features", "KmerLogReg", "fit_kmer_logreg", "kmer_baseline", "baseline_metrics",
+__all__ = ["kmer_features", "gapped_kmer_features", "KmerLogReg", "fit_kmer_logreg", "kmer_baseline", "baseline_metrics",
            "DEFAULT_KS", "DEFAULT_CS", "BASELINE_NPZ", "BASELINE_JSON"]
 
 DEFAULT_KS = KMER_KS  # one place for both: gulm.configs (the CLI's defaults come from there too)
@@ -73,6 +73,61 @@ def kmer_features(sequences: Sequence[str | bytes], ks: Sequence[int] = DEFAULT_
         total = counts.sum(1, keepdims=True)
         blocks.append(np.divide(counts, total, out=np.zeros_like(counts), where=total > 0))
     return np.concatenate(blocks, axis=1).astype(dtype, copy=False)
+
+
+def gapped_kmer_features(sequences: Sequence[str | bytes], length: int, informative: int, *,
+                         both_strands: bool = False, dtype=np.float32) -> np.ndarray:
+    """Gapped k-mer frequencies (the features behind gkm-SVM): for every way of keeping
+    ``informative`` positions of a ``length``-base window, its first and last among them (the
+    rest are wildcards; patterns that do not span the whole window are the shorter windows'),
+    the counts of the 4^informative base patterns (stride 1; a window with a non-ACGT base at an
+    informative position is skipped, one at a wildcard counts), each block divided by its number of counted windows. [N, C(length-2, informative-2)
+    * 4^informative]; ``both_strands`` adds the reverse strand's counts. ``length == informative``
+    gives the plain k-mer block of k = ``length``."""
+    from itertools import combinations
+
+    if not 2 <= informative <= length:
+        raise ValueError(f"gapped k-mers need 2 <= informative <= length, got {informative} of {length}")
+    masks = [(0, *mid, length - 1) for mid in combinations(range(1, length - 1), informative - 2)]
+    strands = [sequences, _revcomp_all(sequences)] if both_strands else [sequences]
+    width = 4 ** informative
+    out = np.zeros((len(sequences), len(masks) * width), dtype=np.float64)
+    for seqs in strands:
+        for a in range(0, len(seqs), 512):
+            codes = _base_codes(seqs[a:a + 512])
+            n, span = codes.shape
+            windows = span - length + 1
+            if windows < 1:
+                continue
+            rows = np.broadcast_to(np.arange(n)[:, None], (n, windows))
+            for m, positions in enumerate(masks):
+                index = np.zeros((n, windows), dtype=np.int64)
+                bad = np.zeros((n, windows), dtype=bool)
+                for pos in positions:
+                    code = codes[:, pos:pos + windows]
+                    index = index * 4 + np.minimum(code, 3)
+                    bad |= code > 3
+                flat = rows[~bad] * width + index[~bad]
+                out[a:a + n, m * width:(m + 1) * width] += np.bincount(
+                    flat, minlength=n * width).reshape(n, width)
+    for m in range(len(masks)):
+        block = out[:, m * width:(m + 1) * width]
+        total = block.sum(1, keepdims=True)
+        np.divide(block, total, out=block, where=total > 0)
+    return out.astype(dtype, copy=False)
+
+
+def _base_codes(sequences: Sequence[str | bytes]) -> np.ndarray:
+    """[N, longest] uint8 codes: A C G T (either case; U as T) 0-3, anything else and padding 4."""
+    table = np.full(256, 4, dtype=np.uint8)
+    for code, bases in enumerate((b"Aa", b"Cc", b"Gg", b"TtUu")):
+        table[list(bases)] = code
+    longest = max((len(s) for s in sequences), default=0)
+    codes = np.full((len(sequences), longest), 4, dtype=np.uint8)
+    for i, s in enumerate(sequences):
+        raw = np.frombuffer(s.encode() if isinstance(s, str) else bytes(s), dtype=np.uint8)
+        codes[i, :len(raw)] = table[raw]
+    return codes
 
 
 @dataclass

@@ -114,3 +114,28 @@ def test_baseline_command_on_a_classifier_split_and_evaluate_shows_it(tmp_path):
     assert r.returncode == 0 and "k-mer LR, test" in r.stdout, r.stderr
     r = run("baseline", tmp_path / "nope")
     assert r.returncode == 2 and "no such checkpoint" in r.stderr
+
+
+def test_gapped_kmer_features_count_patterns_and_match_plain_kmers():
+    from gulm.baseline import gapped_kmer_features
+
+    # length 3, 2 informative: one mask (first and last base, middle a wildcard)
+    x = gapped_kmer_features(["ACGTA", "AANCA"], 3, 2)
+    assert x.shape == (2, 16)
+    # ACGTA: windows ACG, CGT, GTA -> patterns A.G, C.T, G.A
+    want = np.zeros(16)
+    for a, b in ("AG", "CT", "GA"):
+        want["ACGT".index(a) * 4 + "ACGT".index(b)] = 1 / 3
+    np.testing.assert_allclose(x[0], want)
+    # AANCA: AAN (skipped), ANC (wildcard N: counted as A.C), NCA (skipped)
+    assert x[1]["ACGT".index("A") * 4 + "ACGT".index("C")] == 1 and x[1].sum() == 1
+    # with every position informative it is the plain k-mer block
+    seqs = ["ACGTTGCAAC", "GGGTACCA", "acgtu"]
+    np.testing.assert_allclose(gapped_kmer_features(seqs, 3, 3), kmer_features(seqs, [3]), atol=1e-7)
+    # blocks: C(4, 2) masks of 4^4 patterns for length 6, 4 informative; both strands symmetric
+    y = gapped_kmer_features(seqs, 6, 4, both_strands=True)
+    assert y.shape == (3, 6 * 256)
+    rc = ["".join({"A": "T", "C": "G", "G": "C", "T": "A"}[c] for c in reversed(s)) for s in seqs[:2]]
+    np.testing.assert_allclose(y[:2], gapped_kmer_features(rc, 6, 4, both_strands=True), atol=1e-7)
+    with pytest.raises(ValueError):
+        gapped_kmer_features(seqs, 4, 5)

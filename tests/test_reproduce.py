@@ -333,6 +333,17 @@ def test_probe_kmer_variants_read_both_strands_on_valid_only(tmp_path):
     given, both = kmer_features(seqs[:50]), kmer_features(seqs[:50], both_strands=True)
     np.testing.assert_allclose(2 * both - given, kmer_features([t.translate(comp)[::-1] for t in seqs[:50]]),
                                atol=1e-6)
+    # --gapped adds the gapped spectrum's two rows; the rows already there are kept
+    with pytest.raises(SystemExit):  # --gapped needs --kmer-variants and L,K
+        probe.main(["taskX", "--dataset", "toy", "--splits", "fold0", "--lm", "x", "--gapped", "6,4"])
+    probe.main(["taskX", "--dataset", "toy", "--splits", "fold0", "--kmer-variants", "--gapped", "6,4",
+                "--out", str(tmp_path), "--results", str(tmp_path / "results")])
+    res = json.loads((tmp_path / "results" / "taskX" / "probes" / "toy__fold0__kmer.json").read_text())
+    assert {"kmer_gapped_6_4_both_strands", "kmer_gapped_6_4_rc_rows", "kmer_logreg_rc_rows"} <= set(res["rows"])
+    for name in ("kmer_gapped_6_4_both_strands", "kmer_gapped_6_4_rc_rows"):
+        row = res["rows"][name]
+        assert row["n_features"] == 6 * 256 and row["valid"]["accuracy"] > 0.8
+    assert res["rerun"].endswith("--kmer-variants --gapped 6,4 --out OUT --results RESULTS")
 
 
 # ---- configs ------------------------------------------------------------------------------

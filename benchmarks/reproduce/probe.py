@@ -19,6 +19,9 @@ as training rows with the two strands' probabilities averaged, what ``--kmer-log
     python benchmarks/reproduce/probe.py task4 --dataset cohn_enhancers \\
         --splits fold0,fold1,fold2,fold3,fold4 --kmer-variants --out /work/runs/repro
 
+``--gapped L,K`` adds the gapped k-mer spectrum (L-base windows, K informative bases; the features
+of gkm-SVM, :func:`gulm.baseline.gapped_kmer_features`) read the last two ways.
+
 ``--lm`` takes ``shipped:NAME`` (a model shipped in the package), the name of a shared LM that
 ``run.py --lm NAME`` pretrained under ``<out>/lm/NAME``, or a checkpoint folder; ``LABEL=LM`` names
 the row ``LABEL`` (``--lm ft8_fold0=/scratch/ft8``), and ``--note`` says in words what the LM is
@@ -94,23 +97,44 @@ def probe(x: np.ndarray, y: np.ndarray, split: np.ndarray, classes: list[str]) -
     return linear_probe(x[tr], y[tr], x[va], y[va], classes)
 
 
-def kmer_variants(seqs: list[str], y: np.ndarray, split: np.ndarray, classes: list[str]) -> dict:
+def kmer_variants(seqs: list[str], y: np.ndarray, split: np.ndarray, classes: list[str],
+                  gapped: tuple[int, int] | None = None) -> dict:
     """Valid metrics of the k-mer LR (k = 1..6) reading the strands three ways: ``kmer_logreg`` (the
     given strand), ``kmer_logreg_both_strands`` (both strands' counts summed) and
     ``kmer_logreg_rc_rows`` (each strand's spectrum a training row; a valid sequence's two
-    strands' probabilities averaged; C by valid accuracy over the same grid)."""
-    from gulm.baseline import fit_kmer_logreg, kmer_features
+    strands' probabilities averaged; C by valid accuracy over the same grid). ``gapped`` (length,
+    informative) adds the gapped k-mer spectrum (:func:`gulm.baseline.gapped_kmer_features`) read
+    the last two ways, ``kmer_gapped_L_K_both_strands`` and ``kmer_gapped_L_K_rc_rows``."""
+    from gulm.baseline import gapped_kmer_features, kmer_features
+
+    given = kmer_features(seqs, (1, 2, 3, 4, 5, 6))
+    both = kmer_features(seqs, (1, 2, 3, 4, 5, 6), both_strands=True)
+    # the reverse strand's own spectrum: ``both`` is the mean of the two strands' frequencies (both
+    # strands have the same counted windows, so each k block's total doubles)
+    rows = {"kmer_logreg": probe(given, y, split, classes),
+            "kmer_logreg_both_strands": probe(both, y, split, classes),
+            "kmer_logreg_rc_rows": rc_rows_probe(given, 2 * both - given, y, split, classes)}
+    if gapped:
+        t0 = time.perf_counter()
+        g_given = gapped_kmer_features(seqs, *gapped)
+        g_both = gapped_kmer_features(seqs, *gapped, both_strands=True)
+        count_seconds = round(time.perf_counter() - t0, 2)
+        name = f"kmer_gapped_{gapped[0]}_{gapped[1]}"
+        rows[f"{name}_both_strands"] = {**probe(g_both, y, split, classes), "count_seconds": count_seconds}
+        rows[f"{name}_rc_rows"] = {**rc_rows_probe(g_given, 2 * g_both - g_given, y, split, classes),
+                                   "count_seconds": count_seconds}
+    return rows
+
+
+def rc_rows_probe(given: np.ndarray, reverse: np.ndarray, y: np.ndarray, split: np.ndarray,
+                  classes: list[str]) -> dict:
+    """Valid metrics of the LR trained on both strands' features as rows (``given`` and
+    ``reverse``), each valid sequence's two strands' probabilities averaged, C by valid accuracy."""
+    from gulm.baseline import fit_kmer_logreg
     from gulm.configs.commands import KMER_CS
     from gulm.metrics import classification_metrics
     from gulm.probe import PROBE_METRICS
 
-    given = kmer_features(seqs, (1, 2, 3, 4, 5, 6))
-    both = kmer_features(seqs, (1, 2, 3, 4, 5, 6), both_strands=True)
-    rows = {"kmer_logreg": probe(given, y, split, classes),
-            "kmer_logreg_both_strands": probe(both, y, split, classes)}
-    # the reverse strand's own spectrum: ``both`` is the mean of the two strands' frequencies (both
-    # strands have the same counted windows, so each k block's total doubles)
-    reverse = 2 * both - given
     tr, va = split == "train", split == "valid"
     t0, best = time.perf_counter(), None
     for C in KMER_CS:
@@ -120,10 +144,8 @@ def kmer_variants(seqs: list[str], y: np.ndarray, split: np.ndarray, classes: li
         metrics = classification_metrics(y[va], probs, classes)
         if best is None or metrics["accuracy"] > best[1]["accuracy"]:
             best = (C, metrics)
-    rows["kmer_logreg_rc_rows"] = {"valid": {k: best[1][k] for k in PROBE_METRICS if k in best[1]}, "C": best[0],
-                                   "n_features": int(given.shape[1]),
-                                   "fit_seconds": round(time.perf_counter() - t0, 2)}
-    return rows
+    return {"valid": {k: best[1][k] for k in PROBE_METRICS if k in best[1]}, "C": best[0],
+            "n_features": int(given.shape[1]), "fit_seconds": round(time.perf_counter() - t0, 2)}
 
 
 def main(argv=None) -> None:
@@ -137,6 +159,9 @@ def main(argv=None) -> None:
     ap.add_argument("--kmer-variants", action="store_true",
                     help="probe no LM: the k-mer LR on the given strand, on both strands summed, and on both "
                          "strands as training rows with averaged probabilities")
+    ap.add_argument("--gapped", default=None, metavar="L,K",
+                    help="with --kmer-variants: also the gapped k-mer spectrum of L-base windows with K "
+                         "informative bases (e.g. 10,5), read both ways the strands are combined")
     ap.add_argument("--out", default="runs/repro", help="run.py's --out (data and shared LMs)")
     ap.add_argument("--results", default="benchmarks/reproduce/results")
     ap.add_argument("--bs", type=int, default=128, help="inference batch size")
@@ -144,6 +169,9 @@ def main(argv=None) -> None:
     args = ap.parse_args(argv)
     if bool(args.lm) == args.kmer_variants:
         ap.error("name one or more --lm, or --kmer-variants")
+    gapped = tuple(int(v) for v in args.gapped.split(",")) if args.gapped else None
+    if gapped and (not args.kmer_variants or len(gapped) != 2):
+        ap.error("--gapped takes L,K and goes with --kmer-variants")
 
     import torch
 
@@ -168,7 +196,7 @@ def main(argv=None) -> None:
         y, classes = encode_labels([lab for lab, k in zip(ds.labels, keep) if k])
         split = split[keep]
         if args.kmer_variants:
-            rows = kmer_variants(seqs, y, split, classes)
+            rows = kmer_variants(seqs, y, split, classes, gapped)
         else:
             rows = {"kmer_logreg": probe(kmer_features(seqs, (1, 2, 3, 4, 5, 6)), y, split, classes)}
         for name, folder in folders.items():
@@ -186,7 +214,8 @@ def main(argv=None) -> None:
         suffix = "__kmer" if args.kmer_variants else ""
         path = Path(args.results) / args.task / "probes" / f"{args.dataset}__{split_name}{suffix}.json"
         rerun = rerun_line(args.task, args.dataset, split_name,
-                           [f"--lm {n}" for n in args.lm] + ["--kmer-variants"] * args.kmer_variants)
+                           [f"--lm {n}" for n in args.lm] + ["--kmer-variants"] * args.kmer_variants
+                           + [f"--gapped {args.gapped}"] * bool(args.gapped))
         write_json(path, merged_rows(path, {
             "task": args.task, "dataset": args.dataset, "split": split_name, "csv": str(csv),
             "n_train": int((split == "train").sum()), "n_valid": int((split == "valid").sum()),
