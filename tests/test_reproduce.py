@@ -243,7 +243,10 @@ def test_baseline_learns_a_planted_motif(tmp_path):
     both = baseline.run_baseline(str(tmp_path / "t.csv"), features="kmer_both", ks=(1, 2, 3), Cs=(0.1, 1.0))
     assert both["row"] == "kmer_both_logreg" and both["both_strands"] and both["n_features"] == 84
     assert both["metrics"]["accuracy"] > 0.9  # TATAAT's reverse complement ATTATA counts as the motif
-    with pytest.raises(ValueError, match="kmer_both"):
+    gapped = baseline.run_baseline(str(tmp_path / "t.csv"), features="kmer_gapped", gapped=(6, 4), Cs=(0.1, 1.0))
+    assert gapped["row"] == "kmer_gapped_logreg" and gapped["gapped"] == [6, 4] and gapped["n_features"] == 6 * 256
+    assert gapped["metrics"]["accuracy"] > 0.9
+    with pytest.raises(ValueError, match="kmer_gapped"):
         baseline.run_baseline(str(tmp_path / "t.csv"), features="gc")
 
 

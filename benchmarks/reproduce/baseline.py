@@ -14,7 +14,9 @@ both-ends one (``kmer_ends``, task 5) counts the k-mers of the first and of the 
 ``ends_window`` nt as two blocks, the features of the classifiers' ``--kmer-window`` branch. The
 strand-symmetric one (``kmer_both``, task 4) sums the counts of both strands, what a fixed
 ``--kmer-logreg`` branch fitted on both strands (``--rc-augment``) and averaged over them
-(``--rc-average``) amounts to for a linear model.
+(``--rc-average``) amounts to for a linear model. The gapped one (``kmer_gapped``, task 4) reads
+the gapped k-mer spectrum of ``gapped`` = (window length, informative bases), both strands summed
+(:func:`gulm.baseline.gapped_kmer_features`; the features of gkm-SVM, fitted by the same LR).
 """
 from __future__ import annotations
 
@@ -23,7 +25,7 @@ from typing import Sequence
 
 import numpy as np
 
-from gulm.baseline import DEFAULT_CS, fit_kmer_logreg, kmer_features
+from gulm.baseline import DEFAULT_CS, fit_kmer_logreg, gapped_kmer_features, kmer_features
 from gulm.data import read_labeled_csv
 from gulm.data.batches import encode_labels
 from gulm.metrics import classification_metrics
@@ -38,7 +40,7 @@ def length_features(sequences: Sequence[str]) -> np.ndarray:
 
 def run_baseline(csv: str, *, features: str = "kmer", ks: Sequence[int] = (1, 2, 3, 4, 5, 6),
                  both_strands: bool = False, Cs: Sequence[float] = DEFAULT_CS, max_iter: int = 500,
-                 ends_window: int = 1000) -> dict:
+                 ends_window: int = 1000, gapped: Sequence[int] = (10, 5)) -> dict:
     """Fit and score one baseline on a ``sequence,label,set`` CSV. Returns a result dict with the
     test metrics, the valid accuracy per C and wall times."""
     t0 = time.perf_counter()
@@ -56,11 +58,15 @@ def run_baseline(csv: str, *, features: str = "kmer", ks: Sequence[int] = (1, 2,
     elif features == "kmer_ends":  # the same spectrum over the first and the last ends_window bases, two blocks
         x_all = kmer_features(ds.sequences, ks, both_strands=both_strands, window=ends_window)
         desc = {"features": "kmer_ends", "ks": list(ks), "both_strands": both_strands, "window": ends_window}
+    elif features == "kmer_gapped":  # gapped k-mers, both strands summed
+        x_all = gapped_kmer_features(ds.sequences, *gapped, both_strands=True)
+        desc = {"features": "kmer_gapped", "gapped": list(gapped), "both_strands": True}
     elif features == "length":
         x_all = length_features(ds.sequences)
         desc = {"features": "log10_length"}
     else:
-        raise ValueError(f"features must be 'kmer', 'kmer_both', 'kmer_ends' or 'length', not {features!r}")
+        raise ValueError(f"features must be 'kmer', 'kmer_both', 'kmer_ends', 'kmer_gapped' or 'length', "
+                         f"not {features!r}")
     t_feat = time.perf_counter() - t0
     tr, va, te = (split == "train"), (split == "valid"), (split == "test")
     t1 = time.perf_counter()
