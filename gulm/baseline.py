@@ -23,8 +23,8 @@ import numpy as np
 
 from gulm.configs.commands import KMER_CS, KMER_KS
 
-__all__ = ["kmer_features", "gapped_kmer_features", "KmerLogReg", "fit_kmer_logreg", "kmer_baseline", "baseline_metrics",
-           "DEFAULT_KS", "DEFAULT_CS", "BASELINE_NPZ", "BASELINE_JSON"]
+__all__ = ["kmer_features", "gapped_kmer_features", "baseline_features", "KmerLogReg", "fit_kmer_logreg",
+           "kmer_baseline", "baseline_metrics", "baseline_name", "DEFAULT_KS", "DEFAULT_CS", "BASELINE_NPZ", "BASELINE_JSON"]
 
 DEFAULT_KS = KMER_KS  # one place for both: gulm.configs (the CLI's defaults come from there too)
 DEFAULT_CS = KMER_CS
@@ -81,8 +81,9 @@ def gapped_kmer_features(sequences: Sequence[str | bytes], length: int, informat
     ``informative`` positions of a ``length``-base window, its first and last among them (the
     rest are wildcards; patterns that do not span the whole window are the shorter windows'),
     the counts of the 4^informative base patterns (stride 1; a window with a non-ACGT base at an
-    informative position is skipped, one at a wildcard counts), each block divided by its number of counted windows. [N, C(length-2, informative-2)
-    * 4^informative]; ``both_strands`` adds the reverse strand's counts. ``length == informative``
+    informative position is skipped, one at a wildcard counts), each block divided by its number of
+    counted windows. [N, C(length-2, informative-2) * 4^informative]; ``both_strands`` adds the
+    reverse strand's counts. ``length == informative``
     gives the plain k-mer block of k = ``length``."""
     from itertools import combinations
 
@@ -117,6 +118,22 @@ def gapped_kmer_features(sequences: Sequence[str | bytes], length: int, informat
     return out.astype(dtype, copy=False)
 
 
+def baseline_features(sequences: Sequence[str | bytes], ks: Sequence[int] = DEFAULT_KS, *,
+                      both_strands: bool = False, window: int = 0,
+                      gapped: Sequence[int] | None = None) -> np.ndarray:
+    """The features of a :class:`KmerLogReg`: the k-mer spectrum (:func:`kmer_features`), or with
+    ``gapped`` = (length, informative) the gapped one in its place (:func:`gapped_kmer_features`);
+    with ``window`` > 0 counted over the first and the last ``window`` bases, two blocks."""
+    if not gapped:
+        return kmer_features(sequences, ks, both_strands=both_strands, window=window)
+    if window:
+        return np.concatenate([gapped_kmer_features([s[:window] for s in sequences], *gapped,
+                                                    both_strands=both_strands),
+                               gapped_kmer_features([s[-window:] for s in sequences], *gapped,
+                                                    both_strands=both_strands)], axis=1)
+    return gapped_kmer_features(sequences, *gapped, both_strands=both_strands)
+
+
 def _base_codes(sequences: Sequence[str | bytes]) -> np.ndarray:
     """[N, longest] uint8 codes: A C G T (either case; U as T) 0-3, anything else and padding 4."""
     table = np.full(256, 4, dtype=np.uint8)
@@ -145,6 +162,7 @@ class KmerLogReg:
     model_classes: np.ndarray  # class indices the model saw in training
     valid_accuracy_by_C: dict = field(default_factory=dict)
     window: int = 0  # > 0: features of the first and the last ``window`` bases (kmer_features)
+    gapped: tuple[int, int] | None = None  # (length, informative): gapped k-mers in place of ``ks``
 
     def decision(self, x: np.ndarray) -> np.ndarray:
         z = (x - self.mean) / self.scale
@@ -179,8 +197,8 @@ class KmerLogReg:
         return w, b
 
     def probs(self, sequences: Sequence[str | bytes]) -> np.ndarray:
-        return self.probs_from_features(kmer_features(sequences, self.ks, both_strands=self.both_strands,
-                                                      window=self.window))
+        return self.probs_from_features(baseline_features(sequences, self.ks, both_strands=self.both_strands,
+                                                          window=self.window, gapped=self.gapped))
 
     # ---- files (no pickles) ---------------------------------------------------------------
     def save(self, folder: str | os.PathLike, extra: dict | None = None) -> None:
@@ -191,7 +209,8 @@ class KmerLogReg:
                  model_classes=self.model_classes)
         os.replace(tmp, os.path.join(folder, BASELINE_NPZ))
         meta = {"kind": "kmer_logreg", "classes": self.classes, "ks": self.ks,
-                "both_strands": self.both_strands, "window": self.window, "C": self.C,
+                "both_strands": self.both_strands, "window": self.window,
+                "gapped": list(self.gapped) if self.gapped else None, "C": self.C,
                 "valid_accuracy_by_C": {str(c): a for c, a in self.valid_accuracy_by_C.items()},
                 **(extra or {})}
         with open(os.path.join(folder, ".baseline.tmp.json"), "w") as fh:
@@ -214,7 +233,8 @@ class KmerLogReg:
                    mean=arrays["mean"], scale=arrays["scale"], coef=arrays["coef"],
                    intercept=arrays["intercept"], model_classes=arrays["model_classes"],
                    valid_accuracy_by_C={float(c): a for c, a in meta.get("valid_accuracy_by_C", {}).items()},
-                   window=int(meta.get("window", 0)))
+                   window=int(meta.get("window", 0)),
+                   gapped=tuple(int(v) for v in meta["gapped"]) if meta.get("gapped") else None)
 
     @staticmethod
     def exists(folder: str | os.PathLike) -> bool:
@@ -224,7 +244,7 @@ class KmerLogReg:
 def fit_kmer_logreg(x_train: np.ndarray, y_train: np.ndarray, x_valid: np.ndarray | None,
                     y_valid: np.ndarray | None, classes: Sequence[str], *, ks: Sequence[int] = DEFAULT_KS,
                     both_strands: bool = False, Cs: Sequence[float] = DEFAULT_CS,
-                    max_iter: int = 500, window: int = 0) -> KmerLogReg:
+                    max_iter: int = 500, window: int = 0, gapped: Sequence[int] | None = None) -> KmerLogReg:
     """Standardise, fit one LogisticRegression per C, keep the best valid accuracy (ties: the
     smaller C; without a valid split, the largest C of ``Cs`` below 1e-1, i.e. mild penalty)."""
     from sklearn.exceptions import ConvergenceWarning
@@ -257,7 +277,7 @@ def fit_kmer_logreg(x_train: np.ndarray, y_train: np.ndarray, x_valid: np.ndarra
                       mean=mean, scale=scale, coef=model.coef_.astype(np.float64),
                       intercept=model.intercept_.astype(np.float64),
                       model_classes=np.asarray(model.classes_, dtype=np.int64), valid_accuracy_by_C=scores,
-                      window=int(window))
+                      window=int(window), gapped=tuple(int(v) for v in gapped) if gapped else None)
 
 
 def _training_data(checkpoint_cfg: dict, checkpoint: str):
@@ -278,7 +298,7 @@ def kmer_baseline(cfg=None, **options) -> dict:
     training data unless ``data`` is given), save it in the checkpoint folder (or ``out``) and
     return its valid and test metrics beside the classifier's own test metrics."""
     from gulm.configs import BaselineConfig
-    from gulm.configs.fields import config_from
+    from gulm.configs.fields import config_from, option_name
     from gulm.data.batches import encode_labels
     from gulm.data.sources import load_labeled, select_split
     from gulm.metrics import classification_metrics
@@ -308,11 +328,18 @@ def kmer_baseline(cfg=None, **options) -> dict:
     if "train" not in parts:
         raise ValueError(f"{folder}: the data has no training sequences")
     t0 = time.perf_counter()
-    feats = {s: kmer_features(seqs, cfg.ks, both_strands=both, window=window) for s, (seqs, _) in parts.items()}
+    gapped = tuple(cfg.gapped) or None
+    if gapped and (len(gapped) != 2 or not 2 <= gapped[1] <= gapped[0] or (window and window < gapped[0])):
+        raise ValueError(f"{option_name('gapped', BaselineConfig)} takes a window length L and K informative bases "
+                         f"with 2 <= K <= L (and L within --window when that is set), got {' '.join(map(str, gapped))}")
+    feats = {s: baseline_features(seqs, cfg.ks, both_strands=both, window=window, gapped=gapped)
+             for s, (seqs, _) in parts.items()}
     xv, yv = (feats["valid"], parts["valid"][1]) if "valid" in parts else (None, None)
     model = fit_kmer_logreg(feats["train"], parts["train"][1], xv, yv, classes, ks=cfg.ks, both_strands=both,
-                            Cs=cfg.cs, max_iter=cfg.max_iter, window=window)
-    out = {"classes": classes, "C": model.C, "window": window, "seconds": round(time.perf_counter() - t0, 2)}
+                            Cs=cfg.cs, max_iter=cfg.max_iter, window=window, gapped=gapped)
+    out = {"classes": classes, "C": model.C, "window": window, "gapped": list(gapped) if gapped else None,
+           "name": baseline_name(gapped),
+           "seconds": round(time.perf_counter() - t0, 2)}
     for split in ("valid", "test"):
         if split in parts:
             out[split] = classification_metrics(parts[split][1], model.probs_from_features(feats[split]), classes)
@@ -332,6 +359,11 @@ def _own_metrics(folder: str) -> dict | None:
     return m if m.get("split") == "test" else None
 
 
+def baseline_name(gapped) -> str:
+    """How tables name a baseline: "k-mer LR", or "gapped k-mer LR (L, K)"."""
+    return f"gapped k-mer LR ({gapped[0]}, {gapped[1]})" if gapped else "k-mer LR"
+
+
 def baseline_metrics(checkpoint_folder: str, sequences, labels, classes) -> dict | None:
     """Metrics of the baseline saved in a checkpoint folder on these sequences (None when the
     folder holds no baseline): what ``gulm evaluate`` prints beside the model's."""
@@ -342,4 +374,4 @@ def baseline_metrics(checkpoint_folder: str, sequences, labels, classes) -> dict
         return None
     model = KmerLogReg.load(checkpoint_folder)
     y, _ = encode_labels(labels, classes)
-    return classification_metrics(y, model.probs(sequences), classes)
+    return {**classification_metrics(y, model.probs(sequences), classes), "name": baseline_name(model.gapped)}

@@ -61,7 +61,7 @@ def _evaluate(cfg):
     seqs, labels = select_split(load_labeled(cfg.data), cfg.split)
     b = baseline_metrics(folder, seqs, labels, read_config(folder)["classes"])
     if b is not None:  # `gulm baseline` saved one: show whether pretraining paid off here
-        rows[f"k-mer LR, {cfg.split} ({b['n']})"] = b
+        rows[f"{b.pop('name')}, {cfg.split} ({b['n']})"] = b
     print(format_table(rows))
     if b is None:
         print(f"(no k-mer baseline in {folder}: `gulm baseline {cfg.checkpoint}` fits one on the same split)")
@@ -77,9 +77,9 @@ def _baseline(cfg):
         rows[f"gulm classifier, test ({r['classifier_test']['n']})"] = r["classifier_test"]
     for split in ("valid", "test"):
         if split in r:
-            rows[f"k-mer LR, {split} ({r[split]['n']})"] = r[split]
+            rows[f"{r['name']}, {split} ({r[split]['n']})"] = r[split]
     print(format_table(rows))
-    print(f"k-mer LR (C={r['C']:g}, fitted in {r['seconds']:.1f} s) saved in {r['saved_in']}; "
+    print(f"{r['name']} (C={r['C']:g}, fitted in {r['seconds']:.1f} s) saved in {r['saved_in']}; "
           "`gulm evaluate` now prints it beside the model")
 
 
@@ -317,10 +317,12 @@ COMMANDS: dict[str, Command] = {
         configs.BaselineConfig, "k-mer logistic regression on a classifier's own split",
         "Fit the k-mer (k = 1..6) frequency logistic regression (scikit-learn) on the same train/valid/"
         "test split as a classifier checkpoint, print its metrics beside the classifier's and save it "
-        "in the checkpoint folder, so `gulm evaluate` shows both: did pretraining pay off on your data?",
+        "in the checkpoint folder, so `gulm evaluate` shows both: did pretraining pay off on your data? "
+        "--gapped L K reads gapped k-mers instead (gkm-SVM's features), the stronger baseline for enhancers.",
         """\
         gulm baseline runs/clf
-        gulm baseline runs/clf --ks 1 2 3 4 --both-strands true""", _baseline),
+        gulm baseline runs/clf --ks 1 2 3 4 --both-strands true
+        gulm baseline runs/clf --gapped 8 4""", _baseline),
     "probe": Command(
         configs.ProbeConfig, "rank language models for a labelled set by a linear probe",
         "Before training any classifier: turn the train and valid sequences into each language model's "

@@ -112,6 +112,14 @@ def test_baseline_command_on_a_classifier_split_and_evaluate_shows_it(tmp_path):
     assert meta["window"] == 20 and np.load(clf / "baseline.npz")["coef"].shape[1] == 2 * (4 + 16)
     r = run("evaluate", clf, "--csv", files["promoters"])  # evaluate reads the saved window back
     assert r.returncode == 0 and "k-mer LR, test" in r.stdout, r.stderr
+    r = run("baseline", clf, "--gapped", "6", "4", "--cs", "0.1")  # gapped k-mers in place of --ks
+    assert r.returncode == 0 and "gapped k-mer LR (6, 4), test" in r.stdout, r.stderr
+    meta = json.loads((clf / "baseline.json").read_text())
+    assert meta["gapped"] == [6, 4] and np.load(clf / "baseline.npz")["coef"].shape[1] == 6 * 256
+    r = run("evaluate", clf, "--csv", files["promoters"])  # evaluate reads the gapped features back
+    assert r.returncode == 0 and "gapped k-mer LR (6, 4), test" in r.stdout, r.stderr
+    r = run("baseline", clf, "--gapped", "4", "6")
+    assert r.returncode == 2 and "--gapped" in r.stderr and "Traceback" not in r.stderr
     r = run("baseline", tmp_path / "nope")
     assert r.returncode == 2 and "no such checkpoint" in r.stderr
 
@@ -139,3 +147,9 @@ def test_gapped_kmer_features_count_patterns_and_match_plain_kmers():
     np.testing.assert_allclose(y[:2], gapped_kmer_features(rc, 6, 4, both_strands=True), atol=1e-7)
     with pytest.raises(ValueError):
         gapped_kmer_features(seqs, 4, 5)
+    # a baseline's features: gapped in place of the k-mer blocks, per end with a window
+    from gulm.baseline import baseline_features
+    ends = baseline_features(seqs[:2], gapped=(3, 2), window=5)
+    np.testing.assert_allclose(ends[:, :16], gapped_kmer_features([s[:5] for s in seqs[:2]], 3, 2))
+    np.testing.assert_allclose(ends[:, 16:], gapped_kmer_features([s[-5:] for s in seqs[:2]], 3, 2))
+    np.testing.assert_allclose(baseline_features(seqs, [1, 2]), kmer_features(seqs, [1, 2]))

@@ -80,8 +80,13 @@ def _groups(entry: dict):
 def _features(results: Path, task: str, name: str, row: str) -> str:
     for f in sorted((results / task / name).glob(f"*/baseline_{row}.json")):
         r = json.loads(f.read_text())
-        if r.get("features") == "kmer":
-            return f"LR on {r['n_features']:,} k-mer freqs (k={min(r['ks'])}..{max(r['ks'])})"
+        kind, n = r.get("features"), f"{r['n_features']:,}"
+        if kind in ("kmer", "kmer_both", "kmer_ends"):
+            how = {"kmer": "", "kmer_both": ", both strands summed",
+                   "kmer_ends": f", first and last {r.get('window')} nt"}[kind]
+            return f"LR on {n} k-mer freqs (k={min(r['ks'])}..{max(r['ks'])}{how})"
+        if kind == "kmer_gapped":
+            return f"LR on {n} gapped k-mer freqs ({r['gapped'][0]}, {r['gapped'][1]}), both strands summed"
         return "LR on log10 length"
     return "-"
 

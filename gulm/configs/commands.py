@@ -167,6 +167,9 @@ class BaselineConfig:
                                           "yes when it was trained with reverse complements)")
     window: int | None = opt(None, "count the k-mers over the first and the last N bases, two blocks (default: "
                                    "as the classifier's --kmer-window; 0: the whole sequence)")
+    gapped: list[int] = opt(factory=list, metavar="N",
+                            help="gapped k-mers in place of --ks: window length and informative bases, e.g. "
+                                 "10 5 (the features of gkm-SVM; stronger on enhancers, slower)")
     cs: list[float] = opt(factory=lambda: list(KMER_CS), metavar="C", flag="cs",
                           help="inverse L2 penalties tried; the best valid accuracy wins")
     max_iter: int = opt(500, "iterations of the logistic-regression solver")
