@@ -85,11 +85,9 @@ def gapped_kmer_features(sequences: Sequence[str | bytes], length: int, informat
     counted windows. [N, C(length-2, informative-2) * 4^informative]; ``both_strands`` adds the
     reverse strand's counts. ``length == informative``
     gives the plain k-mer block of k = ``length``."""
-    from itertools import combinations
+    from gulm.nn.spectrum import gapped_masks
 
-    if not 2 <= informative <= length:
-        raise ValueError(f"gapped k-mers need 2 <= informative <= length, got {informative} of {length}")
-    masks = [(0, *mid, length - 1) for mid in combinations(range(1, length - 1), informative - 2)]
+    masks = gapped_masks(length, informative)
     strands = [sequences, _revcomp_all(sequences)] if both_strands else [sequences]
     width = 4 ** informative
     out = np.zeros((len(sequences), len(masks) * width), dtype=np.float64)

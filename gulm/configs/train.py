@@ -107,6 +107,10 @@ class ClassifierConfig(TrainOptions, PresetOptions):
     kmer_window: int = opt(0, "count the wide branch's k-mers (--kmer-features) separately over the first and "
                               "the last N bases of each sequence, two blocks of features (both ends of a "
                               "transcript); 0: one spectrum of the whole sequence")
+    kmer_gapped: list[int] = opt(factory=list, metavar="N",
+                                 help="add gapped k-mers to the wide branch: window length and informative "
+                                      "bases, e.g. 10 5 (gkm-SVM's features; with --kmer-features empty, the "
+                                      "branch reads them alone)")
     kmer_logreg: bool = opt(False, "make the wide branch (--kmer-features) the k-mer logistic regression fitted on "
                                    "the training split (C chosen on the valid split), kept fixed: the network "
                                    "learns what the regression misses")

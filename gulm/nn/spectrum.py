@@ -8,7 +8,10 @@ and divided by their number - the same features as :func:`gulm.baseline.kmer_fea
 raw sequence (up to a tail shorter than one token). With ``window`` > 0 the spectrum is counted
 twice, over the first and over the last ``window`` bases of each sequence (the two ends of a
 transcript say different things: a coding start, a 3' UTR), and the two blocks are concatenated.
-Everything is batched tensor code.
+``gapped`` = (length, informative) adds the gapped k-mer blocks of
+:func:`gulm.baseline.gapped_kmer_features` (every ``length``-base window read at the positions of
+each :func:`gapped_masks` pattern, the rest wildcards: gkm-SVM's features). Everything is batched
+tensor code.
 
 :class:`CrossFitLinear` is the fixed form of that branch (``--kmer-logreg``): the k-mer logistic
 regression fitted before the network trains, cross-fitted over folds that
@@ -21,33 +24,53 @@ from typing import Sequence
 import torch
 from torch import nn
 
-__all__ = ["KmerSpectrum", "CrossFitLinear"]
+__all__ = ["KmerSpectrum", "CrossFitLinear", "gapped_masks"]
+
+
+def gapped_masks(length: int, informative: int) -> list[tuple[int, ...]]:
+    """The informative positions of each gapped k-mer pattern of a ``length``-base window: the
+    first and the last base and ``informative`` - 2 of those between (a pattern that does not span
+    the window is a shorter window's). Raises ValueError unless 2 <= informative <= length."""
+    from itertools import combinations
+
+    if not 2 <= informative <= length:
+        raise ValueError(f"gapped k-mers need 2 <= informative <= length, got {informative} of {length}")
+    return [(0, *mid, length - 1) for mid in combinations(range(1, length - 1), informative - 2)]
 
 
 class KmerSpectrum(nn.Module):
     """forward(ids [B, L] right-padded canonical k-mer ids, lengths [B]) -> [B, sum(4^m)] float32
     frequencies of the m-mers for every m in ``ks`` (each block sums to 1, or 0 when empty);
     with ``window`` > 0, [B, 2 * sum(4^m)]: those of the first ``window`` bases, then those of the
-    last ``window`` bases (a sequence shorter than ``window`` gives the same block twice)."""
+    last ``window`` bases (a sequence shorter than ``window`` gives the same block twice).
+    ``gapped`` (length, informative): the gapped k-mer blocks after them (``ks`` may then be
+    empty)."""
 
-    def __init__(self, token_k: int, token_stride: int, ks: Sequence[int], window: int = 0):
+    def __init__(self, token_k: int, token_stride: int, ks: Sequence[int], window: int = 0,
+                 gapped: Sequence[int] = ()):
         super().__init__()
         if not 1 <= token_stride <= token_k:
             raise ValueError(f"a k-mer spectrum needs stride <= k to recover the bases (k={token_k}, "
                              f"stride={token_stride})")
-        if not ks or min(ks) < 1 or max(ks) > 8:
+        if (not ks and not gapped) or (ks and (min(ks) < 1 or max(ks) > 8)):
             raise ValueError(f"k-mer feature lengths must lie in [1, 8], got {list(ks)}")
-        if window and window < max(ks):  # a negative window too
+        if gapped and (len(gapped) != 2 or gapped[1] > 8):
+            raise ValueError(f"gapped k-mers take (length, informative <= 8), got {list(gapped)}")
+        self.masks = gapped_masks(*gapped) if gapped else []
+        longest = max([*ks, *gapped[:1]])
+        if window and window < longest:  # a negative window too
             raise ValueError(f"a k-mer spectrum window must be 0 (the whole sequence) or at least the longest "
-                             f"k-mer ({max(ks)}), got {window}")
+                             f"k-mer ({longest}), got {window}")
         self.k, self.stride, self.ks = int(token_k), int(token_stride), [int(m) for m in ks]
+        self.gapped = tuple(int(v) for v in gapped)
         self.window = int(window)
         shifts = 2 * torch.arange(self.k - 1, -1, -1)
         self.register_buffer("shifts", shifts, persistent=False)
 
     @property
     def size(self) -> int:
-        return sum(4 ** m for m in self.ks) * (2 if self.window else 1)
+        gapped = len(self.masks) * 4 ** self.gapped[1] if self.gapped else 0
+        return (sum(4 ** m for m in self.ks) + gapped) * (2 if self.window else 1)
 
     def bases(self, ids: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
         """[B, Lb] base codes 0..3, -1 where unknown or beyond the sequence."""
@@ -88,7 +111,8 @@ class KmerSpectrum(nn.Module):
         return self.count(b)
 
     def count(self, b: torch.Tensor) -> torch.Tensor:
-        """[B, sum(4^m)] the m-mer frequencies of base codes ``b`` [B, Lb] (-1: unknown)."""
+        """[B, sum(4^m)] the m-mer frequencies of base codes ``b`` [B, Lb] (-1: unknown), then
+        the gapped blocks."""
         B, Lb = b.shape
         blocks = []
         for m in self.ks:
@@ -100,8 +124,21 @@ class KmerSpectrum(nn.Module):
             valid = (win >= 0).all(-1)
             code = (win.clamp_min(0) * (4 ** torch.arange(m - 1, -1, -1, device=b.device))).sum(-1)
             flat = (torch.arange(B, device=b.device)[:, None] * width + code)[valid]
-            counts = torch.bincount(flat, minlength=B * width).reshape(B, width).float()
-            blocks.append(counts / counts.sum(1, keepdim=True).clamp_min(1.0))
+            blocks.append(_frequencies(flat, B, width))
+        for positions in self.masks:  # gapped k-mers: each pattern's own block
+            length, width = self.gapped[0], 4 ** self.gapped[1]
+            if Lb < length:
+                blocks.append(torch.zeros(B, width, device=b.device))
+                continue
+            n = Lb - length + 1
+            code = torch.zeros(B, n, dtype=torch.long, device=b.device)
+            valid = torch.ones(B, n, dtype=torch.bool, device=b.device)
+            for p in positions:
+                base = b[:, p:p + n]
+                code = code * 4 + base.clamp_min(0)
+                valid &= base >= 0
+            flat = (torch.arange(B, device=b.device)[:, None] * width + code)[valid]
+            blocks.append(_frequencies(flat, B, width))
         return torch.cat(blocks, dim=1)
 
     def strand_fold(self, ids: torch.Tensor, lengths: torch.Tensor, folds: int) -> torch.Tensor:
@@ -119,6 +156,12 @@ class KmerSpectrum(nn.Module):
         counts = torch.bincount(flat, minlength=b.shape[0] * 16).reshape(-1, 16)
         mix = torch.tensor(_PRIMES, device=b.device)
         return (known.sum(1) + 7 * at + (counts * mix).sum(1)) % folds
+
+
+def _frequencies(flat: torch.Tensor, rows: int, width: int) -> torch.Tensor:
+    """[rows, width] counts of the flat indices row * width + code, each row divided by its total."""
+    counts = torch.bincount(flat, minlength=rows * width).reshape(rows, width).float()
+    return counts / counts.sum(1, keepdim=True).clamp_min(1.0)
 
 
 _PRIMES = (11, 13, 17, 19, 23, 29, 31, 37, 41, 43, 47, 53, 59, 61, 67, 71)

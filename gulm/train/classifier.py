@@ -72,24 +72,31 @@ def wide_branch(cfg: ClassifierConfig, tokenizer) -> dict:
     if cfg.kmer_logreg_folds < 0 or cfg.kmer_logreg_folds == 1:
         raise ValueError(f"{option_name('kmer_logreg_folds')} must be 0 (no cross-fitting) or at least 2, "
                          f"got {cfg.kmer_logreg_folds}")
-    if cfg.kmer_logreg and not cfg.kmer_features:
+    wide = bool(cfg.kmer_features or cfg.kmer_gapped)
+    if cfg.kmer_logreg and not wide:
         raise ValueError(f"{option_name('kmer_logreg')} fixes the wide branch: it needs "
-                         f"{option_name('kmer_features')} (e.g. 1 2 3 4 5 6)")
+                         f"{option_name('kmer_features')} (e.g. 1 2 3 4 5 6) or {option_name('kmer_gapped')}")
     if cfg.kmer_logreg_gain and not cfg.kmer_logreg:
         raise ValueError(f"{option_name('kmer_logreg_gain')} scales the fixed branch of {option_name('kmer_logreg')}; "
                          f"turn that on too")
-    if cfg.kmer_window and not cfg.kmer_features:
+    if cfg.kmer_gapped and (len(cfg.kmer_gapped) != 2 or not 2 <= cfg.kmer_gapped[1] <= min(cfg.kmer_gapped[0], 8)):
+        raise ValueError(f"{option_name('kmer_gapped')} takes a window length L and K informative bases with "
+                         f"2 <= K <= L and K <= 8, got {' '.join(map(str, cfg.kmer_gapped))}")
+    longest = max([*cfg.kmer_features, *cfg.kmer_gapped[:1]], default=0)
+    if cfg.kmer_window and not wide:
         raise ValueError(f"{option_name('kmer_window')} sets where the wide branch counts its k-mers: it needs "
                          f"{option_name('kmer_features')} (e.g. 1 2 3 4 5 6)")
-    if cfg.kmer_window and cfg.kmer_window < max(cfg.kmer_features):  # a negative window too
+    if cfg.kmer_window and cfg.kmer_window < longest:  # a negative window too
         raise ValueError(f"{option_name('kmer_window')} must be 0 or at least the longest k-mer of "
-                         f"{option_name('kmer_features')} ({max(cfg.kmer_features)}), got {cfg.kmer_window}")
-    if not cfg.kmer_features:
+                         f"{option_name('kmer_features')} or {option_name('kmer_gapped')} ({longest}), "
+                         f"got {cfg.kmer_window}")
+    if not wide:
         return {}
     if tokenizer.vocab != "canonical" or tokenizer.stride > tokenizer.k:
         raise ValueError(f"{option_name('kmer_features')} needs canonical tokens with stride <= k "
                          f"(have {tokenizer!r})")
     return {"kmer_features": tuple(int(m) for m in cfg.kmer_features), "wide_window": int(cfg.kmer_window),
+            "wide_gapped": tuple(int(v) for v in cfg.kmer_gapped),
             "token_k": tokenizer.k,
             "token_stride": tokenizer.stride, "wide_fixed": bool(cfg.kmer_logreg),
             "wide_folds": int(cfg.kmer_logreg_folds) if cfg.kmer_logreg else 0, "wide_gain": bool(cfg.kmer_logreg_gain)}
@@ -120,12 +127,14 @@ def fit_wide_logreg(model, sets: dict[str, TokenizedSet], classes: list[str], cf
     x_train, y_train, fold = spectra(sets["train"])
     x_valid, y_valid, _ = spectra(sets["valid"]) if "valid" in sets else (None, None, None)
     ks = list(model.config.kmer_features)
-    full = fit_kmer_logreg(x_train, y_train, x_valid, y_valid, classes, ks=ks)
+    gapped = tuple(model.config.wide_gapped) or None
+    full = fit_kmer_logreg(x_train, y_train, x_valid, y_valid, classes, ks=ks, gapped=gapped)
     fits = []
     for j in range(folds):
         keep = fold != j
         try:
-            fits.append(fit_kmer_logreg(x_train[keep], y_train[keep], None, None, classes, ks=ks, Cs=[full.C]))
+            fits.append(fit_kmer_logreg(x_train[keep], y_train[keep], None, None, classes, ks=ks, Cs=[full.C],
+                                        gapped=gapped))
         except ValueError:  # a fold whose complement lacks a class (tiny sets): the full fit
             fits.append(full)
     fits.append(full)

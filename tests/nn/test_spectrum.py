@@ -217,3 +217,60 @@ def test_a_windowed_fixed_branch_saves_reloads_and_is_the_two_block_regression(t
         train_classifier(out=str(tmp_path / "bad"), kmer_window=1, **opts)
     with pytest.raises(ValueError, match="it needs"):
         train_classifier(out=str(tmp_path / "bad"), kmer_window=12, **{**opts, "kmer_features": []})
+
+
+@pytest.mark.parametrize("k,stride", [(3, 1), (5, 2)])
+def test_gapped_blocks_equal_the_baselines_gapped_features(k, stride):
+    from gulm.baseline import gapped_kmer_features
+    from gulm.nn.spectrum import gapped_masks
+
+    seqs = _seqs(20, seed=7)
+    seqs[1] = seqs[1][:6]  # shorter than the gapped window: an empty block
+    if stride == 1:
+        seqs[2] = seqs[2][:10] + "N" + seqs[2][11:]  # skipped where informative, counted as a wildcard
+    tok = KmerTokenizer(k, stride)
+    ids, lengths = tok.encode_batch(seqs)
+    covered = [s[:(int(n) - 1) * stride + k] for s, n in zip(seqs, lengths)]
+    spec = KmerSpectrum(k, stride, [1, 2], gapped=(7, 4))
+    assert spec.size == 4 + 16 + len(gapped_masks(7, 4)) * 256 == 4 + 16 + 10 * 256
+    got = spec(ids, lengths).numpy()
+    np.testing.assert_allclose(got[:, :20], kmer_features(covered, [1, 2]), atol=1e-6)
+    np.testing.assert_allclose(got[:, 20:], gapped_kmer_features(covered, 7, 4), atol=1e-6)
+    assert not got[1, 20:].any()
+    alone = KmerSpectrum(k, stride, [], gapped=(7, 4))  # the gapped blocks alone
+    np.testing.assert_allclose(alone(ids, lengths).numpy(), got[:, 20:], atol=1e-6)
+    with pytest.raises(ValueError):
+        KmerSpectrum(k, stride, [], gapped=(4, 5))
+    with pytest.raises(ValueError, match="window"):
+        KmerSpectrum(k, stride, [1, 2], window=6, gapped=(7, 4))
+
+
+def test_a_fixed_gapped_branch_is_the_gapped_logreg(tmp_path):
+    import gulm
+    from gulm.baseline import fit_kmer_logreg, gapped_kmer_features
+    from gulm.configs import DataConfig
+    from gulm.data.sources import load_labeled, select_split
+    from gulm.demo.synthetic import write_demo_data
+    from gulm.train.classifier import train_classifier
+
+    files = write_demo_data(tmp_path / "data", length=30_000, seed=5, n_train=38)
+    opts = dict(data=DataConfig(csv=str(files["promoters"])), k=3, stride=1, emb_size=16, hidden_size=32,
+                n_layers=1, stages=[[1, 1e-2, 0]], bs=8, progress=False, rc_augment=False, rc_average=False)
+    m = train_classifier(out=str(tmp_path / "gapped"), kmer_logreg=True, kmer_gapped=[6, 3], **opts)
+    model, tok, cfg = gulm.load(tmp_path / "gapped")
+    assert list(cfg["model"]["wide_gapped"]) == [6, 3] and not cfg["model"]["kmer_features"]
+    ds = load_labeled(DataConfig(csv=str(files["promoters"])))
+    classes = sorted(set(select_split(ds, "train")[1]))
+
+    def split(name):
+        seqs, labels = select_split(ds, name)
+        return seqs, gapped_kmer_features(seqs, 6, 3), np.array([classes.index(y) for y in labels])
+
+    (_, xt, yt), (_, xv, yv), (seqs, x, _) = split("train"), split("valid"), split("test")
+    full = fit_kmer_logreg(xt, yt, xv, yv, classes, gapped=(6, 3))
+    assert full.C == m["wide_logreg"]["C"]
+    with torch.no_grad():
+        wide = model.wide_logits(*tok.encode_batch(seqs)).numpy()
+    np.testing.assert_allclose(wide[:, 1] - wide[:, 0], full.decision(x)[:, 0], rtol=1e-4, atol=1e-4)
+    with pytest.raises(ValueError, match="kmer-gapped|kmer_gapped"):
+        train_classifier(out=str(tmp_path / "bad"), kmer_logreg=True, kmer_gapped=[3, 6], **opts)
