@@ -24,7 +24,8 @@ import numpy as np
 from gulm.configs.commands import KMER_CS, KMER_KS
 
 __all__ = ["kmer_features", "gapped_kmer_features", "baseline_features", "KmerLogReg", "fit_kmer_logreg",
-           "kmer_baseline", "baseline_metrics", "baseline_name", "DEFAULT_KS", "DEFAULT_CS", "BASELINE_NPZ", "BASELINE_JSON"]
+           "kmer_baseline", "baseline_metrics", "baseline_name", "DEFAULT_KS", "DEFAULT_CS", "BASELINE_NPZ",
+           "BASELINE_JSON"]
 
 DEFAULT_KS = KMER_KS  # one place for both: gulm.configs (the CLI's defaults come from there too)
 DEFAULT_CS = KMER_CS
@@ -83,8 +84,7 @@ def gapped_kmer_features(sequences: Sequence[str | bytes], length: int, informat
     the counts of the 4^informative base patterns (stride 1; a window with a non-ACGT base at an
     informative position is skipped, one at a wildcard counts), each block divided by its number of
     counted windows. [N, C(length-2, informative-2) * 4^informative]; ``both_strands`` adds the
-    reverse strand's counts. ``length == informative``
-    gives the plain k-mer block of k = ``length``."""
+    reverse strand's counts. ``length == informative`` gives the plain k-mer block of k = ``length``."""
     from gulm.nn.spectrum import gapped_masks
 
     masks = gapped_masks(length, informative)
@@ -328,8 +328,9 @@ def kmer_baseline(cfg=None, **options) -> dict:
     t0 = time.perf_counter()
     gapped = tuple(cfg.gapped) or None
     if gapped and (len(gapped) != 2 or not 2 <= gapped[1] <= gapped[0] or (window and window < gapped[0])):
-        raise ValueError(f"{option_name('gapped', BaselineConfig)} takes a window length L and K informative bases "
-                         f"with 2 <= K <= L (and L within --window when that is set), got {' '.join(map(str, gapped))}")
+        raise ValueError(f"{option_name('gapped', BaselineConfig)} takes a window length L and K informative "
+                         f"bases with 2 <= K <= L (and L within --window when that is set), got "
+                         f"{' '.join(map(str, gapped))}")
     feats = {s: baseline_features(seqs, cfg.ks, both_strands=both, window=window, gapped=gapped)
              for s, (seqs, _) in parts.items()}
     xv, yv = (feats["valid"], parts["valid"][1]) if "valid" in parts else (None, None)
