@@ -122,27 +122,24 @@ def baseline_features(sequences: Sequence[str | bytes], ks: Sequence[int] = DEFA
     """The features of a :class:`KmerLogReg`: the k-mer spectrum (:func:`kmer_features`), or with
     ``gapped`` = (length, informative) the gapped one in its place (:func:`gapped_kmer_features`);
     with ``window`` > 0 counted over the first and the last ``window`` bases, two blocks."""
-    if not gapped:
-        return kmer_features(sequences, ks, both_strands=both_strands, window=window)
     if window:
-        return np.concatenate([gapped_kmer_features([s[:window] for s in sequences], *gapped,
-                                                    both_strands=both_strands),
-                               gapped_kmer_features([s[-window:] for s in sequences], *gapped,
-                                                    both_strands=both_strands)], axis=1)
-    return gapped_kmer_features(sequences, *gapped, both_strands=both_strands)
+        return np.concatenate([baseline_features([s[:window] for s in sequences], ks, both_strands=both_strands,
+                                                 gapped=gapped),
+                               baseline_features([s[-window:] for s in sequences], ks, both_strands=both_strands,
+                                                 gapped=gapped)], axis=1)
+    if gapped:
+        return gapped_kmer_features(sequences, *gapped, both_strands=both_strands)
+    return kmer_features(sequences, ks, both_strands=both_strands)
 
 
 def _base_codes(sequences: Sequence[str | bytes]) -> np.ndarray:
-    """[N, longest] uint8 codes: A C G T (either case; U as T) 0-3, anything else and padding 4."""
-    table = np.full(256, 4, dtype=np.uint8)
-    for code, bases in enumerate((b"Aa", b"Cc", b"Gg", b"TtUu")):
-        table[list(bases)] = code
-    longest = max((len(s) for s in sequences), default=0)
-    codes = np.full((len(sequences), longest), 4, dtype=np.uint8)
-    for i, s in enumerate(sequences):
-        raw = np.frombuffer(s.encode() if isinstance(s, str) else bytes(s), dtype=np.uint8)
-        codes[i, :len(raw)] = table[raw]
-    return codes
+    """[N, longest] base codes from the 1-mer tokenizer: A C G T 0-3 (as it reads them), anything
+    else and padding 4."""
+    from gulm.data.tokenizer import KmerTokenizer
+
+    ids, _ = KmerTokenizer(1, 1).encode_batch(list(sequences))
+    ids = ids.numpy()
+    return np.where(ids >= 2, ids - 2, 4).astype(np.uint8)
 
 
 @dataclass

@@ -115,13 +115,19 @@ def kmer_variants(seqs: list[str], y: np.ndarray, split: np.ndarray, classes: li
             "kmer_logreg_both_strands": probe(both, y, split, classes),
             "kmer_logreg_rc_rows": rc_rows_probe(given, 2 * both - given, y, split, classes)}
     if gapped:
+        from gulm.ops.kmer import revcomp
+
         t0 = time.perf_counter()
         g_given = gapped_kmer_features(seqs, *gapped)
         g_both = gapped_kmer_features(seqs, *gapped, both_strands=True)
+        # counted on the reverse strand itself: a pattern's reverse complement falls in the mirrored
+        # pattern's block, so with unknown bases the two strands' blocks need not count the same
+        # windows and ``2 * g_both - g_given`` would not be the reverse strand's spectrum
+        g_reverse = gapped_kmer_features([revcomp(s) for s in seqs], *gapped)
         count_seconds = round(time.perf_counter() - t0, 2)
         name = f"kmer_gapped_{gapped[0]}_{gapped[1]}"
         rows[f"{name}_both_strands"] = {**probe(g_both, y, split, classes), "count_seconds": count_seconds}
-        rows[f"{name}_rc_rows"] = {**rc_rows_probe(g_given, 2 * g_both - g_given, y, split, classes),
+        rows[f"{name}_rc_rows"] = {**rc_rows_probe(g_given, g_reverse, y, split, classes),
                                    "count_seconds": count_seconds}
     return rows
 
