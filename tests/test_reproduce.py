@@ -574,9 +574,29 @@ def test_an_ensemble_member_on_another_view_of_the_split_reads_its_own_view(smok
     other.unlink()
 
 
+def test_ensemble_cache_key_follows_weights_config_precision_and_sequences(tmp_path):
+    """A member's kept probabilities are found again only for the same weights, config, precision,
+    strand reading and sequences: a member retrained in place is scored again."""
+    from reproduce.ensemble import member_key
+
+    (tmp_path / "model.safetensors").write_bytes(b"weights")
+    (tmp_path / "config.json").write_text("{}")
+    key = member_key(str(tmp_path), "fp32", False, ["ACGT", "GG"])
+    assert key == member_key(str(tmp_path), "fp32", False, ["ACGT", "GG"])
+    others = {member_key(str(tmp_path), "bf16", False, ["ACGT", "GG"]),
+              member_key(str(tmp_path), "fp32", True, ["ACGT", "GG"]),
+              member_key(str(tmp_path), "fp32", False, ["ACG", "TGG"])}
+    (tmp_path / "model.safetensors").write_bytes(b"weightz")
+    others.add(member_key(str(tmp_path), "fp32", False, ["ACGT", "GG"]))
+    (tmp_path / "model.safetensors").write_bytes(b"weights")
+    (tmp_path / "config.json").write_text('{"a": 1}')
+    others.add(member_key(str(tmp_path), "fp32", False, ["ACGT", "GG"]))
+    assert len(others) == 5 and key not in others
+
+
 @needs_data
 @pytest.mark.data
-def test_seed_ensemble_averages_the_members(smoke_runner):
+def test_seed_ensemble_averages_the_members(smoke_runner, capsys):
     from reproduce import ensemble
 
     smoke_runner.run_row("task1", "naive")  # cached when test_smoke_task ran it
@@ -589,8 +609,17 @@ def test_seed_ensemble_averages_the_members(smoke_runner):
     assert ens1["metrics"]["accuracy"] == pytest.approx(member["metrics"]["accuracy"])
     assert ens1["valid_metrics"]["n"] > 0  # the valid split is scored too, member by member
     assert ens1["valid_metrics"]["accuracy"] == pytest.approx(ens1["valid_members"][0]["accuracy"])
+    kept = sorted((Path(member["configs"]["classifier"]["out"]) / "ensemble_probs").glob("*.npy"))
+    assert [p.name.split("-")[0] for p in kept] == ["test", "valid"]  # the member's probabilities, kept
+    capsys.readouterr()
     ensemble.main(args + ["--seeds", "0,1"])
+    assert "1 of 2 members' probabilities read from their cache" in capsys.readouterr().out  # seed 1 is new
     res = json.loads((one.parent / "naive_ens2.smoke.json").read_text())
+    ensemble.main(args + ["--seeds", "0,1", "--no-cache"])  # scored again from the checkpoints: the same
+    assert "0 of 2 members' probabilities read" in capsys.readouterr().out
+    again = json.loads((one.parent / "naive_ens2.smoke.json").read_text())
+    assert again["metrics"] == res["metrics"] and again["valid_members"] == res["valid_members"]
+    assert res["valid_members"][0] == ens1["valid_members"][0]  # seed 0 read from its cache: its own scores
     assert [m["seed"] for m in res["members"]] == [0, 1]
     assert len(res["valid_members"]) == 2 and res["valid_metrics"]["n"] == ens1["valid_metrics"]["n"]
     assert res["timing"]["valid_scoring_seconds"] > 0

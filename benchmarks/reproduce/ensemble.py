@@ -24,11 +24,18 @@ and writes the ensemble there as a variant of the study (picked up by its summar
 
     python benchmarks/reproduce/ensemble.py task2 --study bidirectional --members fwd,bwd \
         --name fwd_bwd --results benchmarks/reproduce/results
+
+Each member's probabilities on a split are kept beside its checkpoint
+(``ensemble_probs/<split>-<dtype>-<key>.npy``, the key a hash of its weights, its config, the precision
+and the sequences read), so an ensemble that shares members with one scored before (a seed ensemble
+and a wider one holding the same seeds) scores only the new members; ``--no-cache`` scores everyone.
 """
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
+import os
 import sys
 import time
 from pathlib import Path
@@ -90,6 +97,52 @@ def aligned_views(results: list[dict]):
     return [cache[res["csv"]] for res in results]
 
 
+def member_key(folder: str, dtype: str, reads_rc: bool, sequences) -> str:
+    """What a member's probabilities on ``sequences`` depend on: its weights and config (the files
+    its checkpoint folder loads), the precision, whether it reads reverse complements, the sequences."""
+    h = hashlib.sha256()
+    for name in ("model.safetensors", "config.json"):
+        with open(os.path.join(folder, name), "rb") as fh:
+            for block in iter(lambda: fh.read(1 << 20), b""):
+                h.update(block)
+    h.update(f"|{dtype}|{int(reads_rc)}|".encode())
+    for seq in sequences:
+        h.update(seq.encode() if isinstance(seq, str) else bytes(seq))
+        h.update(b"\n")
+    return h.hexdigest()[:20]
+
+
+def cached_member_probs(ens, sequences_per_member: list, split: str, dtype: str, use_cache: bool = True) -> list:
+    """Each member's probabilities [N, C] on its own sequences of ``split``, read from the member's
+    ``ensemble_probs/`` when that member scored the same sequences before, else computed (members that
+    share a tokenizer share one tokenization) and written there atomically."""
+    out: list = [None] * len(ens.members)
+    paths = []
+    for i, (m, seqs) in enumerate(zip(ens.members, sequences_per_member)):
+        key = member_key(m.path, dtype, m.reads_rc(None), seqs)
+        path = Path(m.path) / "ensemble_probs" / f"{split}-{dtype}-{key}.npy"
+        paths.append(path)
+        if use_cache and path.exists():
+            out[i] = np.load(path)
+    todo = [i for i, p in enumerate(out) if p is None]
+    if todo:
+        pending = type(ens)([ens.members[i] for i in todo])
+        if all(seqs is sequences_per_member[0] for seqs in sequences_per_member):
+            sets = pending.tokenize(sequences_per_member[0], name=f"{split} split")
+        else:
+            sets = [m.tokenize(sequences_per_member[i], with_rc=m.reads_rc(None), name=f"{split} split")
+                    for i, m in zip(todo, pending.members)]
+        for i, probs in zip(todo, pending.member_probs(sets)):
+            out[i] = probs
+            if use_cache:
+                paths[i].parent.mkdir(exist_ok=True)
+                tmp = paths[i].with_name(paths[i].name + ".tmp.npy")
+                np.save(tmp, out[i])
+                os.replace(tmp, paths[i])
+    print(f"    {split}: {len(out) - len(todo)} of {len(out)} members' probabilities read from their cache")
+    return out
+
+
 def parse_members(text: str) -> list[tuple[str, int]]:
     """``ROW[@SEED],...`` -> [(row, seed)]."""
     out = []
@@ -111,6 +164,8 @@ def main(argv=None) -> None:
     ap.add_argument("--results", default="benchmarks/reproduce/results")
     ap.add_argument("--dtype", default="fp32", help="inference precision (default fp32)")
     ap.add_argument("--profile", default=None, help="run.py's --profile of the members (e.g. smoke)")
+    ap.add_argument("--no-cache", action="store_true",
+                    help="score every member again instead of reading probabilities kept by an earlier run")
     args = ap.parse_args(argv)
 
     import torch
@@ -149,12 +204,9 @@ def main(argv=None) -> None:
             """The ensemble's metrics on one split and each member's."""
             rows = [i for i, s in enumerate(data.split) if s == split]
             y = np.array([classes.index(data.labels[i]) for i in rows])
-            if all(v is data for v in views):
-                sets = ens.tokenize([data.sequences[i] for i in rows], name=f"{split} split")
-            else:  # members on other views of the split: each reads its own sequences of the same records
-                sets = [m.tokenize([v.sequences[i] for i in rows], with_rc=m.reads_rc(None), name=f"{split} split")
-                        for m, v in zip(ens.members, views)]
-            probs = ens.member_probs(sets)
+            # members on other views of the split each read their own sequences of the same records
+            seqs = {id(v): [v.sequences[i] for i in rows] for v in views}
+            probs = cached_member_probs(ens, [seqs[id(v)] for v in views], split, args.dtype, not args.no_cache)
             return (classification_metrics(y, np.mean(probs, axis=0), classes),
                     [classification_metrics(y, p, classes) for p in probs])
 
