@@ -552,13 +552,17 @@ def test_an_ensemble_member_on_another_view_of_the_split_reads_its_own_view(smok
     folder = smoke_runner.results / "task5" / naive["dataset"]
     other = folder / "split_ends1000" / "naive_on_ends.smoke.json"  # the same classifier, read on the other view
     other.parent.mkdir(parents=True, exist_ok=True)
-    other.write_text(json.dumps({**naive, "row": "naive_on_ends", "csv": str(ends_csv), "split": "split_ends1000"}))
+    other.write_text(json.dumps({**naive, "row": "naive_on_ends", "csv": str(ends_csv), "split": "split_ends1000",
+                                 "description": "the naive row read on both ends"}))
     base = ["task5", "--results", str(smoke_runner.results), "--profile", "smoke"]
     ensemble.main(base + ["--members", "naive,naive_on_ends", "--name", "views_ens2"])
     res = json.loads((folder / "split_first1000" / "views_ens2.smoke.json").read_text())
     assert [m["file"] for m in res["members"]] == ["naive.smoke.json", "naive_on_ends.smoke.json"]
     assert res["members"][0]["test_accuracy"] == pytest.approx(naive["metrics"]["accuracy"])
     assert res["metrics"]["n"] == naive["metrics"]["n"]
+    # mixed rows: each row's own description, named, not only the first member's
+    assert res["description"] == (f"mean class probabilities of rows naive,naive_on_ends: naive: {naive['description']}; "
+                                  "naive_on_ends: the naive row read on both ends")
     # a "view" whose records are in another order is not a view of the same split
     from gulm.data import read_labeled_csv, write_labeled_csv
 

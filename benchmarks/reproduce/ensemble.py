@@ -152,6 +152,14 @@ def parse_members(text: str) -> list[tuple[str, int]]:
     return out
 
 
+def member_descriptions(results: list[dict]) -> str:
+    """What the members are: one row's description, or each row's, named, when rows are mixed."""
+    rows = {m["row"]: m.get("description", "") for m in results}
+    if len(rows) == 1:
+        return next(iter(rows.values()))
+    return "; ".join(f"{row}: {text}" for row, text in rows.items())
+
+
 def main(argv=None) -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("task")
@@ -226,7 +234,7 @@ def main(argv=None) -> None:
         res = {**{k: first.get(k) for k in ("task", "dataset", "split", "protocol", "model", "lm", "data_key",
                                              "csv", "profile", "machine")},
                "row": name, "seed": 0, "study": args.study, "selection": first.get("selection"),
-               "description": f"mean class probabilities of {what}: {first.get('description', '')}",
+               "description": f"mean class probabilities of {what}: {member_descriptions(results)}",
                "metrics": metrics, "valid_metrics": valid,
                "valid_members": [{k: m.get(k) for k in ("accuracy", "mcc", "roc_auc")} for m in valid_members],
                "complete": True, "timing": timing, "throughput": {},
