@@ -19,10 +19,10 @@ T, B, I, H = 4, 32, 40, 200
 AVX512 = _ext.HAS_EXTENSION and _ext._C.cpu_isa() == "avx512"
 
 
-def _problem(dtype, seed=0):
+def _problem(dtype, seed=0, t=T):
     g = torch.Generator().manual_seed(seed)
     s = H ** -0.5
-    shapes = ((T, B, I), (4 * H, I), (4 * H, H), (4 * H,), (4 * H,), (B, H), (B, H))
+    shapes = ((t, B, I), (4 * H, I), (4 * H, H), (4 * H,), (4 * H,), (B, H), (B, H))
     tensors = [((torch.rand(sh, generator=g) * 2 - 1) * (1.0 if k in (0, 5, 6) else s))
                for k, sh in enumerate(shapes)]
     mask = (torch.rand(4 * H, H, generator=g) > 0.25).float() / 0.75
@@ -96,6 +96,20 @@ def test_auto_keeps_the_faster_backend_per_shape(monkeypatch, threads):
     # A second call reuses the choices: nothing new is timed.
     _run(wd_lstm, leaves, c0, mask)
     assert len(gemm_backend_report()["choices"]) == len(choices)
+
+
+def test_auto_times_each_size_class_once(monkeypatch, threads):
+    """A new sequence length within the same power of two (AWD-LSTM's variable BPTT) reuses the
+    choices of the one-off GEMMs, whose m or k is B * T: nothing new is timed mid-training."""
+    monkeypatch.setenv("GULM_GEMM", "auto")
+    threads(2)
+    _ext._C.clear_gemm_choices()
+    _run(wd_lstm, *_problem(torch.float32, t=40))  # B * T = 1280
+    first = gemm_backend_report()["choices"]
+    assert any(not c["packed"] for c in first)
+    for t in (36, 44, 48):  # B * T = 1152, 1408, 1536: the same power of two, 2048
+        _run(wd_lstm, *_problem(torch.float32, t=t))
+    assert gemm_backend_report()["choices"] == first
 
 
 def test_forced_backends_time_nothing(monkeypatch):
