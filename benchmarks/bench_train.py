@@ -51,7 +51,7 @@ def _median_time(fn, steps, warmup=2):
     return float(np.median(ts)), ts
 
 
-def bench_size(name, steps, dtype):
+def bench_size(name, steps, dtype, warmup=2):
     from gulm.data.corpus import LMBatches
     from gulm.nn import LM_DROPOUTS, AWDConfig, language_model
     from gulm.ops.lstm import wd_lstm
@@ -89,7 +89,7 @@ def bench_size(name, steps, dtype):
         torch.nn.utils.clip_grad_norm_(model.parameters(), 0.25)
         opt.step()
 
-    t_step, _ = _median_time(train_step, steps)
+    t_step, _ = _median_time(train_step, steps, warmup=warmup)
     tok_step = float(np.median(n_tok[-steps:]))
     t_data, _ = _median_time(next_batch, max(50, steps))
     tok_data = s["bs"] * s["bptt"]
@@ -170,6 +170,8 @@ def main():
     ap.add_argument("--sizes", nargs="+", default=["demo", "awd"], choices=list(SIZES))
     ap.add_argument("--dtypes", nargs="+", default=["fp32", "bf16"], choices=["fp32", "bf16"])
     ap.add_argument("--steps", type=int, default=6)
+    ap.add_argument("--warmup", type=int, default=2,
+                    help="untimed train steps first (e.g. 250: past the GEMM chooser's first-use timing)")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--corpus", action="store_true", help="also measure corpus building (needs GULM_DATA)")
     ap.add_argument("--json", default=None)
@@ -194,7 +196,7 @@ def main():
                 torch.set_num_threads(n)
                 for size in args.sizes:
                     for dtype in args.dtypes:
-                        for k, v in bench_size(size, args.steps, dtype).items():
+                        for k, v in bench_size(size, args.steps, dtype, args.warmup).items():
                             results[f"{k}-{n}threads"] = v
         for size in args.sizes:
             for dtype in args.dtypes:
@@ -207,7 +209,7 @@ def main():
     else:
         for size in args.sizes:
             for dtype in args.dtypes:
-                results.update(bench_size(size, args.steps, dtype))
+                results.update(bench_size(size, args.steps, dtype, args.warmup))
     if args.corpus:
         data = os.environ.get("GULM_DATA")
         if not data:

@@ -19,8 +19,9 @@
 // depending on the shape. So under GULM_GEMM=auto (the default) each distinct GEMM shape is
 // timed once per process with every backend that can run it, on scratch operands of that shape
 // (five alternating runs after a warm-up, the best of each; large GEMMs on their first 512
-// rows); MKL is kept unless another is faster by 10%, else the fastest of those, except that a
-// one-off GEMM stays on gulm's kernel (the task pool) unless another backend is twice as fast.
+// rows; one-off GEMMs' m and k rounded up to powers of two, so a new sequence length is not
+// timed again); MKL is kept unless another is faster by 10%, else the fastest of those, and a
+// one-off GEMM goes to gulm's kernel (the task pool) wherever that is faster than the kept one.
 // GULM_GEMM=mkl, onednn or avx512 forces a backend (read at every kernel call, so tests can
 // switch); where the forced one cannot run (oneDNN: float64, alpha/beta other than 1/0, no
 // mkldnn ops in this torch; avx512: anything but fp32 with alpha 1 and beta 0 on an AVX-512
