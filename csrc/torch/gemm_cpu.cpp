@@ -242,8 +242,8 @@ constexpr double kMargin = 0.10;
 // AWD-LSTM's one-off shapes, yet sending them all to gulm's kernel ran the training step
 // 1.00-1.05x faster, so the factor was 2.0 (gulm's kernel kept unless another backend was twice
 // as fast alone). On a 2-vCPU Zen 4 that kept the weight gradients on gulm's kernel at 1.7-1.9x
-// MKL's time, and the demo-size LM's step (64/256/3, B=32, fp32, after 250 warm steps) took
-// 99-114 ms against 81-82 ms with MKL forced; with 1.0 it took 81-85 ms against 86 ms.
+// MKL's time: the demo-size LM's step (bench_train.py --sizes demo --warmup 250, fp32) took
+// 131.3 ms against 106.0 ms with MKL forced; with 1.0, 97.0 ms against 100.9 ms.
 constexpr double kPoolPreference = 1.0;
 
 using Key = std::tuple<int64_t, int64_t, int64_t, bool, bool, int, bool, bool>;
@@ -366,8 +366,9 @@ GemmBackend choose(GemmBackend request, const gulm::GemmArgs& g, bool packed, in
   // One-off GEMMs are keyed by m and k rounded up to powers of two: with a random sequence
   // length per batch (AWD-LSTM's variable BPTT) the input projections' m and the weight
   // gradients' k (both B * T) take dozens of values, and keyed exactly each new value was timed
-  // again (three backends, six runs each) inside the training step: the demo-size LM (64/256/3,
-  // B=32) trained at half the speed of forced MKL on a 2-vCPU Zen 4, 188 against 92 ms a step.
+  // again (three backends, six runs each) inside the training step: 80 shapes after 30 steps of
+  // the demo-size LM (64/256/3, B=32; 34 keyed this way), whose 20-step benchmark window read
+  // 188-198 ms a step against 92-98 ms with MKL forced on a 2-vCPU Zen 4 (113-138 ms after).
   const Key key{packed ? g.m : round_up_pow2(g.m), g.n, packed ? g.k : round_up_pow2(g.k), g.trans_a,
                 g.trans_b, int(g.dtype), packed, g.single_thread};
   Registry& reg = registry();
