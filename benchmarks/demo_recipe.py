@@ -3,8 +3,8 @@
     GULM_GEMM=mkl python benchmarks/demo_recipe.py [--out /tmp/demo_recipe] [--seed 0] [--threads 2]
 
 Writes the demo's synthetic data (the demo's seed, genome and 200 training labels), pretrains the
-demo's language model once per tokenization (5-mer stride 2, the seed's, and 3-mer stride 1), then
-for each variant fine-tunes it on the promoter set and trains the demo's classifier (the same
+demo's language model once per tokenization and epoch count (5-mer stride 2, the seed's, and
+3-mer stride 1), then for each variant fine-tunes it on the promoter set and trains the demo's classifier (the same
 architecture, drop_mult and best-valid-epoch rule). It prints each variant's best valid MCC and the
 valid ROC-AUC at that epoch beside the k-mer logistic regression's on the same valid split. The
 test split plays no part: its metrics are never printed. ``DEMO`` in ``gulm/demo/run.py`` holds the
@@ -49,8 +49,8 @@ def main(argv=None) -> int:
     import csv
 
     from gulm.baseline import kmer_baseline
-    from gulm.configs import ClassifierConfig, DataConfig, FinetuneConfig, PretrainConfig
-    from gulm.demo.run import DEMO
+    from gulm.configs import DataConfig
+    from gulm.demo.run import DEMO, classifier_config, finetune_config, pretrain_config
     from gulm.demo.synthetic import write_demo_data
     from gulm.runtime.device import setup
     from gulm.train.classifier import train_classifier
@@ -63,39 +63,36 @@ def main(argv=None) -> int:
     p.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=list(VARIANTS))
     args = p.parse_args(argv)
     setup("cpu", args.threads)
-    r = DEMO
-    paths = write_demo_data(os.path.join(args.out, "data"), length=r["genome_length"], seed=args.seed,
-                            n_train=r["n_train"])
+    paths = write_demo_data(os.path.join(args.out, "data"), length=DEMO["genome_length"], seed=args.seed,
+                            n_train=DEMO["n_train"])
     data = DataConfig(csv=str(paths["promoters"]))
     common = dict(device="cpu", dtype="fp32", seed=args.seed, threads=args.threads, progress=False)
-    sizes = dict(emb_size=r["emb_size"], hidden_size=r["hidden_size"], n_layers=r["n_layers"])
-    lms: dict = {}
+    done: set = set()  # LM folders already trained
     rows, baseline = {}, None
     for name in args.variants:
         k, stride, lm_epochs, ft_epochs, stages = VARIANTS[name]
+        r = {**DEMO, "k": k, "stride": stride, "lm_epochs": lm_epochs, "ft_epochs": ft_epochs}
         lm = os.path.join(args.out, f"lm_k{k}s{stride}_e{lm_epochs}")
-        if lm not in lms:
-            lms[lm] = pretrain_lm(PretrainConfig(fasta=[str(paths["genome"])], out=lm, k=k, stride=stride,
-                                                 epochs=lm_epochs, lr=r["lm_lr"], bs=r["lm_bs"], **sizes,
-                                                 **common))
-            print(f"LM k={k} stride={stride}, {lm_epochs} epochs: valid perplexity {lms[lm]['perplexity']:.3f}",
+        if lm not in done:
+            res = pretrain_lm(pretrain_config(r, paths["genome"], lm, **common))
+            done.add(lm)
+            print(f"LM k={k} stride={stride}, {lm_epochs} epochs: valid perplexity {res['perplexity']:.3f}",
                   flush=True)
         if ft_epochs:
             ft = os.path.join(args.out, f"ft_k{k}s{stride}_e{lm_epochs}_ft{ft_epochs}")
-            if ft not in lms:
-                lms[ft] = finetune_lm(FinetuneConfig(lm=lm, data=data, out=ft, epochs=ft_epochs, lr=r["ft_lr"],
-                                                     bs=min(r["lm_bs"], 16), **common))
+            if ft not in done:
+                finetune_lm(finetune_config(r, lm, data, ft, **common))
+                done.add(ft)
             lm = ft
         clf = os.path.join(args.out, f"clf_{name}")
-        train_classifier(ClassifierConfig(data=data, lm=lm, k=k, stride=stride, **sizes, preset="seed",
-                                          select="best", drop_mult=r["drop_mult"], out=clf, stages=stages,
-                                          bs=r["clf_bs"], **common))
-        log = list(csv.DictReader(open(os.path.join(clf, "log.csv"))))
-        best = max(log, key=lambda e: float(e["valid_mcc"]))  # the epoch the best-valid rule keeps (first of ties)
-        rows[name] = {"valid_mcc": round(float(best["valid_mcc"]), 4),
-                      "valid_roc_auc": round(float(best["valid_roc_auc"]), 4), "epochs": len(log)}
+        train_classifier(classifier_config(r, data, lm, clf, stages, **common))
+        with open(os.path.join(clf, "log.csv")) as fh:
+            log = list(csv.DictReader(fh))
+        kept = max(log, key=lambda e: float(e["valid_mcc"]))  # the epoch the best-valid rule keeps (first of ties)
+        rows[name] = {"valid_mcc": round(float(kept["valid_mcc"]), 4),
+                      "valid_roc_auc": round(float(kept["valid_roc_auc"]), 4), "epochs": len(log)}
         if baseline is None:  # the k-mer LR depends on the split only
-            b = kmer_baseline(clf, ks=r["baseline_ks"], threads=args.threads)["valid"]
+            b = kmer_baseline(clf, ks=DEMO["baseline_ks"], threads=args.threads)["valid"]
             baseline = {"valid_mcc": round(b["mcc"], 4), "valid_roc_auc": round(b["roc_auc"], 4)}
         print(f"{name:34s} valid MCC {rows[name]['valid_mcc']:.4f}  valid ROC-AUC {rows[name]['valid_roc_auc']:.4f}"
               f"  (k-mer LR {baseline['valid_mcc']:.4f} / {baseline['valid_roc_auc']:.4f})", flush=True)

@@ -16,8 +16,8 @@ import sys
 
 
 def main(argv=None) -> int:
-    from gulm.configs import ClassifierConfig, DataConfig
-    from gulm.demo.run import DEMO
+    from gulm.configs import DataConfig
+    from gulm.demo.run import DEMO, classifier_config
     from gulm.demo.synthetic import write_demo_data
     from gulm.train.classifier import train_classifier
 
@@ -33,11 +33,8 @@ def main(argv=None) -> int:
     epochs = r["scratch_stages"][0][0]
     scores = {}
     for lr in args.lrs:
-        m = train_classifier(ClassifierConfig(
-            data=data, k=r["k"], stride=r["stride"], emb_size=r["emb_size"], hidden_size=r["hidden_size"],
-            n_layers=r["n_layers"], preset="seed", select="best", drop_mult=r["drop_mult"],
-            out=os.path.join(args.out, f"lr{lr:g}"), stages=[[epochs, lr, 0]], bs=r["clf_bs"], seed=args.seed,
-            progress=False))
+        m = train_classifier(classifier_config(r, data, "", os.path.join(args.out, f"lr{lr:g}"), [[epochs, lr, 0]],
+                                               seed=args.seed, progress=False))
         scores[lr] = m["best_valid"]
         print(f"lr {lr:g}: best valid MCC {m['best_valid']:.4f}", flush=True)
     best = max(scores, key=scores.get)

@@ -23,7 +23,7 @@ from gulm.configs import ClassifierConfig, DataConfig, DemoConfig, FinetuneConfi
 from gulm.configs.commands import KMER_KS
 from gulm.configs.fields import config_from
 
-__all__ = ["run_demo", "DEMO"]
+__all__ = ["run_demo", "DEMO", "pretrain_config", "finetune_config", "classifier_config"]
 
 # The demo recipe; "quick" scales it down to a smoke test. Chosen on the valid split only
 # (benchmarks/demo_recipe.py; the test split played no part): 3-mer stride-1 tokens, 15 epochs of
@@ -61,6 +61,31 @@ QUICK = dict(genome_length=60_000, n_train=60, lm_epochs=1, ft_epochs=1,
              emb_size=32, hidden_size=64, n_layers=2, baseline_ks=[1, 2, 3])
 
 
+def _sizes(r: dict) -> dict:
+    return dict(emb_size=r["emb_size"], hidden_size=r["hidden_size"], n_layers=r["n_layers"])
+
+
+def pretrain_config(r: dict, genome, out: str, **run) -> PretrainConfig:
+    """The demo's LM pretraining on ``genome`` for the recipe ``r`` (:data:`DEMO`'s keys); ``run``:
+    device, dtype, seed, threads, progress."""
+    return PretrainConfig(fasta=[str(genome)], out=out, k=r["k"], stride=r["stride"], epochs=r["lm_epochs"],
+                          lr=r["lm_lr"], bs=r["lm_bs"], **_sizes(r), **run)
+
+
+def finetune_config(r: dict, lm: str, data: DataConfig, out: str, **run) -> FinetuneConfig:
+    """The demo's LM fine-tuning on the promoter set for the recipe ``r``."""
+    return FinetuneConfig(lm=lm, data=data, out=out, epochs=r["ft_epochs"], lr=r["ft_lr"], bs=min(r["lm_bs"], 16),
+                          **run)
+
+
+def classifier_config(r: dict, data: DataConfig, lm: str, out: str, stages, **run) -> ClassifierConfig:
+    """The demo's classifier for the recipe ``r``: from the LM at ``lm`` (or from scratch with
+    ``lm=""``), trained with ``stages``, keeping its best valid epoch."""
+    return ClassifierConfig(data=data, lm=lm, k=r["k"], stride=r["stride"], **_sizes(r), preset="seed",
+                            select=r["select"], drop_mult=r["drop_mult"], out=out, stages=stages, bs=r["clf_bs"],
+                            **run)
+
+
 def run_demo(cfg: DemoConfig | str | None = None, *, recipe: dict | None = None, **overrides) -> dict:
     """Run the demo into ``out`` (a :class:`~gulm.configs.DemoConfig`, or the output folder;
     options are its fields); returns the summary (also written to ``out/summary.json``).
@@ -90,21 +115,16 @@ def run_demo(cfg: DemoConfig | str | None = None, *, recipe: dict | None = None,
                             n_train=r["n_train"])
     data = DataConfig(csv=str(paths["promoters"]))
     common = dict(device=device, dtype=dtype, seed=seed, threads=cfg.threads)
-    sizes = dict(emb_size=r["emb_size"], hidden_size=r["hidden_size"], n_layers=r["n_layers"])
     timings = {}
 
     print("[2/4] pretraining the language model on the genome")
     t = time.perf_counter()
-    lm = pretrain_lm(PretrainConfig(fasta=[str(paths["genome"])], out=os.path.join(out, "lm"),
-                                    k=r["k"], stride=r["stride"], epochs=r["lm_epochs"], lr=r["lm_lr"],
-                                    bs=r["lm_bs"], **sizes, **common))
+    lm = pretrain_lm(pretrain_config(r, paths["genome"], os.path.join(out, "lm"), **common))
     timings["pretrain"] = time.perf_counter() - t
 
     print("[3/4] fine-tuning the language model on the classification sequences")
     t = time.perf_counter()
-    ft = finetune_lm(FinetuneConfig(lm=os.path.join(out, "lm"), data=data,
-                                    out=os.path.join(out, "lm_finetuned"), epochs=r["ft_epochs"],
-                                    lr=r["ft_lr"], bs=min(r["lm_bs"], 16), **common))
+    ft = finetune_lm(finetune_config(r, os.path.join(out, "lm"), data, os.path.join(out, "lm_finetuned"), **common))
     timings["finetune"] = time.perf_counter() - t
 
     print("[4/4] classifiers: the k-mer logistic regression, from scratch, and from the fine-tuned "
@@ -113,10 +133,8 @@ def run_demo(cfg: DemoConfig | str | None = None, *, recipe: dict | None = None,
     for name, lm_path, stages in (("scratch", "", r["scratch_stages"]),
                                   ("ulmfit", os.path.join(out, "lm_finetuned"), r["clf_stages"])):
         t = time.perf_counter()
-        results[name] = train_classifier(ClassifierConfig(
-            data=data, lm=lm_path, k=r["k"], stride=r["stride"], **sizes, preset="seed",
-            select=r["select"], drop_mult=r["drop_mult"], out=os.path.join(out, f"clf_{name}"),
-            stages=stages, bs=r["clf_bs"], **common))
+        results[name] = train_classifier(classifier_config(r, data, lm_path, os.path.join(out, f"clf_{name}"),
+                                                           stages, **common))
         timings[f"classifier_{name}"] = time.perf_counter() - t
     t = time.perf_counter()
     base = kmer_baseline(os.path.join(out, "clf_ulmfit"), ks=r["baseline_ks"], threads=cfg.threads)
