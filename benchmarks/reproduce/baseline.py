@@ -30,7 +30,7 @@ from gulm.data import read_labeled_csv
 from gulm.data.batches import encode_labels
 from gulm.metrics import classification_metrics
 
-__all__ = ["kmer_features", "length_features", "run_baseline", "DEFAULT_CS"]
+__all__ = ["kmer_features", "length_features", "fit_baseline", "run_baseline", "DEFAULT_CS"]
 
 
 def length_features(sequences: Sequence[str]) -> np.ndarray:
@@ -38,11 +38,13 @@ def length_features(sequences: Sequence[str]) -> np.ndarray:
     return np.log10(np.maximum(1, np.array([len(s) for s in sequences], dtype=np.float64)))[:, None]
 
 
-def run_baseline(csv: str, *, features: str = "kmer", ks: Sequence[int] = (1, 2, 3, 4, 5, 6),
+def fit_baseline(csv: str, *, features: str = "kmer", ks: Sequence[int] = (1, 2, 3, 4, 5, 6),
                  both_strands: bool = False, Cs: Sequence[float] = DEFAULT_CS, max_iter: int = 500,
                  ends_window: int = 1000, gapped: Sequence[int] = (10, 5)) -> dict:
-    """Fit and score one baseline on a ``sequence,label,set`` CSV. Returns a result dict with the
-    test metrics, the valid accuracy per C and wall times."""
+    """Fit one baseline on a ``sequence,label,set`` CSV (train split; C by valid accuracy). Returns
+    the fitted model, every record's features (``x``), labels (``y``), split and classes, the
+    feature description and the feature and fit seconds: what :func:`run_baseline` scores, and what
+    ``ensemble.py --blend`` averages with a network's probabilities."""
     t0 = time.perf_counter()
     ds = read_labeled_csv(csv)
     if ds.split is None:
@@ -68,18 +70,28 @@ def run_baseline(csv: str, *, features: str = "kmer", ks: Sequence[int] = (1, 2,
         raise ValueError(f"features must be 'kmer', 'kmer_both', 'kmer_ends', 'kmer_gapped' or 'length', "
                          f"not {features!r}")
     t_feat = time.perf_counter() - t0
-    tr, va, te = (split == "train"), (split == "valid"), (split == "test")
+    tr, va = (split == "train"), (split == "valid")
     t1 = time.perf_counter()
     model = fit_kmer_logreg(x_all[tr], y_all[tr], x_all[va], y_all[va], classes, Cs=Cs, max_iter=max_iter)
-    t_fit = time.perf_counter() - t1
+    return {"model": model, "x": x_all, "y": y_all, "split": split, "classes": classes, "desc": desc,
+            "feature_seconds": t_feat, "fit_seconds": time.perf_counter() - t1}
+
+
+def run_baseline(csv: str, *, features: str = "kmer", **options) -> dict:
+    """Fit and score one baseline on a ``sequence,label,set`` CSV (:func:`fit_baseline`'s options).
+    Returns a result dict with the test metrics, the valid accuracy per C and wall times."""
+    t0 = time.perf_counter()
+    fit = fit_baseline(csv, features=features, **options)
+    model, x_all, y_all, split, classes = fit["model"], fit["x"], fit["y"], fit["split"], fit["classes"]
+    tr, va, te = (split == "train"), (split == "valid"), (split == "test")
     probs = model.probs_from_features(x_all[te])
     metrics = classification_metrics(y_all[te], probs, classes)
     vprobs = model.probs_from_features(x_all[va])
     return {
         "row": "kmer_logreg" if features == "kmer" else f"{features}_logreg",
-        **desc, "C": model.C, "valid_accuracy_by_C": {str(c): a for c, a in model.valid_accuracy_by_C.items()},
+        **fit["desc"], "C": model.C, "valid_accuracy_by_C": {str(c): a for c, a in model.valid_accuracy_by_C.items()},
         "metrics": metrics, "valid_metrics": classification_metrics(y_all[va], vprobs, classes),
         "n_features": int(x_all.shape[1]), "n_train": int(tr.sum()), "n_valid": int(va.sum()), "n_test": int(te.sum()),
-        "classes": classes, "feature_seconds": round(t_feat, 2), "fit_seconds": round(t_fit, 2),
+        "classes": classes, "feature_seconds": round(fit["feature_seconds"], 2), "fit_seconds": round(fit["fit_seconds"], 2),
         "wall_seconds": round(time.perf_counter() - t0, 2),
     }

@@ -29,6 +29,15 @@ Each member's probabilities on a split are kept beside its checkpoint
 (``ensemble_probs/<split>-<dtype>-<key>.npy``, the key a hash of its weights, its config, the precision
 and the sequences read), so an ensemble that shares members with one scored before (a seed ensemble
 and a wider one holding the same seeds) scores only the new members; ``--no-cache`` scores everyone.
+
+``--blend kmer`` adds a baseline as one more member (a late blend): the k-mer logistic regression of
+:func:`reproduce.baseline.fit_baseline` (``kmer_gapped`` and the other baseline features likewise),
+fitted on the first member's training split with C chosen on its valid split, exactly as the task's
+baseline row, and its probabilities averaged with the networks' at weight 1 / (members + 1). A
+blend holds k-mer features, so its name must end in ``_wide`` (issue 10's rule for such rows):
+
+    python benchmarks/reproduce/ensemble.py task2 --study bidirectional_5fold --members fwd_s2 \
+        --blend kmer --name fwd_s2_kmer_blend_wide --results benchmarks/reproduce/results
 """
 from __future__ import annotations
 
@@ -143,6 +152,19 @@ def cached_member_probs(ens, sequences_per_member: list, split: str, dtype: str,
     return out
 
 
+def blend_member(csv: str, features: str, classes: list) -> dict:
+    """A baseline as an ensemble member: fitted on ``csv``'s training split (C by valid accuracy),
+    its probabilities on every record of ``csv``, columns in ``classes``' order."""
+    from reproduce.baseline import fit_baseline
+
+    fit = fit_baseline(csv, features=features)
+    model, own = fit["model"], list(fit["classes"])
+    if sorted(own) != sorted(classes):
+        sys.exit(f"ensemble.py: {csv}: the baseline's classes {own} are not the networks' {classes}")
+    probs = model.probs_from_features(fit["x"])[:, [own.index(c) for c in classes]]
+    return {"probs": probs, "C": model.C, "desc": fit["desc"], "seconds": fit["feature_seconds"] + fit["fit_seconds"]}
+
+
 def parse_members(text: str) -> list[tuple[str, int]]:
     """``ROW[@SEED],...`` -> [(row, seed)]."""
     out = []
@@ -172,6 +194,9 @@ def main(argv=None) -> None:
     ap.add_argument("--results", default="benchmarks/reproduce/results")
     ap.add_argument("--dtype", default="fp32", help="inference precision (default fp32)")
     ap.add_argument("--profile", default=None, help="run.py's --profile of the members (e.g. smoke)")
+    ap.add_argument("--blend", default=None, metavar="FEATURES",
+                    help="add a baseline logistic regression as one more member: kmer, kmer_both or kmer_gapped "
+                         "(fitted on the first member's split; the name must end in _wide)")
     ap.add_argument("--no-cache", action="store_true",
                     help="score every member again instead of reading probabilities kept by an earlier run")
     args = ap.parse_args(argv)
@@ -192,9 +217,12 @@ def main(argv=None) -> None:
         what = f"{len(members)} training seeds ({args.seeds}) of {args.row}"
     seeds = [s for _, s in members]
     name = args.name or f"{args.row}_ens{len(members)}"
+    if args.blend and not name.endswith("_wide"):
+        ap.error(f"--blend adds k-mer features, so the row's name must end in _wide (got {name})")
     argv_used = [args.task] + (["--members", args.members, "--name", name] if args.members
                                else ["--row", args.row, "--seeds", args.seeds])
     argv_used += (["--study", args.study] if args.study else []) + (["--profile", args.profile] if args.profile else [])
+    argv_used += ["--blend", args.blend] if args.blend else []
     suffix = profile_suffix(args.profile)
     for folder, paths in member_paths(Path(args.results), args.task, members, suffix, args.study).items():
         results = [json.loads(p.read_text()) for p in paths]
@@ -207,6 +235,7 @@ def main(argv=None) -> None:
         except ValueError as err:
             sys.exit(f"ensemble.py: {folder}: {err}")
         classes = ens.classes
+        blend = blend_member(results[0]["csv"], args.blend, classes) if args.blend else None
 
         def score(split: str) -> tuple[dict, list[dict]]:
             """The ensemble's metrics on one split and each member's."""
@@ -215,13 +244,15 @@ def main(argv=None) -> None:
             # members on other views of the split each read their own sequences of the same records
             seqs = {id(v): [v.sequences[i] for i in rows] for v in views}
             probs = cached_member_probs(ens, [seqs[id(v)] for v in views], split, args.dtype, not args.no_cache)
+            if blend is not None:
+                probs.append(blend["probs"][rows])
             return (classification_metrics(y, np.mean(probs, axis=0), classes),
                     [classification_metrics(y, p, classes) for p in probs])
 
         test, test_members = score("test")
         test_seconds = time.perf_counter() - t0  # loading + test, as in the rows written before valid was scored
         metrics = {"split": "test", **test, "complete": True, "ensemble_of": len(members)}
-        member_acc = [m["accuracy"] for m in test_members]
+        member_acc = [m["accuracy"] for m in test_members[:len(members)]]
         # valid: the members' epochs were chosen on it, so both sides are optimistic alike; it says whether
         # averaging pays without a look at test
         t1 = time.perf_counter()
@@ -234,19 +265,24 @@ def main(argv=None) -> None:
         res = {**{k: first.get(k) for k in ("task", "dataset", "split", "protocol", "model", "lm", "data_key",
                                              "csv", "profile", "machine")},
                "row": name, "seed": 0, "study": args.study, "selection": first.get("selection"),
-               "description": f"mean class probabilities of {what}: {member_descriptions(results)}",
+               "description": f"mean class probabilities of {what}" + (f" and the {args.blend} logistic regression"
+                                                                       if blend else "") + f": {member_descriptions(results)}",
                "metrics": metrics, "valid_metrics": valid,
                "valid_members": [{k: m.get(k) for k in ("accuracy", "mcc", "roc_auc")} for m in valid_members],
                "complete": True, "timing": timing, "throughput": {},
                "members": [{"file": p.name, "row": m["row"], "seed": s, "test_accuracy": a,
                             "test_mcc": m["metrics"].get("mcc")}
-                           for p, s, a, m in zip(paths, seeds, member_acc, results)],
+                           for p, s, a, m in zip(paths, seeds, member_acc, results)]
+               + ([{"row": f"{args.blend}_logreg (blend)", "C": blend["C"], "test_accuracy": test_members[-1]["accuracy"],
+                    "test_mcc": test_members[-1].get("mcc"), "fit_seconds": blend["seconds"]}] if blend else []),
+               "blend": ({"features": blend["desc"], "C": blend["C"], "weight": 1 / (len(members) + 1)}
+                         if blend else None),
                "configs": first.get("configs"), "config_key": first.get("config_key"),
                "rerun": "python benchmarks/reproduce/ensemble.py " + " ".join(argv_used) + " --results RESULTS"}
         write_json(folder / f"{name}{suffix}.json", res)
         print(f"[{args.task}] {first['dataset']} {first['split']} {name}: test acc {metrics['accuracy']:.4f} "
               f"mcc {metrics.get('mcc', float('nan')):.4f} (members: "
-              + ", ".join(f"{a:.4f}" for a in member_acc) + f"); {timing['task_seconds'] / 60:.1f} min of training")
+              + ", ".join(f"{m['accuracy']:.4f}" for m in test_members) + f"); {timing['task_seconds'] / 60:.1f} min of training")
         if valid is not None:
             key = "mcc" if "mcc" in valid else "accuracy"
             print(f"    valid {key} {valid[key]:.4f} (members: " + ", ".join(f"{m[key]:.4f}" for m in valid_members) + ")")
