@@ -645,6 +645,35 @@ def test_seed_ensemble_averages_the_members(smoke_runner, capsys):
 
 @needs_data
 @pytest.mark.data
+def test_blend_averages_a_network_with_the_kmer_logreg(smoke_runner):
+    """ensemble.py --blend kmer: the k-mer LR of the task's baseline row, fitted on the member's own
+    split, is one more member; the blend's test metrics are those of the mean probabilities."""
+    from reproduce import baseline, ensemble
+    from gulm.metrics import classification_metrics
+
+    smoke_runner.run_row("task1", "naive")  # cached when another test ran it
+    base = ["task1", "--results", str(smoke_runner.results), "--profile", "smoke", "--members", "naive"]
+    with pytest.raises(SystemExit):  # a blend holds k-mer features: its name must say so
+        ensemble.main(base + ["--blend", "kmer", "--name", "naive_blend"])
+    ensemble.main(base + ["--blend", "kmer", "--name", "naive_blend_wide"])
+    [path] = (smoke_runner.results / "task1").rglob("naive_blend_wide.smoke.json")
+    res = json.loads(path.read_text())
+    lr = baseline.run_baseline(res["csv"])  # the baseline row's own fit on the same CSV
+    assert res["members"][-1]["test_accuracy"] == pytest.approx(lr["metrics"]["accuracy"])
+    assert res["blend"]["C"] == lr["C"] and res["blend"]["weight"] == 0.5
+    assert "--blend kmer" in res["rerun"] and len(res["valid_members"]) == 2
+    fit = baseline.fit_baseline(res["csv"])
+    te = fit["split"] == "test"
+    member = json.loads((path.parent / "naive.smoke.json").read_text())
+    [kept] = (Path(member["configs"]["classifier"]["out"]) / "ensemble_probs").glob("test-fp32-*.npy")
+    mean = (np.load(kept) + fit["model"].probs_from_features(fit["x"][te])) / 2
+    want = classification_metrics(fit["y"][te], mean, fit["classes"])
+    assert res["metrics"]["accuracy"] == pytest.approx(want["accuracy"])
+    assert res["metrics"]["roc_auc"] == pytest.approx(want["roc_auc"])
+
+
+@needs_data
+@pytest.mark.data
 def test_real_task1_split_has_no_homolog_across_train_and_heldout(smoke_runner):
     from gulm.data import read_bed, read_labeled_csv
 
