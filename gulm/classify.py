@@ -3,6 +3,7 @@
 :class:`gulm.infer.Ensemble`."""
 from __future__ import annotations
 
+import os
 import sys
 import warnings
 
@@ -49,7 +50,7 @@ def evaluate(checkpoint: str | EvaluateConfig | None = None, data: DataConfig | 
 def read_queries(cfg: PredictConfig) -> tuple[list[str], list[str]]:
     """(ids, sequences) to predict: the records of ``cfg.fasta``, then ``cfg.sequences``
     (named seq1, seq2, ...). Repeated ids are made unique (``x``, ``x_2``...) with a warning."""
-    from gulm.data.fasta import iter_fasta, unique_ids
+    from gulm.data.fasta import check_sequence, iter_fasta, unique_ids
 
     ids, seqs = [], []
     if cfg.fasta:
@@ -57,6 +58,13 @@ def read_queries(cfg: PredictConfig) -> tuple[list[str], list[str]]:
             ids.append(name)
             seqs.append(seq)
     for i, s in enumerate(cfg.sequences):
+        text = s.decode("utf-8", "replace") if isinstance(s, (bytes, bytearray)) else s
+        if os.path.isfile(text):
+            raise ValueError(f"{text!r} is a file, not a sequence: give a FASTA with {option_name('fasta')} {text}")
+        if "/" in text or text.lower().endswith((".fa", ".fasta", ".fna", ".gz", ".bz2", ".xz", ".zst")):
+            raise ValueError(f"{text!r}: no such file, and not a sequence (FASTA files are given with "
+                             f"{option_name('fasta')})")
+        check_sequence(s, f"sequence {i + 1} given on the command line ({text[:20]!r}{'...' if len(text) > 20 else ''})")
         ids.append(f"seq{i + 1}")
         seqs.append(s)
     if not seqs:

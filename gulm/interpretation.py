@@ -279,6 +279,9 @@ def _sequence(cfg: InterpretConfig) -> str:
     if cfg.sequence:
         if cfg.fasta:
             raise ValueError(f"give either {option_name('sequence')} or {option_name('fasta')}, not both")
+        from gulm.data.fasta import check_sequence
+
+        check_sequence(cfg.sequence, option_name("sequence"))
         return cfg.sequence
     if not cfg.fasta:
         raise ValueError(f"give a sequence or a FASTA to interpret ({option_name('sequence')} or "

@@ -2,8 +2,11 @@
 
 Input rules: the first non-blank line must be a ``>`` header; a record is named by the first word
 of its header (the rest is ignored, never used as a feature); a record without sequence is
-skipped with a :class:`~gulm.data.errors.DataWarning`; CRLF line endings are accepted. Errors
-name the file and the line.
+skipped with a :class:`~gulm.data.errors.DataWarning`; CRLF line endings are accepted. Sequence
+lines hold nucleotide symbols only (:data:`NUCLEOTIDE_SYMBOLS`: A/C/G/T/U, the IUPAC ambiguity
+codes, X for masked bases, '-' and '.' for gaps, any case); any other symbol, such as a protein
+FASTA's E, F, I, L, P or Q, is an error, not a silent run of unknown k-mers. Errors name the file
+and the line.
 
 Duplicate record names follow one rule everywhere (:class:`UniqueNames`): the records are kept,
 the second ``x`` is named ``x_2`` (the third ``x_3``, skipping names already taken), and one
@@ -23,7 +26,7 @@ from gulm.data.errors import DataWarning, FastaError
 
 __all__ = ["reverse_complement", "revcomp_windows", "iter_fasta", "check_fasta_file", "fasta_events", "record_name",
            "warn_empty", "UniqueNames", "unique_ids", "normalize_fasta", "first_lines", "first_non_ascii_line",
-           "LINE_WIDTH", "HEADER", "SEQ"]
+           "LINE_WIDTH", "HEADER", "SEQ", "NUCLEOTIDE_SYMBOLS", "foreign_symbol", "check_sequence"]
 
 # IUPAC complement; U pairs with A. Case is kept, and anything else (N, -, *) maps to itself.
 _COMPLEMENT = str.maketrans(
@@ -31,6 +34,37 @@ _COMPLEMENT = str.maketrans(
     "TGCAAKYWSRMBDHVNtgcaakywsrmbdhvn",
 )
 LINE_WIDTH = 80  # bases per line of normalised copies
+
+#: What a DNA/RNA sequence may hold: A/C/G/T/U, the IUPAC ambiguity codes, X (a masked base, as
+#: RepeatMasker -x writes them), '-' and '.' (alignment gaps); either case. Every symbol but
+#: A/C/G/T (U read as T) makes its k-mers unknown tokens.
+NUCLEOTIDE_SYMBOLS = "ACGTURYSWKMBDHVNX-."
+_SYMBOL_BYTES = (NUCLEOTIDE_SYMBOLS + NUCLEOTIDE_SYMBOLS.lower()).encode("ascii")
+_SYMBOL_SET = frozenset(NUCLEOTIDE_SYMBOLS + NUCLEOTIDE_SYMBOLS.lower())
+_DROP_SYMBOLS = str.maketrans("", "", NUCLEOTIDE_SYMBOLS + NUCLEOTIDE_SYMBOLS.lower())
+
+
+def foreign_symbol(seq: str | bytes) -> tuple[int, str] | None:
+    """The first symbol of ``seq`` that is not in :data:`NUCLEOTIDE_SYMBOLS` (either case), as
+    (0-based position, symbol), or None when every symbol is a nucleotide symbol."""
+    if isinstance(seq, (bytes, bytearray)):
+        if not seq.translate(None, _SYMBOL_BYTES):
+            return None
+        pos = next(i for i, b in enumerate(seq) if b not in _SYMBOL_BYTES)
+        return pos, bytes(seq[pos:pos + 1]).decode("latin-1")
+    if not seq.translate(_DROP_SYMBOLS):
+        return None
+    return next((i, ch) for i, ch in enumerate(seq) if ch not in _SYMBOL_SET)
+
+
+def check_sequence(seq: str | bytes, where: str, error: type[Exception] = ValueError, offset: int = 0) -> None:
+    """Raise ``error`` naming ``where`` and the 1-based position (plus ``offset``: where ``seq``
+    starts in a longer sequence) if ``seq`` holds a symbol outside :data:`NUCLEOTIDE_SYMBOLS`."""
+    bad = foreign_symbol(seq)
+    if bad is not None:
+        hint = "; is this a protein sequence?" if bad[1].isalpha() and bad[1].isascii() else ""
+        raise error(f"{where}, position {offset + bad[0] + 1}: {bad[1]!r} is not a nucleotide symbol (A, C, G, T, "
+                    f"U, an IUPAC code, X for masked, '-' or '.' for gaps){hint}")
 
 
 def reverse_complement(seq: str) -> str:
@@ -73,6 +107,7 @@ def fasta_events(path: Path, lines: Iterable[bytes], kind: str) -> Iterator[tupl
     """
     lineno = 0
     in_record = False
+    header = b""
     it = iter(lines)
     while True:
         try:
@@ -105,6 +140,9 @@ def fasta_events(path: Path, lines: Iterable[bytes], kind: str) -> Iterator[tupl
             )
         if not line.isascii():
             raise FastaError(f"{path}: line {lineno}: non-ASCII bytes in sequence; is this a FASTA file?")
+        if line.translate(None, _SYMBOL_BYTES):  # the fast test; check_sequence names the symbol
+            name = header.split()[0].decode("utf-8", "replace")
+            check_sequence(line, f"{path}: line {lineno} (record '{name}')", FastaError)
         yield SEQ, lineno, line
 
 

@@ -24,8 +24,8 @@ import pyfaidx
 
 from gulm.data import cache, compression
 from gulm.data.errors import DataWarning, FastaError, RecordNotFoundError, RegionError
-from gulm.data.fasta import (UniqueNames, check_fasta_file, fasta_events, first_lines, first_non_ascii_line,
-                             reverse_complement)
+from gulm.data.fasta import (UniqueNames, check_fasta_file, check_sequence, fasta_events, first_lines,
+                             first_non_ascii_line, reverse_complement)
 
 __all__ = ["Genome"]
 
@@ -149,6 +149,14 @@ class Genome:
         size = self.indexed_path.stat().st_size if self._gzi_path is None else None
         if size is not None and faidx.index and max(r.bend for r in faidx.index.values()) > size:
             faidx.close()
+            if not retry and self.indexed_path == self.path:
+                # Rebuilt and still past the end: a record's last line is longer than its other
+                # lines, which pyfaidx does not flag as irregular. Read a regular copy.
+                warnings.warn(f"{self.path}: line lengths vary within a record (a last line longer than the "
+                              "record's other lines); using a normalised copy in the cache", DataWarning, stacklevel=3)
+                self._discard_index()
+                self.indexed_path, self._index_path, self._gzi_path = self._copy()
+                return self._open_faidx(retry=False)
             if not retry:
                 raise FastaError(f"{self.path}: index {self._index_path} does not match the file")
             # a stale index beside the file is the user's: leave it, and index into the cache
@@ -241,6 +249,7 @@ class Genome:
                 f"{self.path}: record '{chrom}' returned {len(seq)} bases for {start}-{end}; "
                 f"the index {self._index_path} is out of date or the file changed while open"
             )
+        check_sequence(seq, f"{self.path}: record '{chrom}'", FastaError, offset=start)
         if upper:
             seq = seq.upper()
         return reverse_complement(seq) if strand == "-" else seq

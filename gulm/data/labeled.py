@@ -22,7 +22,7 @@ import numpy as np
 from gulm.configs.fields import option_name
 from gulm.data.errors import DataWarning, LabeledDataError
 from gulm.data.compression import open_binary
-from gulm.data.fasta import iter_fasta, unique_ids
+from gulm.data.fasta import check_sequence, iter_fasta, unique_ids
 from gulm.data.genome import Genome
 from gulm.data.intervals import read_bed
 from gulm.data.sampling import apportion, stable_permutation
@@ -223,6 +223,7 @@ def read_labeled_csv(
         if len(row) != len(header):
             raise LabeledDataError(f"{path}:{lineno}: expected {len(header)} fields, found {len(row)}")
         seq = "".join(row[seq_i].split()).upper()
+        check_sequence(seq, f"{path}:{lineno}: column '{header[seq_i]}'", LabeledDataError)
         label = row[lab_i].strip()
         if not label:
             raise LabeledDataError(f"{path}:{lineno}: empty label in column {header[lab_i]!r}")

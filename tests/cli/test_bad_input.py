@@ -182,6 +182,40 @@ def n_only_and_iupac_records(world, d):
     return ["predict", world["clf"], "--fasta", "q.fa", "--out", "p.tsv"]
 
 
+def protein_fasta(world, d):
+    (d / "q.fa").write_text(f">good\n{SEQ}\n>prot sp|P69905\nMVLSPADKTNVKAAWGKVGAHAGEYGAEALERMFLSFPTTK\n")
+    return ["predict", world["clf"], "--fasta", "q.fa"]
+
+
+def protein_genome(world, d):
+    # the '*' is base 72 + 31 of chr2
+    (d / "genome.fa").write_text(f">chr1\n{SEQ}\n{SEQ}\n>chr2\n{SEQ}\n{SEQ[:30]}*{SEQ[:20]}\n")
+    return ["pretrain", "--fasta", "genome.fa", "--out", "lm", *TINY]
+
+
+def longer_last_line_genome(world, d):
+    """pyfaidx does not flag a record whose last line is longer than its others; its index then
+    runs past the file's end. gulm reads a normalised copy instead (it used to refuse the file)."""
+    (d / "genome.fa").write_text(f">chr1\n{SEQ}\n{SEQ * 30}\n")
+    return ["pretrain", "--fasta", "genome.fa", "--k", "3", "--stride", "1", "--max-tokens", "1500",
+            "--epochs", "1", "--out", "lm", *TINY]
+
+
+def fasta_path_as_a_sequence(world, d):
+    (d / "queries.fa").write_text(f">q1\n{SEQ}\n")
+    return ["predict", world["clf"], "queries.fa"]
+
+
+def missing_fasta_as_a_sequence(world, d):
+    return ["predict", world["clf"], "data/queries.fa"]
+
+
+def csv_with_a_foreign_symbol(world, d):
+    rows = [(SEQ, "a"), (SEQ, "b")] * 10 + [(SEQ[:40] + "J" + SEQ[41:], "a")]
+    (d / "data.csv").write_text("sequence,label\n" + "".join(f"{s},{y}\n" for s, y in rows))
+    return ["train-classifier", "--csv", "data.csv", "--out", "clf", "--k", "3", "--stride", "1", *TINY]
+
+
 def duplicate_record_names(world, d):
     (d / "q.fa").write_text(f">x\n{SEQ}\n>x\n{SEQ[3:]}\n>y\n{SEQ}\n")
     return ["predict", world["clf"], "--fasta", "q.fa", "--out", "p.tsv"]
@@ -235,10 +269,17 @@ CASES = [
     (interrupted_save_leftover, 2, ["clf.old", "interrupted save"]),
     (ensemble_of_other_classes, 2, ["classes ['x', 'y'] differ from", "same classes"]),
     (ensemble_member_missing, 2, ["no_such_clf: no such checkpoint folder"]),
+    (protein_fasta, 2, ["q.fa: line 4 (record 'prot'), position 3", "'L' is not a nucleotide symbol",
+                        "is this a protein sequence?"]),
+    (protein_genome, 2, ["genome.fa: record 'chr2', position 103", "'*' is not a nucleotide symbol"]),
+    (fasta_path_as_a_sequence, 2, ["'queries.fa' is a file, not a sequence", "--fasta queries.fa"]),
+    (missing_fasta_as_a_sequence, 2, ["'data/queries.fa': no such file, and not a sequence", "--fasta"]),
+    (csv_with_a_foreign_symbol, 2, ["data.csv:22: column 'sequence', position 41", "'J' is not a nucleotide symbol"]),
     (evaluate_one_class, 0, ["warning:", "one class only ('promoter', 6 sequences)", "MCC", "ROC-AUC"]),
     (n_only_and_iupac_records, 0, ["warning:", "2 of 3 sequences are mostly unknown", "'ns'", "valid_fraction"]),
     (duplicate_record_names, 0, ["warning:", "q.fa: 1 duplicate record name", "'x_2'"]),
     (scan_duplicate_record_names, 0, ["warning:", "dup.fa: 1 duplicate record name", "kept as 'chr_2'"]),
+    (longer_last_line_genome, 0, ["warning:", "genome.fa: line lengths vary within a record", "normalised copy"]),
     (resume_true_without_state, 0, ["no resume state in lm, starting fresh"]),
 ]
 

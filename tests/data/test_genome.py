@@ -1,6 +1,7 @@
 """Genome: random access to plain and compressed FASTA, its cache and its error messages."""
 from __future__ import annotations
 
+import gzip
 import multiprocessing
 import os
 import pickle
@@ -430,3 +431,31 @@ def test_real_ecoli_genome(tmp_path):
     assert thrl.startswith("ATG") and thrl[-3:] in ("TAA", "TAG", "TGA")
     assert set(g.fetch("NC_000913.3", 1_000_000, 1_010_000)) <= set("ACGT")
     assert Genome(path, cache_dir=tmp_path).indexed_path == g.indexed_path
+
+
+def test_nucleotide_symbols_pass_and_anything_else_is_named_with_its_position():
+    from gulm.data.fasta import check_sequence, foreign_symbol
+
+    ok = "ACGTU" + "RYSWKMBDHVN" + "X-." + "acgturyswkmbdhvnx"
+    assert foreign_symbol(ok) is None and foreign_symbol(ok.encode()) is None and foreign_symbol("") is None
+    assert foreign_symbol("ACGTEACGT") == (4, "E") and foreign_symbol(b"ACGT ACGT*") == (4, " ")
+    assert foreign_symbol("ACGT1") == (4, "1") and foreign_symbol("ACGTé") == (4, "é")
+    with pytest.raises(ValueError, match=r"^q, position 13: 'L' is not a nucleotide symbol .*protein sequence\?$"):
+        check_sequence("MVLSPADK", "q", offset=10)
+    with pytest.raises(ValueError, match=r"position 3: '\*' is not a nucleotide symbol[^?]*$"):
+        check_sequence("AC*", "q")
+
+
+def test_a_genome_with_a_foreign_symbol_is_refused_where_it_is_read(tmp_path):
+    """In place (pyfaidx reads the file) the fetch names the record and base; a compressed or
+    irregular file is refused while its normalised copy is written, naming the line."""
+    plain = tmp_path / "g.fa"
+    plain.write_text(">a\nACGTACGT\nACGTACGT\n>b\nACGTACGT\nACGE\n")
+    g = Genome(plain)
+    assert g.fetch("a", 0, 16) == "ACGTACGT" * 2 and g.fetch("b", 0, 3) == "ACG"
+    with pytest.raises(FastaError, match=r"g.fa: record 'b', position 12: 'E' is not a nucleotide symbol"):
+        g.fetch("b", 4, 12)
+    packed = tmp_path / "g2.fa.gz"
+    packed.write_bytes(gzip.compress(b">a\nACGTACGT\n>b\nACGTACGT\nAC?T\n"))
+    with pytest.raises(FastaError, match=r"g2.fa.gz: line 5 \(record 'b'\), position 3: '\?' is not a nucleotide"):
+        Genome(packed).fetch("a", 0, 4)

@@ -36,16 +36,16 @@ def test_csv_basic_with_split_and_ids(tmp_path):
 @pytest.mark.parametrize(
     "name, text",
     [
-        ("d.tsv", "sequence\tlabel\nACGT\t1\nGG,CC\t0\n"),  # a comma inside a TSV field is data
-        ("d.txt", "sequence\tlabel\nACGT\t1\nGG,CC\t0\n"),  # sniffed from the header
-        ("d.txt", "sequence;label\nACGT;1\nGG,CC;0\n"),
+        ("d.tsv", "sequence\tlabel\nACGT\t1\nGGCC\t0,5\n"),  # a comma inside a TSV field is data
+        ("d.txt", "sequence\tlabel\nACGT\t1\nGGCC\t0,5\n"),  # sniffed from the header
+        ("d.txt", "sequence;label\nACGT;1\nGGCC;0,5\n"),
     ],
 )
 def test_delimiter_from_extension_or_content(tmp_path, name, text):
     path = tmp_path / name
     path.write_text(text)
     data = read_labeled_csv(path)
-    assert data.sequences == ["ACGT", "GG,CC"] and data.labels == ["1", "0"]
+    assert data.sequences == ["ACGT", "GGCC"] and data.labels == ["1", "0,5"]
     assert data.ids == [f"{name}:2", f"{name}:3"] and data.split is None
 
 
