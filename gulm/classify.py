@@ -50,7 +50,7 @@ def evaluate(checkpoint: str | EvaluateConfig | None = None, data: DataConfig | 
 def read_queries(cfg: PredictConfig) -> tuple[list[str], list[str]]:
     """(ids, sequences) to predict: the records of ``cfg.fasta``, then ``cfg.sequences``
     (named seq1, seq2, ...). Repeated ids are made unique (``x``, ``x_2``...) with a warning."""
-    from gulm.data.fasta import check_sequence, iter_fasta, unique_ids
+    from gulm.data.fasta import iter_fasta, unique_ids
 
     ids, seqs = [], []
     if cfg.fasta:
@@ -58,13 +58,7 @@ def read_queries(cfg: PredictConfig) -> tuple[list[str], list[str]]:
             ids.append(name)
             seqs.append(seq)
     for i, s in enumerate(cfg.sequences):
-        text = s.decode("utf-8", "replace") if isinstance(s, (bytes, bytearray)) else s
-        if os.path.isfile(text):
-            raise ValueError(f"{text!r} is a file, not a sequence: give a FASTA with {option_name('fasta')} {text}")
-        if "/" in text or text.lower().endswith((".fa", ".fasta", ".fna", ".gz", ".bz2", ".xz", ".zst")):
-            raise ValueError(f"{text!r}: no such file, and not a sequence (FASTA files are given with "
-                             f"{option_name('fasta')})")
-        check_sequence(s, f"sequence {i + 1} given on the command line ({text[:20]!r}{'...' if len(text) > 20 else ''})")
+        _check_query(s, i)
         ids.append(f"seq{i + 1}")
         seqs.append(s)
     if not seqs:
@@ -72,6 +66,23 @@ def read_queries(cfg: PredictConfig) -> tuple[list[str], list[str]]:
     if cfg.fasta and cfg.sequences:
         ids = unique_ids(ids, f"{cfg.fasta} and the sequences given", "ids")
     return ids, seqs
+
+
+def _check_query(seq: str | bytes, i: int) -> None:
+    """Refuse the ``i``-th sequence given on the command line unless it holds nucleotide symbols
+    only; a FASTA path given there (existing or not) is named as such, with the option it needs."""
+    from gulm.data.fasta import check_sequence, foreign_symbol
+
+    if foreign_symbol(seq) is None:
+        return
+    text = seq.decode("utf-8", "replace") if isinstance(seq, (bytes, bytearray)) else seq
+    if os.path.isfile(text):
+        raise ValueError(f"{text!r} is a file, not a sequence: give a FASTA with {option_name('fasta')} {text}")
+    if "/" in text or text.lower().endswith((".fa", ".fasta", ".fna", ".gz", ".bz2", ".xz", ".zst")):
+        raise ValueError(f"{text!r}: no such file, and not a sequence (FASTA files are given with "
+                         f"{option_name('fasta')})")
+    shown = text[:20] + ("..." if len(text) > 20 else "")
+    check_sequence(seq, f"sequence {i + 1} given on the command line ({shown!r})")
 
 
 #: below this fraction of known k-mers a prediction is flagged as mostly unknown
