@@ -211,9 +211,8 @@ def missing_fasta_as_a_sequence(world, d):
 
 
 def csv_with_a_foreign_symbol(world, d):
-    rows = [(SEQ, "a"), (SEQ, "b")] * 10 + [(SEQ[:40] + "J" + SEQ[41:], "a")]
-    (d / "data.csv").write_text("sequence,label\n" + "".join(f"{s},{y}\n" for s, y in rows))
-    return ["train-classifier", "--csv", "data.csv", "--out", "clf", "--k", "3", "--stride", "1", *TINY]
+    name = _csv(d, [(SEQ, "a"), (SEQ, "b")] * 10 + [(SEQ[:40] + "J" + SEQ[41:], "a")])
+    return ["train-classifier", "--csv", name, "--out", "clf", "--k", "3", "--stride", "1", *TINY]
 
 
 def duplicate_record_names(world, d):
