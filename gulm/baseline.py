@@ -23,7 +23,8 @@ import numpy as np
 
 from gulm.configs.commands import KMER_CS, KMER_KS
 
-__all__ = ["kmer_features", "gapped_kmer_features", "baseline_features", "KmerLogReg", "fit_kmer_logreg",
+__all__ = ["kmer_features", "gapped_kmer_features", "positional_kmer_features", "resolve_positional",
+           "baseline_features", "KmerLogReg", "fit_kmer_logreg",
            "kmer_baseline", "baseline_metrics", "baseline_name", "DEFAULT_KS", "DEFAULT_CS", "BASELINE_NPZ",
            "BASELINE_JSON"]
 
@@ -116,12 +117,62 @@ def gapped_kmer_features(sequences: Sequence[str | bytes], length: int, informat
     return out.astype(dtype, copy=False)
 
 
+def positional_kmer_features(sequences: Sequence[str | bytes], k: int, stretch: int, span: int, *,
+                             dtype=np.float32) -> np.ndarray:
+    """Position-resolved k-mer counts, for sequences aligned on a site (promoter windows around a
+    TSS): the k-mers (stride 1) whose first base lies in each ``stretch``-base bin of the first
+    ``span`` bases, counted per bin (not divided; a k-mer with a non-ACGT base is skipped, bases
+    past ``span`` are not read). [N, bins * 4^k], bins = ceil((span - k + 1) / stretch), bin by bin."""
+    from gulm.nn.spectrum import check_positional, positional_bins
+
+    k, stretch, span = check_positional((k, stretch, span))
+    bins, width = positional_bins(k, stretch, span), 4 ** k
+    out = np.zeros((len(sequences), bins * width), dtype=np.float64)
+    for a in range(0, len(sequences), 512):
+        codes = _base_codes([s[:span] for s in sequences[a:a + 512]])
+        n, windows = codes.shape[0], codes.shape[1] - k + 1
+        if windows < 1:
+            continue
+        index = np.zeros((n, windows), dtype=np.int64)
+        bad = np.zeros((n, windows), dtype=bool)
+        for pos in range(k):
+            code = codes[:, pos:pos + windows]
+            index = index * 4 + np.minimum(code, 3)
+            bad |= code > 3
+        where = np.arange(windows) // stretch
+        flat = ((np.arange(n)[:, None] * bins + where) * width + index)[~bad]
+        out[a:a + n] = np.bincount(flat, minlength=n * bins * width).reshape(n, -1)
+    return out.astype(dtype, copy=False)
+
+
+def resolve_positional(values: Sequence[int], sequences: Sequence[str | bytes], what: str) -> tuple[int, int, int] | None:
+    """(k, stretch, span) from an option's K B [S] (``what`` names it in errors); S defaults to
+    the longest of ``sequences`` (the training split's). None when ``values`` is empty."""
+    from gulm.nn.spectrum import check_positional
+
+    if not values:
+        return None
+    if len(values) not in (2, 3):
+        raise ValueError(f"{what} takes K B or K B S (k-mer length, bin and span in bases), got "
+                         f"{' '.join(map(str, values))}")
+    span = values[2] if len(values) == 3 else max((len(s) for s in sequences), default=0)
+    return check_positional((*values[:2], span), what)
+
+
 def baseline_features(sequences: Sequence[str | bytes], ks: Sequence[int] = DEFAULT_KS, *,
                       both_strands: bool = False, window: int = 0,
-                      gapped: Sequence[int] | None = None) -> np.ndarray:
+                      gapped: Sequence[int] | None = None, positional: Sequence[int] | None = None) -> np.ndarray:
     """The features of a :class:`KmerLogReg`: the k-mer spectrum (:func:`kmer_features`), or with
     ``gapped`` = (length, informative) the gapped one in its place (:func:`gapped_kmer_features`);
-    with ``window`` > 0 counted over the first and the last ``window`` bases, two blocks."""
+    with ``window`` > 0 counted over the first and the last ``window`` bases, two blocks.
+    ``positional`` = (k, stretch, span) appends :func:`positional_kmer_features` (given strand
+    only; not with ``window``)."""
+    if positional:
+        if window:
+            raise ValueError("positional k-mers count from the sequence's start: they do not go with a window")
+        spectrum = baseline_features(sequences, ks, both_strands=both_strands, gapped=gapped) if ks or gapped \
+            else np.zeros((len(sequences), 0), dtype=np.float32)
+        return np.concatenate([spectrum, positional_kmer_features(sequences, *positional)], axis=1)
     if window:
         return np.concatenate([baseline_features([s[:window] for s in sequences], ks, both_strands=both_strands,
                                                  gapped=gapped),
@@ -158,6 +209,7 @@ class KmerLogReg:
     valid_accuracy_by_C: dict = field(default_factory=dict)
     window: int = 0  # > 0: features of the first and the last ``window`` bases (kmer_features)
     gapped: tuple[int, int] | None = None  # (length, informative): gapped k-mers in place of ``ks``
+    positional: tuple[int, int, int] | None = None  # (k, stretch, span): position-resolved counts appended
 
     def decision(self, x: np.ndarray) -> np.ndarray:
         z = (x - self.mean) / self.scale
@@ -193,7 +245,8 @@ class KmerLogReg:
 
     def probs(self, sequences: Sequence[str | bytes]) -> np.ndarray:
         return self.probs_from_features(baseline_features(sequences, self.ks, both_strands=self.both_strands,
-                                                          window=self.window, gapped=self.gapped))
+                                                          window=self.window, gapped=self.gapped,
+                                                          positional=self.positional))
 
     # ---- files (no pickles) ---------------------------------------------------------------
     def save(self, folder: str | os.PathLike, extra: dict | None = None) -> None:
@@ -205,7 +258,8 @@ class KmerLogReg:
         os.replace(tmp, os.path.join(folder, BASELINE_NPZ))
         meta = {"kind": "kmer_logreg", "classes": self.classes, "ks": self.ks,
                 "both_strands": self.both_strands, "window": self.window,
-                "gapped": list(self.gapped) if self.gapped else None, "C": self.C,
+                "gapped": list(self.gapped) if self.gapped else None,
+                "positional": list(self.positional) if self.positional else None, "C": self.C,
                 "valid_accuracy_by_C": {str(c): a for c, a in self.valid_accuracy_by_C.items()},
                 **(extra or {})}
         with open(os.path.join(folder, ".baseline.tmp.json"), "w") as fh:
@@ -229,7 +283,8 @@ class KmerLogReg:
                    intercept=arrays["intercept"], model_classes=arrays["model_classes"],
                    valid_accuracy_by_C={float(c): a for c, a in meta.get("valid_accuracy_by_C", {}).items()},
                    window=int(meta.get("window", 0)),
-                   gapped=tuple(int(v) for v in meta["gapped"]) if meta.get("gapped") else None)
+                   gapped=tuple(int(v) for v in meta["gapped"]) if meta.get("gapped") else None,
+                   positional=tuple(int(v) for v in meta["positional"]) if meta.get("positional") else None)
 
     @staticmethod
     def exists(folder: str | os.PathLike) -> bool:
@@ -239,7 +294,8 @@ class KmerLogReg:
 def fit_kmer_logreg(x_train: np.ndarray, y_train: np.ndarray, x_valid: np.ndarray | None,
                     y_valid: np.ndarray | None, classes: Sequence[str], *, ks: Sequence[int] = DEFAULT_KS,
                     both_strands: bool = False, Cs: Sequence[float] = DEFAULT_CS,
-                    max_iter: int = 500, window: int = 0, gapped: Sequence[int] | None = None) -> KmerLogReg:
+                    max_iter: int = 500, window: int = 0, gapped: Sequence[int] | None = None,
+                    positional: Sequence[int] | None = None) -> KmerLogReg:
     """Standardise, fit one LogisticRegression per C, keep the best valid accuracy (ties: the
     smaller C; without a valid split, the largest C of ``Cs`` below 1e-1, i.e. mild penalty)."""
     from sklearn.exceptions import ConvergenceWarning
@@ -272,7 +328,8 @@ def fit_kmer_logreg(x_train: np.ndarray, y_train: np.ndarray, x_valid: np.ndarra
                       mean=mean, scale=scale, coef=model.coef_.astype(np.float64),
                       intercept=model.intercept_.astype(np.float64),
                       model_classes=np.asarray(model.classes_, dtype=np.int64), valid_accuracy_by_C=scores,
-                      window=int(window), gapped=tuple(int(v) for v in gapped) if gapped else None)
+                      window=int(window), gapped=tuple(int(v) for v in gapped) if gapped else None,
+                      positional=tuple(int(v) for v in positional) if positional else None)
 
 
 def _training_data(checkpoint_cfg: dict, checkpoint: str):
@@ -328,13 +385,17 @@ def kmer_baseline(cfg=None, **options) -> dict:
         raise ValueError(f"{option_name('gapped', BaselineConfig)} takes a window length L and K informative "
                          f"bases with 2 <= K <= L (and L within --window when that is set), got "
                          f"{' '.join(map(str, gapped))}")
-    feats = {s: baseline_features(seqs, cfg.ks, both_strands=both, window=window, gapped=gapped)
+    positional = resolve_positional(cfg.positional, parts["train"][0], option_name("positional", BaselineConfig))
+    if positional and (window or both):
+        raise ValueError(f"{option_name('positional', BaselineConfig)} counts k-mers by their place on the given "
+                         f"strand: give --window 0 and --both-strands false with it")
+    feats = {s: baseline_features(seqs, cfg.ks, both_strands=both, window=window, gapped=gapped, positional=positional)
              for s, (seqs, _) in parts.items()}
     xv, yv = (feats["valid"], parts["valid"][1]) if "valid" in parts else (None, None)
     model = fit_kmer_logreg(feats["train"], parts["train"][1], xv, yv, classes, ks=cfg.ks, both_strands=both,
-                            Cs=cfg.cs, max_iter=cfg.max_iter, window=window, gapped=gapped)
+                            Cs=cfg.cs, max_iter=cfg.max_iter, window=window, gapped=gapped, positional=positional)
     out = {"classes": classes, "C": model.C, "window": window, "gapped": list(gapped) if gapped else None,
-           "name": baseline_name(gapped),
+           "positional": list(positional) if positional else None, "name": baseline_name(gapped, positional),
            "seconds": round(time.perf_counter() - t0, 2)}
     for split in ("valid", "test"):
         if split in parts:
@@ -355,9 +416,11 @@ def _own_metrics(folder: str) -> dict | None:
     return m if m.get("split") == "test" else None
 
 
-def baseline_name(gapped) -> str:
-    """How tables name a baseline: "k-mer LR", or "gapped k-mer LR (L, K)"."""
-    return f"gapped k-mer LR ({gapped[0]}, {gapped[1]})" if gapped else "k-mer LR"
+def baseline_name(gapped, positional=None) -> str:
+    """How tables name a baseline: "k-mer LR", or "gapped k-mer LR (L, K)", with
+    " + positional (k, bin, span)" when position-resolved counts are part of it."""
+    name = f"gapped k-mer LR ({gapped[0]}, {gapped[1]})" if gapped else "k-mer LR"
+    return f"{name} + positional ({', '.join(map(str, positional))})" if positional else name
 
 
 def baseline_metrics(checkpoint_folder: str, sequences, labels, classes) -> dict | None:
@@ -370,4 +433,4 @@ def baseline_metrics(checkpoint_folder: str, sequences, labels, classes) -> dict
         return None
     model = KmerLogReg.load(checkpoint_folder)
     y, _ = encode_labels(labels, classes)
-    return {**classification_metrics(y, model.probs(sequences), classes), "name": baseline_name(model.gapped)}
+    return {**classification_metrics(y, model.probs(sequences), classes), "name": baseline_name(model.gapped, model.positional)}

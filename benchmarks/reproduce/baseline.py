@@ -17,6 +17,11 @@ strand-symmetric one (``kmer_both``, task 4) sums the counts of both strands, wh
 (``--rc-average``) amounts to for a linear model. The gapped one (``kmer_gapped``, task 4) reads
 the gapped k-mer spectrum of ``gapped`` = (window length, informative bases), both strands summed
 (:func:`gulm.baseline.gapped_kmer_features`; the features of gkm-SVM, fitted by the same LR).
+The positional one (``kmer_positional``, task 2) adds to the k-mer spectrum the counts of the
+``positional`` = (k, bin) k-mers starting in each bin-base stretch of the sequence, up to the
+longest training sequence (:func:`gulm.baseline.positional_kmer_features`; promoter windows are
+aligned on their TSS, and a -10 box means something only at its place), given strand only: the
+features of a classifier's ``--kmer-positional`` branch.
 """
 from __future__ import annotations
 
@@ -25,7 +30,8 @@ from typing import Sequence
 
 import numpy as np
 
-from gulm.baseline import DEFAULT_CS, fit_kmer_logreg, gapped_kmer_features, kmer_features
+from gulm.baseline import (DEFAULT_CS, fit_kmer_logreg, gapped_kmer_features, kmer_features, positional_kmer_features,
+                           resolve_positional)
 from gulm.data import read_labeled_csv
 from gulm.data.batches import encode_labels
 from gulm.metrics import classification_metrics
@@ -40,7 +46,7 @@ def length_features(sequences: Sequence[str]) -> np.ndarray:
 
 def fit_baseline(csv: str, *, features: str = "kmer", ks: Sequence[int] = (1, 2, 3, 4, 5, 6),
                  both_strands: bool = False, Cs: Sequence[float] = DEFAULT_CS, max_iter: int = 500,
-                 ends_window: int = 1000, gapped: Sequence[int] = (10, 5)) -> dict:
+                 ends_window: int = 1000, gapped: Sequence[int] = (10, 5), positional: Sequence[int] = (3, 3)) -> dict:
     """Fit one baseline on a ``sequence,label,set`` CSV (train split; C by valid accuracy). Returns
     the fitted model, every record's features (``x``), labels (``y``), split and classes, the
     feature description and the feature and fit seconds: what :func:`run_baseline` scores, and what
@@ -63,11 +69,16 @@ def fit_baseline(csv: str, *, features: str = "kmer", ks: Sequence[int] = (1, 2,
     elif features == "kmer_gapped":  # gapped k-mers, both strands summed
         x_all = gapped_kmer_features(ds.sequences, *gapped, both_strands=True)
         desc = {"features": "kmer_gapped", "gapped": list(gapped), "both_strands": True}
+    elif features == "kmer_positional":  # the spectrum + position-resolved k-mer counts, given strand
+        span = resolve_positional(positional, [s for s, t in zip(ds.sequences, split) if t == "train"], "positional")
+        x_all = np.concatenate([kmer_features(ds.sequences, ks), positional_kmer_features(ds.sequences, *span)], axis=1)
+        desc = {"features": "kmer_positional", "ks": list(ks), "positional": list(span), "both_strands": False}
     elif features == "length":
         x_all = length_features(ds.sequences)
         desc = {"features": "log10_length"}
     else:
-        raise ValueError(f"features must be 'kmer', 'kmer_both', 'kmer_ends', 'kmer_gapped' or 'length', "
+        raise ValueError(f"features must be 'kmer', 'kmer_both', 'kmer_ends', 'kmer_gapped', 'kmer_positional' or "
+                         f"'length', "
                          f"not {features!r}")
     t_feat = time.perf_counter() - t0
     tr, va = (split == "train"), (split == "valid")

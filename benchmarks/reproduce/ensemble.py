@@ -195,7 +195,8 @@ def main(argv=None) -> None:
     ap.add_argument("--dtype", default="fp32", help="inference precision (default fp32)")
     ap.add_argument("--profile", default=None, help="run.py's --profile of the members (e.g. smoke)")
     ap.add_argument("--blend", default=None, metavar="FEATURES",
-                    help="add a baseline logistic regression as one more member: kmer, kmer_both or kmer_gapped "
+                    help="add a baseline logistic regression as one more member: kmer, kmer_both, kmer_gapped or "
+                         "kmer_positional "
                          "(fitted on the first member's split; the name must end in _wide)")
     ap.add_argument("--no-cache", action="store_true",
                     help="score every member again instead of reading probabilities kept by an earlier run")

@@ -138,7 +138,12 @@ def _tokens(lengths, k: int, stride: int) -> int:
     return int(np.maximum(0, (lengths - k) // stride + 1).sum())
 
 
+# baseline options that belong to one kind of baseline.yaml only
+KIND_OPTIONS = {"gapped": "kmer_gapped", "positional": "kmer_positional"}
+
+
 # ---- runner --------------------------------------------------------------------------------
+
 class Runner:
     """Runs the rows of a task. ``out`` holds data, LMs and checkpoints (cached by config hash);
     ``results`` the JSON results (default ``<out>/results``)."""
@@ -213,8 +218,9 @@ class Runner:
             for sp in self._splits(manifest, splits):
                 for features in kinds:
                     row = "kmer_logreg" if features == "kmer" else f"{features}_logreg"
-                    # `gapped` is only the gapped kind's (the other kinds' cached results predate it)
-                    kind_opts = {k: v for k, v in opts.items() if k != "gapped" or features == "kmer_gapped"}
+                    # `gapped` and `positional` are only their kinds' (the other kinds' cached results predate them)
+                    kind_opts = {k: v for k, v in opts.items()
+                                 if KIND_OPTIONS.get(k, features) == features}
                     path = self.results / task / name / sp["name"] / f"baseline_{row}{self.suffix}.json"
                     data_key = _file_hash(sp["path"])
                     if (path.exists() and not self.force and json.loads(path.read_text()).get("data_key") == data_key

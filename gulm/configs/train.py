@@ -111,6 +111,11 @@ class ClassifierConfig(TrainOptions, PresetOptions):
                                  help="add gapped k-mers to the wide branch: window length and informative "
                                       "bases, e.g. 10 5 (gkm-SVM's features; with --kmer-features empty, the "
                                       "branch reads them alone)")
+    kmer_positional: list[int] = opt(factory=list, metavar="N",
+                                     help="add position-resolved k-mer counts to the wide branch, for sequences "
+                                          "aligned on a site (promoters around a TSS; stranded data): K B [S] counts "
+                                          "the K-mers starting in each B-base bin of the first S bases (default S: "
+                                          "the longest training sequence), e.g. 3 3")
     kmer_logreg: bool = opt(False, "make the wide branch (--kmer-features) the k-mer logistic regression fitted on "
                                    "the training split (C chosen on the valid split), kept fixed: the network "
                                    "learns what the regression misses")

@@ -57,6 +57,8 @@ class AWDConfig:
     wide_window: int = 0
     # (length, informative): gapped k-mer blocks in the spectrum too (kmer_features may be empty)
     wide_gapped: tuple = ()
+    # (k, stretch, span): position-resolved k-mer counts in the spectrum too, last
+    wide_positional: tuple = ()
     token_k: int = 0
     token_stride: int = 0
     # the wide branch is a fitted linear model (standardisation + linear, set by ``fix_wide``)
@@ -148,9 +150,9 @@ class SequenceClassifier(nn.Module):
         self.head = PoolingClassifier(cfg.emb_size, cfg.n_classes, cfg.head_hidden,
                                       output_p=d["output_p"], hidden_head_p=cfg.head_p)
         self.wide = None
-        if cfg.kmer_features or cfg.wide_gapped:  # wide and deep: a linear model on k-mer frequencies
+        if cfg.kmer_features or cfg.wide_gapped or cfg.wide_positional:  # wide and deep: a linear model on k-mers
             spectrum = KmerSpectrum(cfg.token_k, cfg.token_stride, cfg.kmer_features, cfg.wide_window,
-                                    cfg.wide_gapped)
+                                    cfg.wide_gapped, cfg.wide_positional)
             if cfg.wide_fixed:
                 linear = CrossFitLinear(spectrum.size, cfg.n_classes, cfg.wide_folds)
             else:

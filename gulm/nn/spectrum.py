@@ -10,8 +10,11 @@ twice, over the first and over the last ``window`` bases of each sequence (the t
 transcript say different things: a coding start, a 3' UTR), and the two blocks are concatenated.
 ``gapped`` = (length, informative) adds the gapped k-mer blocks of
 :func:`gulm.baseline.gapped_kmer_features` (every ``length``-base window read at the positions of
-each :func:`gapped_masks` pattern, the rest wildcards: gkm-SVM's features). Everything is batched
-tensor code.
+each :func:`gapped_masks` pattern, the rest wildcards: gkm-SVM's features). ``positional`` =
+(k, stretch, span) adds position-resolved blocks (:func:`gulm.baseline.positional_kmer_features`):
+the counts of the k-mers that start in each ``stretch``-base bin of the first ``span`` bases, for
+windows aligned on a site (promoters around a TSS), where a motif means something only at its
+place. Everything is batched tensor code.
 
 :class:`CrossFitLinear` is the fixed form of that branch (``--kmer-logreg``): the k-mer logistic
 regression fitted before the network trains, cross-fitted over folds that
@@ -24,7 +27,7 @@ from typing import Sequence
 import torch
 from torch import nn
 
-__all__ = ["KmerSpectrum", "CrossFitLinear", "gapped_masks"]
+__all__ = ["KmerSpectrum", "CrossFitLinear", "gapped_masks", "positional_bins", "check_positional"]
 
 
 def gapped_masks(length: int, informative: int) -> list[tuple[int, ...]]:
@@ -38,26 +41,44 @@ def gapped_masks(length: int, informative: int) -> list[tuple[int, ...]]:
     return [(0, *mid, length - 1) for mid in combinations(range(1, length - 1), informative - 2)]
 
 
+def positional_bins(k: int, stretch: int, span: int) -> int:
+    """The number of ``stretch``-base bins the k-mers of the first ``span`` bases start in."""
+    return -(-(span - k + 1) // stretch)
+
+
+def check_positional(positional: Sequence[int], what: str = "positional k-mers") -> tuple[int, int, int]:
+    """(k, bin, span) as ints, or ValueError naming ``what`` unless 1 <= k <= 8, bin >= 1 and
+    span >= k."""
+    if len(positional) != 3 or not 1 <= positional[0] <= 8 or positional[1] < 1 or positional[2] < positional[0]:
+        raise ValueError(f"{what} take K (1-8), a bin of B >= 1 bases and a span of S >= K bases, got "
+                         f"{' '.join(map(str, positional))}")
+    return int(positional[0]), int(positional[1]), int(positional[2])
+
+
 class KmerSpectrum(nn.Module):
     """forward(ids [B, L] right-padded canonical k-mer ids, lengths [B]) -> [B, sum(4^m)] float32
     frequencies of the m-mers for every m in ``ks`` (each block sums to 1, or 0 when empty);
     with ``window`` > 0, [B, 2 * sum(4^m)]: those of the first ``window`` bases, then those of the
     last ``window`` bases (a sequence shorter than ``window`` gives the same block twice).
     ``gapped`` (length, informative): the gapped k-mer blocks after them (``ks`` may then be
-    empty)."""
+    empty); ``positional`` (k, stretch, span): the position-resolved counts last (not with
+    ``window``)."""
 
     def __init__(self, token_k: int, token_stride: int, ks: Sequence[int], window: int = 0,
-                 gapped: Sequence[int] = ()):
+                 gapped: Sequence[int] = (), positional: Sequence[int] = ()):
         super().__init__()
         if not 1 <= token_stride <= token_k:
             raise ValueError(f"a k-mer spectrum needs stride <= k to recover the bases (k={token_k}, "
                              f"stride={token_stride})")
-        if (not ks and not gapped) or (ks and (min(ks) < 1 or max(ks) > 8)):
+        if (not ks and not gapped and not positional) or (ks and (min(ks) < 1 or max(ks) > 8)):
             raise ValueError(f"k-mer feature lengths must lie in [1, 8], got {list(ks)}")
         if gapped and (len(gapped) != 2 or gapped[1] > 8):
             raise ValueError(f"gapped k-mers take (length, informative <= 8), got {list(gapped)}")
+        self.positional = check_positional(positional) if positional else ()
+        if positional and window:
+            raise ValueError("positional k-mers count from the sequence's start: they do not go with a window")
         self.masks = gapped_masks(*gapped) if gapped else []
-        longest = max([*ks, *gapped[:1]])
+        longest = max([*ks, *gapped[:1], *self.positional[:1]])
         if window and window < longest:  # a negative window too
             raise ValueError(f"a k-mer spectrum window must be 0 (the whole sequence) or at least the longest "
                              f"k-mer ({longest}), got {window}")
@@ -70,7 +91,8 @@ class KmerSpectrum(nn.Module):
     @property
     def size(self) -> int:
         gapped = len(self.masks) * 4 ** self.gapped[1] if self.gapped else 0
-        return (sum(4 ** m for m in self.ks) + gapped) * (2 if self.window else 1)
+        positional = positional_bins(*self.positional) * 4 ** self.positional[0] if self.positional else 0
+        return (sum(4 ** m for m in self.ks) + gapped) * (2 if self.window else 1) + positional
 
     def bases(self, ids: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
         """[B, Lb] base codes 0..3, -1 where unknown or beyond the sequence."""
@@ -108,7 +130,26 @@ class KmerSpectrum(nn.Module):
         if self.window:
             first, last = self.ends(b, lengths)
             return torch.cat([self.count(first), self.count(last)], dim=1)
-        return self.count(b)
+        if not self.positional:
+            return self.count(b)
+        blocks = [self.count(b)] if self.ks or self.masks else []
+        return torch.cat([*blocks, self.count_positional(b)], dim=1)
+
+    def count_positional(self, b: torch.Tensor) -> torch.Tensor:
+        """[B, bins * 4^k] the counts of the k-mers of base codes ``b`` [B, Lb] (-1: unknown) that
+        start in each ``stretch``-base bin of the first ``span`` bases (not divided: a bin holds at
+        most ``stretch`` of them)."""
+        k, stretch, span = self.positional
+        B, width, bins = b.shape[0], 4 ** k, positional_bins(*self.positional)
+        b = b[:, :span]
+        if b.shape[1] < k:
+            return torch.zeros(B, bins * width, device=b.device)
+        win = b.unfold(1, k, 1)  # [B, n, k]
+        valid = (win >= 0).all(-1)
+        code = (win.clamp_min(0) * (4 ** torch.arange(k - 1, -1, -1, device=b.device))).sum(-1)
+        where = torch.arange(win.shape[1], device=b.device) // stretch
+        flat = ((torch.arange(B, device=b.device)[:, None] * bins + where) * width + code)[valid]
+        return torch.bincount(flat, minlength=B * bins * width).reshape(B, -1).float()
 
     def count(self, b: torch.Tensor) -> torch.Tensor:
         """[B, sum(4^m)] the m-mer frequencies of base codes ``b`` [B, Lb] (-1: unknown), then

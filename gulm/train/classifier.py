@@ -67,15 +67,24 @@ def resolve_architecture(cfg: ClassifierConfig) -> Architecture:
     return Architecture(tok, sizes, lm)
 
 
-def wide_branch(cfg: ClassifierConfig, tokenizer) -> dict:
-    """The AWDConfig fields of the optional k-mer-frequency branch (``cfg.kmer_features``)."""
+def wide_branch(cfg: ClassifierConfig, tokenizer, train_seqs=()) -> dict:
+    """The AWDConfig fields of the optional k-mer-frequency branch (``cfg.kmer_features``);
+    ``train_seqs`` set the default span of ``cfg.kmer_positional``."""
+    from gulm.baseline import resolve_positional
+
     if cfg.kmer_logreg_folds < 0 or cfg.kmer_logreg_folds == 1:
         raise ValueError(f"{option_name('kmer_logreg_folds')} must be 0 (no cross-fitting) or at least 2, "
                          f"got {cfg.kmer_logreg_folds}")
-    wide = bool(cfg.kmer_features or cfg.kmer_gapped)
+    wide = bool(cfg.kmer_features or cfg.kmer_gapped or cfg.kmer_positional)
     if cfg.kmer_logreg and not wide:
         raise ValueError(f"{option_name('kmer_logreg')} fixes the wide branch: it needs "
-                         f"{option_name('kmer_features')} (e.g. 1 2 3 4 5 6) or {option_name('kmer_gapped')}")
+                         f"{option_name('kmer_features')} (e.g. 1 2 3 4 5 6), {option_name('kmer_gapped')} "
+                         f"or {option_name('kmer_positional')}")
+    positional = resolve_positional(cfg.kmer_positional, train_seqs, option_name("kmer_positional"))
+    if positional and (cfg.kmer_window or cfg.rc_augment or cfg.rc_average):
+        raise ValueError(f"{option_name('kmer_positional')} counts k-mers by their place on the given strand: it "
+                         f"needs --stranded data (no reverse-complement augmentation or averaging) and no "
+                         f"{option_name('kmer_window')}")
     if cfg.kmer_logreg_gain and not cfg.kmer_logreg:
         raise ValueError(f"{option_name('kmer_logreg_gain')} scales the fixed branch of {option_name('kmer_logreg')}; "
                          f"turn that on too")
@@ -96,7 +105,7 @@ def wide_branch(cfg: ClassifierConfig, tokenizer) -> dict:
         raise ValueError(f"{option_name('kmer_features')} needs canonical tokens with stride <= k "
                          f"(have {tokenizer!r})")
     return {"kmer_features": tuple(int(m) for m in cfg.kmer_features), "wide_window": int(cfg.kmer_window),
-            "wide_gapped": tuple(int(v) for v in cfg.kmer_gapped),
+            "wide_gapped": tuple(int(v) for v in cfg.kmer_gapped), "wide_positional": positional or (),
             "token_k": tokenizer.k,
             "token_stride": tokenizer.stride, "wide_fixed": bool(cfg.kmer_logreg),
             "wide_folds": int(cfg.kmer_logreg_folds) if cfg.kmer_logreg else 0, "wide_gain": bool(cfg.kmer_logreg_gain)}
@@ -128,13 +137,14 @@ def fit_wide_logreg(model, sets: dict[str, TokenizedSet], classes: list[str], cf
     x_valid, y_valid, _ = spectra(sets["valid"]) if "valid" in sets else (None, None, None)
     ks = list(model.config.kmer_features)
     gapped = tuple(model.config.wide_gapped) or None
-    full = fit_kmer_logreg(x_train, y_train, x_valid, y_valid, classes, ks=ks, gapped=gapped)
+    positional = tuple(model.config.wide_positional) or None
+    full = fit_kmer_logreg(x_train, y_train, x_valid, y_valid, classes, ks=ks, gapped=gapped, positional=positional)
     fits = []
     for j in range(folds):
         keep = fold != j
         try:
             fits.append(fit_kmer_logreg(x_train[keep], y_train[keep], None, None, classes, ks=ks, Cs=[full.C],
-                                        gapped=gapped))
+                                        gapped=gapped, positional=positional))
         except ValueError:  # a fold whose complement lacks a class (tiny sets): the full fit
             fits.append(full)
     fits.append(full)
@@ -175,7 +185,7 @@ def train_classifier(cfg: ClassifierConfig | None = None, *, stop_after=None, **
     cfg = dataclasses.replace(cfg, **arch.sizes, k=arch.tokenizer.k, stride=arch.tokenizer.stride)
     mcfg = AWDConfig(vocab_size=arch.tokenizer.vocab_size, **arch.sizes, drop_mult=cfg.drop_mult,
                      n_classes=len(classes), bptt=cfg.bptt, max_len=cfg.max_len, head_hidden=cfg.head_hidden,
-                     **wide_branch(cfg, arch.tokenizer), **CLASSIFIER_DROPOUTS)
+                     **wide_branch(cfg, arch.tokenizer, train_seqs), **CLASSIFIER_DROPOUTS)
     model = classifier(mcfg)
     if cfg.lm:
         load_encoder_from_lm(model, cfg.lm, arch.tokenizer, arch.lm_config)

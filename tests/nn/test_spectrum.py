@@ -274,3 +274,73 @@ def test_a_fixed_gapped_branch_is_the_gapped_logreg(tmp_path):
     np.testing.assert_allclose(wide[:, 1] - wide[:, 0], full.decision(x)[:, 0], rtol=1e-4, atol=1e-4)
     with pytest.raises(ValueError, match="kmer-gapped|kmer_gapped"):
         train_classifier(out=str(tmp_path / "bad"), kmer_logreg=True, kmer_gapped=[3, 6], **opts)
+
+
+@pytest.mark.parametrize("k,stride", [(3, 1), (5, 2)])
+def test_positional_blocks_equal_the_baselines_positional_features(k, stride):
+    from gulm.baseline import positional_kmer_features
+
+    seqs = _seqs(20, seed=9)
+    seqs[1] = seqs[1][:6]  # shorter than one bin of the span: the later bins stay empty
+    if stride == 1:
+        seqs[2] = seqs[2][:5] + "N" + seqs[2][6:]  # the three 3-mers over it are skipped
+    tok = KmerTokenizer(k, stride)
+    ids, lengths = tok.encode_batch(seqs)
+    covered = [s[:(int(n) - 1) * stride + k] for s, n in zip(seqs, lengths)]
+    spec = KmerSpectrum(k, stride, [1, 2], positional=(3, 4, 30))
+    assert spec.size == 4 + 16 + 7 * 64  # the 28 3-mers of 30 bases start in 7 bins of 4
+    got = spec(ids, lengths).numpy()
+    np.testing.assert_allclose(got[:, :20], kmer_features(covered, [1, 2]), atol=1e-6)
+    want = positional_kmer_features(covered, 3, 4, 30)
+    np.testing.assert_array_equal(got[:, 20:], want)
+    assert got[1, 20:].sum() == len(covered[1]) - 2 and not got[1, 20 + 2 * 64:].any()
+    # by hand: bin j holds the 3-mers starting at bases 4j..4j+3 (among the first 30)
+    s = covered[0]
+    for j in range(7):
+        starts = [p for p in range(4 * j, min(4 * j + 4, 28)) if p + 3 <= len(s)]
+        assert want[0, j * 64:(j + 1) * 64].sum() == len(starts)
+    if stride == 1:
+        assert want[2].sum() == min(28, len(covered[2]) - 2) - 3
+    alone = KmerSpectrum(k, stride, [], positional=(3, 4, 30))
+    np.testing.assert_array_equal(alone(ids, lengths).numpy(), got[:, 20:])
+    for bad in [(3, 0, 30), (9, 1, 30), (3, 4, 2), (3, 4)]:
+        with pytest.raises(ValueError, match="positional"):
+            KmerSpectrum(k, stride, [1], positional=bad)
+    with pytest.raises(ValueError, match="window"):
+        KmerSpectrum(k, stride, [1, 2], window=6, positional=(3, 4, 30))
+
+
+def test_a_fixed_positional_branch_is_the_positional_logreg(tmp_path):
+    import gulm
+    from gulm.baseline import baseline_features, fit_kmer_logreg
+    from gulm.configs import DataConfig
+    from gulm.data.sources import load_labeled, select_split
+    from gulm.demo.synthetic import write_demo_data
+    from gulm.train.classifier import train_classifier
+
+    files = write_demo_data(tmp_path / "data", length=30_000, seed=5, n_train=38)
+    opts = dict(data=DataConfig(csv=str(files["promoters"])), k=3, stride=1, emb_size=16, hidden_size=32,
+                n_layers=1, stages=[[1, 1e-2, 0]], bs=8, progress=False, rc_augment=False, rc_average=False)
+    m = train_classifier(out=str(tmp_path / "pos"), kmer_logreg=True, kmer_features=[1, 2], kmer_positional=[2, 10],
+                         **opts)
+    model, tok, cfg = gulm.load(tmp_path / "pos")
+    ds = load_labeled(DataConfig(csv=str(files["promoters"])))
+    longest = max(len(s) for s in select_split(ds, "train")[0])
+    assert list(cfg["model"]["wide_positional"]) == [2, 10, longest]  # the span defaults to the longest
+    classes = sorted(set(select_split(ds, "train")[1]))
+
+    def split(name):
+        seqs, labels = select_split(ds, name)
+        return seqs, baseline_features(seqs, [1, 2], positional=(2, 10, longest)), np.array([classes.index(y) for y in labels])
+
+    (_, xt, yt), (_, xv, yv), (seqs, x, _) = split("train"), split("valid"), split("test")
+    full = fit_kmer_logreg(xt, yt, xv, yv, classes, ks=[1, 2], positional=(2, 10, longest))
+    assert full.C == m["wide_logreg"]["C"]
+    with torch.no_grad():
+        wide = model.wide_logits(*tok.encode_batch(seqs)).numpy()
+    np.testing.assert_allclose(wide[:, 1] - wide[:, 0], full.decision(x)[:, 0], rtol=1e-4, atol=1e-4)
+    with pytest.raises(ValueError, match="kmer-positional|kmer_positional"):  # both strands: no place to count from
+        train_classifier(out=str(tmp_path / "bad"), kmer_logreg=True, kmer_positional=[2, 10],
+                         **{**opts, "rc_augment": True})
+    with pytest.raises(ValueError, match="kmer-positional|kmer_positional"):
+        train_classifier(out=str(tmp_path / "bad"), kmer_positional=[2], **opts)
