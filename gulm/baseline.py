@@ -365,6 +365,8 @@ def kmer_baseline(cfg=None, **options) -> dict:
     ds = load_labeled(data)
     classes = list(ck["classes"])
     both = cfg.both_strands
+    if both is None and cfg.positional:  # places on the given strand
+        both = False
     if both is None:  # as the classifier: strand-symmetric when it learnt both orientations
         t = ck.get("training") or {}
         both = bool(t.get("rc_augment") or t.get("rc_average"))
@@ -388,7 +390,7 @@ def kmer_baseline(cfg=None, **options) -> dict:
     positional = resolve_positional(cfg.positional, parts["train"][0], option_name("positional", BaselineConfig))
     if positional and (window or both):
         raise ValueError(f"{option_name('positional', BaselineConfig)} counts k-mers by their place on the given "
-                         f"strand: give --window 0 and --both-strands false with it")
+                         f"strand: it does not go with --window or --both-strands true")
     feats = {s: baseline_features(seqs, cfg.ks, both_strands=both, window=window, gapped=gapped, positional=positional)
              for s, (seqs, _) in parts.items()}
     xv, yv = (feats["valid"], parts["valid"][1]) if "valid" in parts else (None, None)

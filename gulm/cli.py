@@ -318,11 +318,13 @@ COMMANDS: dict[str, Command] = {
         "Fit the k-mer (k = 1..6) frequency logistic regression (scikit-learn) on the same train/valid/"
         "test split as a classifier checkpoint, print its metrics beside the classifier's and save it "
         "in the checkpoint folder, so `gulm evaluate` shows both: did pretraining pay off on your data? "
-        "--gapped L K reads gapped k-mers instead (gkm-SVM's features), the stronger baseline for enhancers.",
+        "--gapped L K reads gapped k-mers instead (gkm-SVM's features), the stronger baseline for enhancers; "
+        "--positional K B adds the counts of K-mers per B-base bin, for windows aligned on a site (promoters).",
         """\
         gulm baseline runs/clf
         gulm baseline runs/clf --ks 1 2 3 4 --both-strands true
-        gulm baseline runs/clf --gapped 8 4""", _baseline),
+        gulm baseline runs/clf --gapped 8 4
+        gulm baseline runs/clf --positional 3 3""", _baseline),
     "probe": Command(
         configs.ProbeConfig, "rank language models for a labelled set by a linear probe",
         "Before training any classifier: turn the train and valid sequences into each language model's "

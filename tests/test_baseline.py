@@ -120,7 +120,7 @@ def test_baseline_command_on_a_classifier_split_and_evaluate_shows_it(tmp_path):
     assert r.returncode == 0 and "gapped k-mer LR (6, 4), test" in r.stdout, r.stderr
     r = run("baseline", clf, "--gapped", "4", "6")
     assert r.returncode == 2 and "--gapped" in r.stderr and "Traceback" not in r.stderr
-    r = run("baseline", clf, "--ks", "1", "2", "--positional", "2", "10", "--both-strands", "false", "--cs", "0.1")
+    r = run("baseline", clf, "--ks", "1", "2", "--positional", "2", "10", "--cs", "0.1")  # given strand by default
     assert r.returncode == 0 and "k-mer LR + positional (2, 10, " in r.stdout, r.stderr
     meta = json.loads((clf / "baseline.json").read_text())
     span = meta["positional"][2]  # the longest training sequence
@@ -128,7 +128,7 @@ def test_baseline_command_on_a_classifier_split_and_evaluate_shows_it(tmp_path):
     assert np.load(clf / "baseline.npz")["coef"].shape[1] == 4 + 16 + -(-(span - 1) // 10) * 16
     r = run("evaluate", clf, "--csv", files["promoters"])  # evaluate reads the positional features back
     assert r.returncode == 0 and "k-mer LR + positional (2, 10, " in r.stdout, r.stderr
-    for bad in (["--positional", "2", "--both-strands", "false"], ["--positional", "2", "10", "--both-strands", "true"]):
+    for bad in (["--positional", "2"], ["--positional", "2", "10", "--both-strands", "true"]):
         r = run("baseline", clf, *bad)
         assert r.returncode == 2 and "--positional" in r.stderr and "Traceback" not in r.stderr, r.stderr
     r = run("baseline", tmp_path / "nope")

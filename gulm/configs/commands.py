@@ -164,7 +164,7 @@ class BaselineConfig:
     data: DataConfig = opt(factory=DataConfig, help="labelled data (default: the checkpoint's own)")
     ks: list[int] = opt(factory=lambda: list(KMER_KS), metavar="K", help="k-mer lengths of the features")
     both_strands: bool | None = opt(None, "count k-mers on both strands (default: as the classifier, "
-                                          "yes when it was trained with reverse complements)")
+                                          "yes when it was trained with reverse complements; no with --positional)")
     window: int | None = opt(None, "count the k-mers over the first and the last N bases, two blocks (default: "
                                    "as the classifier's --kmer-window; 0: the whole sequence)")
     gapped: list[int] = opt(factory=list, metavar="N",
