@@ -250,6 +250,25 @@ def test_baseline_learns_a_planted_motif(tmp_path):
         baseline.run_baseline(str(tmp_path / "t.csv"), features="gc")
 
 
+def test_positional_baseline_learns_where_a_motif_sits(tmp_path):
+    from gulm.data import LabeledSequences, write_labeled_csv
+
+    rng = np.random.default_rng(1)
+    seqs, labels = [], []
+    for i in range(300):  # both classes carry the motif; only its place differs
+        s, at = _random_seq(80, rng), (10 if i % 2 else 50)
+        seqs.append(s[:at] + "TATAAT" * 2 + s[at + 12:])
+        labels.append("pos" if i % 2 else "neg")
+    split = (["train"] * 200) + (["valid"] * 50) + (["test"] * 50)
+    write_labeled_csv(tmp_path / "t.csv", LabeledSequences(seqs, labels, [str(i) for i in range(300)], split))
+    bag = baseline.run_baseline(str(tmp_path / "t.csv"), ks=(1, 2, 3), Cs=(0.1, 1.0))
+    placed = baseline.run_baseline(str(tmp_path / "t.csv"), features="kmer_positional", ks=(1, 2, 3),
+                                   positional=(3, 4), Cs=(0.1, 1.0))
+    assert placed["row"] == "kmer_positional_logreg" and placed["positional"] == [3, 4, 80]
+    assert placed["n_features"] == 84 + 20 * 64  # the 78 3-mers of 80 bases start in 20 bins of 4
+    assert placed["metrics"]["accuracy"] > 0.95 and bag["metrics"]["accuracy"] < 0.8
+
+
 def test_probe_scores_lm_features_on_valid_and_never_reads_test(tmp_path):
     pytest.importorskip("gulm._C", reason="compiled extension not built")
     import torch

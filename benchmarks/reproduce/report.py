@@ -87,6 +87,10 @@ def _features(results: Path, task: str, name: str, row: str) -> str:
             return f"LR on {n} k-mer freqs (k={min(r['ks'])}..{max(r['ks'])}{how})"
         if kind == "kmer_gapped":
             return f"LR on {n} gapped k-mer freqs ({r['gapped'][0]}, {r['gapped'][1]}), both strands summed"
+        if kind == "kmer_positional":
+            k, stretch, span = r["positional"]
+            return (f"LR on {n} k-mer freqs (k={min(r['ks'])}..{max(r['ks'])}) and {k}-mer counts per {stretch}-base "
+                    f"bin of the first {span} bases")
         return "LR on log10 length"
     return "-"
 
