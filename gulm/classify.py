@@ -35,6 +35,7 @@ def evaluate(checkpoint: str | EvaluateConfig | None = None, data: DataConfig | 
     if not seqs:
         raise ValueError(f"the data has no sequences in split {cfg.split!r}")
     y, _ = encode_labels(labels, ens.classes)
+    warn_short_of_span(ens, seqs, None, f"the {cfg.split} split")
     probs = ens.probs(seqs, cfg.bs, cfg.rc_average, cfg.progress, name=f"{cfg.split} split")
     metrics = classification_metrics(y, probs, ens.classes)
     note = single_class_note(y, ens.classes)
@@ -45,6 +46,21 @@ def evaluate(checkpoint: str | EvaluateConfig | None = None, data: DataConfig | 
         members = {"ensemble_of": [m.path for m in ens.members]} if len(ens.members) > 1 else {}
         write_metrics(cfg.json, {**metrics, **members})
     return metrics
+
+
+def warn_short_of_span(ens, seqs, ids, what: str) -> None:
+    """A DataWarning when sequences are shorter than the windows a positional k-mer branch was
+    trained on (``--kmer-positional``): it counts k-mers by their place, so they are misread."""
+    from gulm.data.errors import DataWarning
+
+    short, span = ens.short_of_span(seqs)
+    if short.size:
+        first = int(short[0])
+        name = repr(ids[first]) if ids is not None else f"sequence {first + 1}"
+        warnings.warn(f"{what}: {short.size} of {len(seqs)} sequences are shorter than the {span} bases the "
+                      f"classifier's positional k-mer branch reads by place (--kmer-positional), e.g. {name} "
+                      f"({len(seqs[first])} bases): give windows cut as the training ones were", DataWarning,
+                      stacklevel=3)
 
 
 def read_queries(cfg: PredictConfig) -> tuple[list[str], list[str]]:
@@ -115,6 +131,7 @@ def predict(checkpoint: str | PredictConfig | None = None, sequences=None, **opt
     ids, seqs = read_queries(cfg)
     sets = ens.tokenize(seqs, cfg.rc_average, name=cfg.fasta or "the sequences")
     probs = ens.probs_of_sets(sets, cfg.bs, cfg.rc_average, cfg.progress)
+    warn_short_of_span(ens, seqs, ids, cfg.fasta or "the sequences")
     known = valid_fractions(sets[0], ens.members[0].tokenizer.unk_id)  # as the first member reads them
     low = np.flatnonzero(known < MOSTLY_UNKNOWN)
     if low.size:

@@ -120,6 +120,12 @@ class Classifier(_Loaded):
                    backward=_trained(cfg, "backward"), window=cfg.get("window") or 0, config=cfg,
                    device=device, dtype=dtype, path=path)
 
+    @property
+    def positional_span(self) -> int:
+        """The bases its positional k-mer branch reads by place (``--kmer-positional``), 0 without one."""
+        positional = (self.config.get("model") or {}).get("wide_positional") or ()
+        return int(positional[2]) if positional else 0
+
     def target_index(self, target: str = "") -> int:
         """Index of class ``target``; by default "promoter" if present, else the last class."""
         if target:
@@ -261,6 +267,15 @@ class Ensemble:
     @property
     def classes(self) -> list[str]:
         return self.members[0].classes
+
+    def short_of_span(self, sequences: Sequence) -> tuple[np.ndarray, int]:
+        """Indices of the sequences shorter than the span a member's positional k-mer branch
+        reads by place (their last bins stay empty: a window cut shorter than the training windows
+        is misread), and that span (0: no member has such a branch)."""
+        span = max(m.positional_span for m in self.members)
+        if not span:
+            return np.zeros(0, dtype=np.int64), 0
+        return np.flatnonzero(np.array([len(s) for s in sequences]) < span), span
 
     def tokenize(self, sequences: Sequence, rc_average: bool | None = None, name: str = "input") -> list[TokenizedSet]:
         """One tokenized set per member; members with equal tokenizers that both read reverse

@@ -339,6 +339,15 @@ def test_a_fixed_positional_branch_is_the_positional_logreg(tmp_path):
     with torch.no_grad():
         wide = model.wide_logits(*tok.encode_batch(seqs)).numpy()
     np.testing.assert_allclose(wide[:, 1] - wide[:, 0], full.decision(x)[:, 0], rtol=1e-4, atol=1e-4)
+    from gulm.data.errors import DataWarning
+
+    with pytest.warns(DataWarning, match="shorter than the .* bases the classifier's positional"):
+        gulm.predict(str(tmp_path / "pos"), [seqs[0][:longest // 2]])
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", DataWarning)
+        gulm.predict(str(tmp_path / "pos"), ["ACGT" * (longest // 4 + 1)])  # as long as the span: no warning
     with pytest.raises(ValueError, match="kmer-positional|kmer_positional"):  # both strands: no place to count from
         train_classifier(out=str(tmp_path / "bad"), kmer_logreg=True, kmer_positional=[2, 10],
                          **{**opts, "rc_augment": True})
