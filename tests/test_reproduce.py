@@ -366,6 +366,15 @@ def test_probe_kmer_variants_read_both_strands_on_valid_only(tmp_path):
         row = res["rows"][name]
         assert row["n_features"] == 6 * 256 and row["valid"]["accuracy"] > 0.8
     assert res["rerun"].endswith("--kmer-variants --gapped 6,4 --out OUT --results RESULTS")
+    # --positional adds the spectrum with per-bin counts, one row per K,B
+    with pytest.raises(SystemExit):
+        probe.main(["taskX", "--dataset", "toy", "--splits", "fold0", "--kmer-variants", "--positional", "3"])
+    probe.main(["taskX", "--dataset", "toy", "--splits", "fold0", "--kmer-variants", "--positional", "3,8",
+                "--out", str(tmp_path), "--results", str(tmp_path / "results")])
+    res = json.loads((tmp_path / "results" / "taskX" / "probes" / "toy__fold0__kmer.json").read_text())
+    row = res["rows"]["kmer_positional_3_8"]
+    assert row["n_features"] == 5460 + 10 * 64 and row["valid"]["accuracy"] > 0.8  # 78 3-mers in 10 bins of 8
+    assert res["rerun"].endswith("--kmer-variants --positional 3,8 --out OUT --results RESULTS")
 
 
 # ---- configs ------------------------------------------------------------------------------

@@ -22,6 +22,11 @@ as training rows with the two strands' probabilities averaged, what ``--kmer-log
 ``--gapped L,K`` adds the gapped k-mer spectrum (L-base windows, K informative bases; the features
 of gkm-SVM, :func:`gulm.baseline.gapped_kmer_features`) read the last two ways.
 
+``--positional K,B`` (repeatable) adds the k-mer spectrum with the counts of the K-mers starting in
+each B-base bin of the sequence (up to the longest training sequence; given strand), the features of
+``--kmer-positional K B`` (:func:`gulm.baseline.positional_kmer_features`), one row
+``kmer_positional_K_B`` each: for windows aligned on a site (promoters around a TSS).
+
 ``--lm`` takes ``shipped:NAME`` (a model shipped in the package), the name of a shared LM that
 ``run.py --lm NAME`` pretrained under ``<out>/lm/NAME``, or a checkpoint folder; ``LABEL=LM`` names
 the row ``LABEL`` (``--lm ft8_fold0=/scratch/ft8``), and ``--note`` says in words what the LM is
@@ -98,7 +103,7 @@ def probe(x: np.ndarray, y: np.ndarray, split: np.ndarray, classes: list[str]) -
 
 
 def kmer_variants(seqs: list[str], y: np.ndarray, split: np.ndarray, classes: list[str],
-                  gapped: tuple[int, int] | None = None) -> dict:
+                  gapped: tuple[int, int] | None = None, positional: list[tuple[int, int]] = ()) -> dict:
     """Valid metrics of the k-mer LR (k = 1..6) reading the strands three ways: ``kmer_logreg`` (the
     given strand), ``kmer_logreg_both_strands`` (both strands' counts summed) and
     ``kmer_logreg_rc_rows`` (each strand's spectrum a training row; a valid sequence's two
@@ -129,6 +134,13 @@ def kmer_variants(seqs: list[str], y: np.ndarray, split: np.ndarray, classes: li
         rows[f"{name}_both_strands"] = {**probe(g_both, y, split, classes), "count_seconds": count_seconds}
         rows[f"{name}_rc_rows"] = {**rc_rows_probe(g_given, g_reverse, y, split, classes),
                                    "count_seconds": count_seconds}
+    if positional:
+        from gulm.baseline import positional_kmer_features, resolve_positional
+
+        train = [q for q, t in zip(seqs, split) if t == "train"]
+        for k, stretch in positional:
+            place = positional_kmer_features(seqs, *resolve_positional((k, stretch), train, "--positional"))
+            rows[f"kmer_positional_{k}_{stretch}"] = probe(np.concatenate([given, place], axis=1), y, split, classes)
     return rows
 
 
@@ -168,6 +180,9 @@ def main(argv=None) -> None:
     ap.add_argument("--gapped", default=None, metavar="L,K",
                     help="with --kmer-variants: also the gapped k-mer spectrum of L-base windows with K "
                          "informative bases (e.g. 10,5), read both ways the strands are combined")
+    ap.add_argument("--positional", action="append", default=[], metavar="K,B",
+                    help="with --kmer-variants: also the spectrum with the counts of the K-mers starting in each "
+                         "B-base bin (repeatable; e.g. 3,3)")
     ap.add_argument("--out", default="runs/repro", help="run.py's --out (data and shared LMs)")
     ap.add_argument("--results", default="benchmarks/reproduce/results")
     ap.add_argument("--bs", type=int, default=128, help="inference batch size")
@@ -178,6 +193,9 @@ def main(argv=None) -> None:
     gapped = tuple(int(v) for v in args.gapped.split(",")) if args.gapped else None
     if gapped and (not args.kmer_variants or len(gapped) != 2):
         ap.error("--gapped takes L,K and goes with --kmer-variants")
+    positional = [tuple(int(v) for v in p.split(",")) for p in args.positional]
+    if positional and (not args.kmer_variants or any(len(p) != 2 for p in positional)):
+        ap.error("--positional takes K,B and goes with --kmer-variants")
 
     import torch
 
@@ -202,7 +220,7 @@ def main(argv=None) -> None:
         y, classes = encode_labels([lab for lab, k in zip(ds.labels, keep) if k])
         split = split[keep]
         if args.kmer_variants:
-            rows = kmer_variants(seqs, y, split, classes, gapped)
+            rows = kmer_variants(seqs, y, split, classes, gapped, positional)
         else:
             rows = {"kmer_logreg": probe(kmer_features(seqs, (1, 2, 3, 4, 5, 6)), y, split, classes)}
         for name, folder in folders.items():
@@ -221,7 +239,8 @@ def main(argv=None) -> None:
         path = Path(args.results) / args.task / "probes" / f"{args.dataset}__{split_name}{suffix}.json"
         rerun = rerun_line(args.task, args.dataset, split_name,
                            [f"--lm {n}" for n in args.lm] + ["--kmer-variants"] * args.kmer_variants
-                           + [f"--gapped {args.gapped}"] * bool(args.gapped))
+                           + [f"--gapped {args.gapped}"] * bool(args.gapped)
+                           + [f"--positional {p}" for p in args.positional])
         write_json(path, merged_rows(path, {
             "task": args.task, "dataset": args.dataset, "split": split_name, "csv": str(csv),
             "n_train": int((split == "train").sum()), "n_valid": int((split == "valid").sum()),
