@@ -50,7 +50,7 @@ def check_positional(positional: Sequence[int], what: str = "positional k-mers")
     """(k, bin, span) as ints, or ValueError naming ``what`` unless 1 <= k <= 8, bin >= 1 and
     span >= k."""
     if len(positional) != 3 or not 1 <= positional[0] <= 8 or positional[1] < 1 or positional[2] < positional[0]:
-        raise ValueError(f"{what} take K (1-8), a bin of B >= 1 bases and a span of S >= K bases, got "
+        raise ValueError(f"{what}: need K (1-8), a bin of B >= 1 bases and a span of S >= K bases, got "
                          f"{' '.join(map(str, positional))}")
     return int(positional[0]), int(positional[1]), int(positional[2])
 
