@@ -101,12 +101,7 @@ def gapped_kmer_features(sequences: Sequence[str | bytes], length: int, informat
                 continue
             rows = np.broadcast_to(np.arange(n)[:, None], (n, windows))
             for m, positions in enumerate(masks):
-                index = np.zeros((n, windows), dtype=np.int64)
-                bad = np.zeros((n, windows), dtype=bool)
-                for pos in positions:
-                    code = codes[:, pos:pos + windows]
-                    index = index * 4 + np.minimum(code, 3)
-                    bad |= code > 3
+                index, bad = _pattern_codes(codes, positions, windows)
                 flat = rows[~bad] * width + index[~bad]
                 out[a:a + n, m * width:(m + 1) * width] += np.bincount(
                     flat, minlength=n * width).reshape(n, width)
@@ -133,12 +128,7 @@ def positional_kmer_features(sequences: Sequence[str | bytes], k: int, stretch: 
         n, windows = codes.shape[0], codes.shape[1] - k + 1
         if windows < 1:
             continue
-        index = np.zeros((n, windows), dtype=np.int64)
-        bad = np.zeros((n, windows), dtype=bool)
-        for pos in range(k):
-            code = codes[:, pos:pos + windows]
-            index = index * 4 + np.minimum(code, 3)
-            bad |= code > 3
+        index, bad = _pattern_codes(codes, range(k), windows)
         where = np.arange(windows) // stretch
         flat = ((np.arange(n)[:, None] * bins + where) * width + index)[~bad]
         out[a:a + n] = np.bincount(flat, minlength=n * bins * width).reshape(n, -1)
@@ -181,6 +171,19 @@ def baseline_features(sequences: Sequence[str | bytes], ks: Sequence[int] = DEFA
     if gapped:
         return gapped_kmer_features(sequences, *gapped, both_strands=both_strands)
     return kmer_features(sequences, ks, both_strands=both_strands)
+
+
+def _pattern_codes(codes: np.ndarray, positions, windows: int) -> tuple[np.ndarray, np.ndarray]:
+    """For each of the first ``windows`` start positions of base codes ``codes`` [N, L] (4: not
+    A/C/G/T), the base-4 index of the bases at offsets ``positions`` from it, and whether one of
+    them is not A/C/G/T: [N, windows] each."""
+    index = np.zeros((codes.shape[0], windows), dtype=np.int64)
+    bad = np.zeros((codes.shape[0], windows), dtype=bool)
+    for pos in positions:
+        code = codes[:, pos:pos + windows]
+        index = index * 4 + np.minimum(code, 3)
+        bad |= code > 3
+    return index, bad
 
 
 def _base_codes(sequences: Sequence[str | bytes]) -> np.ndarray:

@@ -30,7 +30,7 @@ from typing import Sequence
 
 import numpy as np
 
-from gulm.baseline import (DEFAULT_CS, fit_kmer_logreg, gapped_kmer_features, kmer_features, positional_kmer_features,
+from gulm.baseline import (DEFAULT_CS, baseline_features, fit_kmer_logreg, gapped_kmer_features, kmer_features,
                            resolve_positional)
 from gulm.data import read_labeled_csv
 from gulm.data.batches import encode_labels
@@ -71,7 +71,7 @@ def fit_baseline(csv: str, *, features: str = "kmer", ks: Sequence[int] = (1, 2,
         desc = {"features": "kmer_gapped", "gapped": list(gapped), "both_strands": True}
     elif features == "kmer_positional":  # the spectrum + position-resolved k-mer counts, given strand
         span = resolve_positional(positional, [s for s, t in zip(ds.sequences, split) if t == "train"], "positional")
-        x_all = np.concatenate([kmer_features(ds.sequences, ks), positional_kmer_features(ds.sequences, *span)], axis=1)
+        x_all = baseline_features(ds.sequences, ks, positional=span)
         desc = {"features": "kmer_positional", "ks": list(ks), "positional": list(span), "both_strands": False}
     elif features == "length":
         x_all = length_features(ds.sequences)

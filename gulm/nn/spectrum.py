@@ -47,8 +47,8 @@ def positional_bins(k: int, stretch: int, span: int) -> int:
 
 
 def check_positional(positional: Sequence[int], what: str = "positional k-mers") -> tuple[int, int, int]:
-    """(k, bin, span) as ints, or ValueError naming ``what`` unless 1 <= k <= 8, bin >= 1 and
-    span >= k."""
+    """(k, stretch, span) as ints, or ValueError naming ``what`` unless 1 <= k <= 8, stretch >= 1
+    and span >= k."""
     if len(positional) != 3 or not 1 <= positional[0] <= 8 or positional[1] < 1 or positional[2] < positional[0]:
         raise ValueError(f"{what}: need K (1-8), a bin of B >= 1 bases and a span of S >= K bases, got "
                          f"{' '.join(map(str, positional))}")
@@ -144,10 +144,8 @@ class KmerSpectrum(nn.Module):
         b = b[:, :span]
         if b.shape[1] < k:
             return torch.zeros(B, bins * width, device=b.device)
-        win = b.unfold(1, k, 1)  # [B, n, k]
-        valid = (win >= 0).all(-1)
-        code = (win.clamp_min(0) * (4 ** torch.arange(k - 1, -1, -1, device=b.device))).sum(-1)
-        where = torch.arange(win.shape[1], device=b.device) // stretch
+        code, valid = _kmer_codes(b, k)
+        where = torch.arange(code.shape[1], device=b.device) // stretch
         flat = ((torch.arange(B, device=b.device)[:, None] * bins + where) * width + code)[valid]
         return torch.bincount(flat, minlength=B * bins * width).reshape(B, -1).float()
 
@@ -161,9 +159,7 @@ class KmerSpectrum(nn.Module):
             if Lb < m:
                 blocks.append(torch.zeros(B, width, device=b.device))
                 continue
-            win = b.unfold(1, m, 1)  # [B, Lb-m+1, m]
-            valid = (win >= 0).all(-1)
-            code = (win.clamp_min(0) * (4 ** torch.arange(m - 1, -1, -1, device=b.device))).sum(-1)
+            code, valid = _kmer_codes(b, m)
             flat = (torch.arange(B, device=b.device)[:, None] * width + code)[valid]
             blocks.append(_frequencies(flat, B, width))
         for positions in self.masks:  # gapped k-mers: each pattern's own block
@@ -197,6 +193,14 @@ class KmerSpectrum(nn.Module):
         counts = torch.bincount(flat, minlength=b.shape[0] * 16).reshape(-1, 16)
         mix = torch.tensor(_PRIMES, device=b.device)
         return (known.sum(1) + 7 * at + (counts * mix).sum(1)) % folds
+
+
+def _kmer_codes(b: torch.Tensor, m: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """The base-4 code [B, Lb-m+1] of every m-base window of base codes ``b`` [B, Lb] (Lb >= m),
+    and whether the window holds no unknown base."""
+    win = b.unfold(1, m, 1)  # [B, Lb-m+1, m]
+    code = (win.clamp_min(0) * (4 ** torch.arange(m - 1, -1, -1, device=b.device))).sum(-1)
+    return code, (win >= 0).all(-1)
 
 
 def _frequencies(flat: torch.Tensor, rows: int, width: int) -> torch.Tensor:
