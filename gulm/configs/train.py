@@ -98,6 +98,9 @@ class ClassifierConfig(TrainOptions, PresetOptions):
     n_layers: int | None = unset_like(ModelSize, "n_layers", _FROM_LM)
     drop_mult: float | None = opt(None, f"multiplier of all five dropouts (default: {_PRESET})")
     head_hidden: int | None = opt(None, f"units of the head's hidden layer (default: {_PRESET}; the seed's 50)")
+    head_bins: int = opt(0, "the head also pools the encoder's mean output over each of N equal parts of every "
+                            "sequence, so it sees where the encoder saw what (sequences aligned on a site, such "
+                            "as promoters around a TSS); 0: ULMFiT's [last, max, mean] pooling alone")
     stages: list | None = opt(None, f"gradual unfreezing: epochs:lr:groups,... (groups 0 = all; default: {_PRESET})")
     max_len: int = opt(1400, "tokens of each sequence the classifier pools over (the last ones)")
     kmer_features: list[int] = opt(factory=list, metavar="K",

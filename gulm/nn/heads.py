@@ -7,7 +7,7 @@ from torch import nn
 
 from gulm.nn.dropout import RNNDropout
 
-__all__ = ["LinearDecoder", "PoolingClassifier", "masked_concat_pool", "HEAD_HIDDEN"]
+__all__ = ["LinearDecoder", "PoolingClassifier", "masked_concat_pool", "binned_mean_pool", "HEAD_HIDDEN"]
 
 HEAD_HIDDEN = 50  # ULMFiT's head: 50 hidden units (the seed preset's; wider heads come from presets)
 
@@ -60,25 +60,70 @@ def masked_concat_pool(out: torch.Tensor, lengths: torch.Tensor, start: torch.Te
     return torch.cat([last, mx, mean], dim=1)
 
 
+def binned_mean_pool(out: torch.Tensor, lengths: torch.Tensor, bins: int,
+                     start: torch.Tensor | None = None) -> torch.Tensor:
+    """The mean of the outputs in each of ``bins`` consecutive, equal parts of each sequence's
+    pooled window [start, length): position p (r = p - start of n positions) falls in part
+    floor(r * bins / n). Parts are relative to each sequence's length, as adaptive average
+    pooling is; a part with no position (n < bins) is zero. Padding never influences the result.
+
+    Args:
+        out: [T, B, E] encoder outputs of right-padded sequences.
+        lengths: [B] number of valid positions (>= 1) of each column.
+        bins: number of parts (>= 1).
+        start: optional [B] first position of each window (default 0).
+    Returns:
+        [B, bins * E], the parts in order (part 0's E features first).
+    """
+    if bins < 1:
+        raise ValueError(f"bins must be >= 1, got {bins}")
+    T, B, E = out.shape
+    lengths = lengths.to(device=out.device, dtype=torch.long)
+    first = (torch.zeros_like(lengths) if start is None
+             else start.to(device=out.device, dtype=torch.long))
+    n = (lengths - first).clamp_min(1)  # [B]
+    rel = torch.arange(T, device=out.device).unsqueeze(1) - first.unsqueeze(0)  # [T, B]
+    inside = (rel >= 0) & (rel < (lengths - first).unsqueeze(0))
+    part = torch.where(inside, rel.clamp_min(0) * bins // n.unsqueeze(0), torch.full_like(rel, bins))
+    onehot = torch.nn.functional.one_hot(part, bins + 1)[..., :bins].to(out.dtype)  # [T, B, bins]
+    sums = torch.einsum("tbe,tbk->bke", out.masked_fill(~inside.unsqueeze(2), 0.0), onehot)
+    count = onehot.sum(0).clamp_min(1).unsqueeze(2)  # [B, bins, 1]
+    return (sums / count).reshape(B, bins * E)
+
+
 class PoolingClassifier(nn.Module):
     """ULMFiT's head: masked concat pooling, then
     BN -> Dropout -> Linear(3E, hidden) -> ReLU -> BN -> Dropout -> Linear(hidden, C).
+    With ``bins`` > 0 the pooled features also hold the mean outputs of ``bins`` equal parts of
+    each sequence (:func:`binned_mean_pool`), so the head sees where along a sequence aligned on
+    a site (a TSS) the encoder saw what: (3 + bins) * E inputs.
 
     forward(out [T, B, E], lengths [B], start [B] or None) -> logits [B, C]
     """
 
     def __init__(self, emb_size: int, n_classes: int, hidden: int = HEAD_HIDDEN,
-                 output_p: float = 0.4, hidden_head_p: float = 0.1):
+                 output_p: float = 0.4, hidden_head_p: float = 0.1, bins: int = 0):
         super().__init__()
+        if bins < 0:
+            raise ValueError(f"bins must be >= 0, got {bins}")
+        self.bins = bins
+        width = (3 + bins) * emb_size
         self.layers = nn.Sequential(
-            nn.BatchNorm1d(3 * emb_size),
+            nn.BatchNorm1d(width),
             nn.Dropout(output_p),
-            nn.Linear(3 * emb_size, hidden),
+            nn.Linear(width, hidden),
             nn.ReLU(inplace=True),
             nn.BatchNorm1d(hidden),
             nn.Dropout(hidden_head_p),
             nn.Linear(hidden, n_classes),
         )
 
+    def pool(self, out, lengths, start=None):
+        """The head's input [B, (3 + bins) * E]."""
+        pooled = masked_concat_pool(out, lengths, start)
+        if self.bins:
+            pooled = torch.cat([pooled, binned_mean_pool(out, lengths, self.bins, start)], dim=1)
+        return pooled
+
     def forward(self, out, lengths, start=None):
-        return self.layers(masked_concat_pool(out, lengths, start))
+        return self.layers(self.pool(out, lengths, start))

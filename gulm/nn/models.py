@@ -49,6 +49,8 @@ class AWDConfig:
     n_classes: int = 2
     head_hidden: int = HEAD_HIDDEN
     head_p: float = 0.1
+    # > 0: the head also pools the mean outputs of this many equal parts of each sequence
+    head_bins: int = 0
     bptt: int = ClassifierConfig.bptt
     max_len: int = ClassifierConfig.max_len
     # the optional wide branch: k-mer frequency lengths, and the tokens' k and stride to read them
@@ -148,7 +150,7 @@ class SequenceClassifier(nn.Module):
         self.encoder = _encoder(cfg)
         d = cfg.dropouts()
         self.head = PoolingClassifier(cfg.emb_size, cfg.n_classes, cfg.head_hidden,
-                                      output_p=d["output_p"], hidden_head_p=cfg.head_p)
+                                      output_p=d["output_p"], hidden_head_p=cfg.head_p, bins=cfg.head_bins)
         self.wide = None
         if cfg.kmer_features or cfg.wide_gapped or cfg.wide_positional:  # wide and deep: a linear model on k-mers
             spectrum = KmerSpectrum(cfg.token_k, cfg.token_stride, cfg.kmer_features, cfg.wide_window,

@@ -181,10 +181,13 @@ def train_classifier(cfg: ClassifierConfig | None = None, *, stop_after=None, **
     _, classes = encode_labels(train_labels)
     cfg, preset = apply_preset(cfg, "classifier", train_seqs, len(classes), scratch=not cfg.lm)
     check_orientation(cfg)
+    if cfg.head_bins < 0:
+        raise ValueError(f"{option_name('head_bins')} must be 0 (no binned pooling) or a number of parts, got {cfg.head_bins}")
     arch = resolve_architecture(cfg)
     cfg = dataclasses.replace(cfg, **arch.sizes, k=arch.tokenizer.k, stride=arch.tokenizer.stride)
     mcfg = AWDConfig(vocab_size=arch.tokenizer.vocab_size, **arch.sizes, drop_mult=cfg.drop_mult,
                      n_classes=len(classes), bptt=cfg.bptt, max_len=cfg.max_len, head_hidden=cfg.head_hidden,
+                     head_bins=cfg.head_bins,
                      **wide_branch(cfg, arch.tokenizer, train_seqs), **CLASSIFIER_DROPOUTS)
     model = classifier(mcfg)
     if cfg.lm:

@@ -122,6 +122,11 @@ def truncated_resume_state(world, d):
             "--resume", "true", *TINY]
 
 
+def negative_head_bins(world, d):
+    return ["train-classifier", "--csv", world["promoters"], "--k", "3", "--stride", "1", "--out", "run",
+            "--head-bins", "-2", *TINY]
+
+
 def resume_required_but_absent(world, d):
     return ["train-classifier", "--csv", world["promoters"], "--k", "3", "--stride", "1", "--out", "run",
             "--resume", "require", *TINY]
@@ -257,6 +262,7 @@ CASES = [
     (sizes_differ_from_config, 2, ["differ in shape", "encoder.encoder.weight: file [66, 16], config [66, 24]"]),
     (pickled_resume_state, 2, ["run/resume.pt", "refused for safety"]),
     (truncated_resume_state, 2, ["run/resume.pt", "truncated or damaged"]),
+    (negative_head_bins, 2, ["--head-bins must be 0 (no binned pooling)", "got -2"]),
     (resume_required_but_absent, 2, ["no resume state in run", "--resume require"]),
     (single_class_csv, 2, ["data.csv", "label column 'label'", "--label-col", "one class only", "'promoter'"]),
     (four_records, 2, ["too few for the random split", "--valid-frac 0.1", "0 valid", "0 test"]),

@@ -7,7 +7,7 @@ from torch import nn
 pytest.importorskip("gulm._C", reason="compiled extension not built")
 
 from gulm.nn import (AWDConfig, AWDLSTM, EmbeddingDropout, RNNDropout, WeightDropLSTM, classifier,
-                     language_model, masked_concat_pool)
+                     binned_mean_pool, language_model, masked_concat_pool)
 
 
 def test_weight_drop_lstm_state_dict_is_nn_lstm_layout():
@@ -107,14 +107,63 @@ def test_masked_pool_ignores_padding_and_window():
     torch.testing.assert_close(masked_concat_pool(out, lengths, start)[0, 6:], out[4:, 0].mean(0))
 
 
-def _clf(max_len=100, bptt=4):
-    cfg = AWDConfig(vocab_size=20, emb_size=8, hidden_size=16, n_layers=3, max_len=max_len, bptt=bptt)
+def test_binned_pool_means_equal_parts_of_each_window():
+    torch.manual_seed(0)
+    out = torch.randn(9, 3, 4)
+    lengths = torch.tensor([9, 6, 2])
+    got = binned_mean_pool(out, lengths, 3)
+    assert got.shape == (3, 12)
+    for j in range(3):
+        torch.testing.assert_close(got[0, 4 * j:4 * j + 4], out[3 * j:3 * j + 3, 0].mean(0))
+        torch.testing.assert_close(got[1, 4 * j:4 * j + 4], out[2 * j:2 * j + 2, 1].mean(0))
+    # 2 positions in 3 parts: positions 0 and 1 fall in parts 0 and 1, part 2 is empty (zero)
+    torch.testing.assert_close(got[2, :4], out[0, 2])
+    torch.testing.assert_close(got[2, 4:8], out[1, 2])
+    assert not got[2, 8:].any()
+    garbage = out.clone()
+    garbage[6:, 1] = 1e6
+    garbage[2:, 2] = float("nan")
+    torch.testing.assert_close(binned_mean_pool(garbage, lengths, 3), got)
+    # uneven parts: 7 positions in 3 parts are [0, 3), [3, 5), [5, 7)
+    seven = binned_mean_pool(out, torch.tensor([7, 7, 7]), 3)
+    torch.testing.assert_close(seven[0, 4:8], out[3:5, 0].mean(0))
+    torch.testing.assert_close(seven[0, 8:], out[5:7, 0].mean(0))
+    # a window [start, length): the parts split it, nothing before start counts
+    start = torch.tensor([3, 0, 0])
+    windowed = binned_mean_pool(out, lengths, 2, start)
+    torch.testing.assert_close(windowed[0, :4], out[3:6, 0].mean(0))
+    torch.testing.assert_close(windowed[0, 4:], out[6:9, 0].mean(0))
+    # one part is the concat pool's mean
+    torch.testing.assert_close(binned_mean_pool(out, lengths, 1, start), masked_concat_pool(out, lengths, start)[:, 8:])
+    with pytest.raises(ValueError, match="bins"):
+        binned_mean_pool(out, lengths, 0)
+
+
+def _clf(max_len=100, bptt=4, head_bins=0):
+    cfg = AWDConfig(vocab_size=20, emb_size=8, hidden_size=16, n_layers=3, max_len=max_len, bptt=bptt,
+                    head_bins=head_bins)
     return classifier(cfg).eval()
 
 
-def test_classifier_output_never_depends_on_padding():
+def test_binned_head_reads_where_along_the_sequence():
     torch.manual_seed(0)
-    clf = _clf()
+    clf = _clf(head_bins=4)
+    assert clf.head.layers[0].num_features == (3 + 4) * 8
+    ids = torch.randint(2, 20, (5, 12))
+    lengths = torch.full((5,), 12)
+    logits = clf.train()(ids, lengths)[0]
+    logits.sum().backward()
+    assert clf.encoder.encoder.weight.grad.abs().sum() > 0
+    assert clf.head.layers[2].weight.grad[:, 3 * 8:].abs().sum() > 0  # the binned features are read
+    restored = classifier(AWDConfig.from_dict(clf.config.to_dict()))
+    restored.load_state_dict(clf.state_dict())
+    torch.testing.assert_close(restored.eval()(ids, lengths)[0], clf.eval()(ids, lengths)[0])
+
+
+@pytest.mark.parametrize("head_bins", [0, 3])
+def test_classifier_output_never_depends_on_padding(head_bins):
+    torch.manual_seed(0)
+    clf = _clf(head_bins=head_bins)
     ids = torch.randint(2, 20, (3, 11))
     lengths = torch.tensor([11, 7, 4])
     ref = clf(ids, lengths)[0]

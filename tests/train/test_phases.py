@@ -240,3 +240,22 @@ def test_a_backward_classifier_is_the_forward_one_trained_on_reverse_complements
     with pytest.raises(ValueError, match="cannot be combined with"):
         train_classifier(ClassifierConfig(data=DataConfig(csv=str(demo_files["promoters"])), backward=True,
                                           stranded=False, out=str(tmp_path / "both"), **opts))
+
+
+def test_a_binned_head_trains_saves_and_predicts(demo_files, tmp_path):
+    """--head-bins N: the head reads N equal parts of each sequence besides ULMFiT's pooling; the
+    checkpoint keeps it, predicts as it was trained, and a negative N is refused by name."""
+    from gulm.data import read_labeled_csv
+    from gulm.infer import Classifier
+
+    opts = dict(data=DataConfig(csv=str(demo_files["promoters"])), stages=[[1, 1e-2, 0]], k=3, stride=1, **TINY)
+    m = train_classifier(ClassifierConfig(head_bins=5, out=str(tmp_path / "bins"), **opts))
+    assert 0 <= m["accuracy"] <= 1
+    clf = Classifier.load(tmp_path / "bins")
+    assert clf.model.config.head_bins == 5 and clf.model.head.layers[0].num_features == 8 * 16
+    ds = read_labeled_csv(demo_files["promoters"])
+    test = [s for s, t in zip(ds.sequences, ds.split) if t == "test"]
+    probs = clf.probs(test)
+    assert probs.shape == (len(test), 2) and np.allclose(probs.sum(1), 1)
+    with pytest.raises(ValueError, match="head.bins=? must be 0"):
+        train_classifier(ClassifierConfig(head_bins=-1, out=str(tmp_path / "bad"), **opts))
