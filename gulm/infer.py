@@ -309,18 +309,23 @@ class Ensemble:
 class Encoder(_Loaded):
     """The encoder of a language-model or classifier checkpoint, for sequence features."""
 
-    def features(self, sequences: Sequence, bs: int = 64, layer: int = -1, progress: bool = False) -> np.ndarray:
-        """Pooled features [N, 3H] float32 ([last, max, mean] of ``layer``'s outputs, the
-        classifier head's input for the last layer) of raw sequences, in their order. The encoder
-        of a backward classifier (``--backward``) reads each sequence from its 3' end, as it was trained."""
+    def features(self, sequences: Sequence, bs: int = 64, layer: int = -1, progress: bool = False,
+                 bins: int = 0) -> np.ndarray:
+        """Pooled features [N, (3 + bins) H] float32 of raw sequences, in their order: [last, max,
+        mean] of ``layer``'s outputs (the classifier head's input for the last layer), then with
+        ``bins`` > 0 the mean output over each of ``bins`` equal parts of the sequence (as
+        ``--head-bins`` pools). The encoder of a backward classifier (``--backward``) reads each
+        sequence from its 3' end, as it was trained."""
+        if bins < 0:
+            raise ValueError(f"bins must be >= 0, got {bins}")
         backward = _trained(self.config, "backward")
         data = self.tokenize(sequences, with_rc=backward)
         sizes = [r.hidden_size for r in self.model.encoder.rnns]
-        width = 3 * sizes[layer]
+        width = (3 + bins) * sizes[layer]
 
         def fn(ids, lengths):
             with self.precision():
-                return self.model.features(ids, lengths, layer)
+                return self.model.features(ids, lengths, layer, bins)
 
         return self.map_batches(data, fn, width, bs, (backward,), progress, "features").astype(np.float32)
 

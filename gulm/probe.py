@@ -66,6 +66,8 @@ def probe_lms(cfg=None, **options) -> dict:
                          "or a checkpoint folder)")
     if cfg.batch_size < 1:
         raise ValueError(f"{option_name('batch_size')} must be >= 1")
+    if cfg.bins < 0:
+        raise ValueError(f"{option_name('bins')} must be 0 or a number of parts, got {cfg.bins}")
     for name in cfg.lms:  # a wrong name fails before any data is read
         resolve_checkpoint(name)
     device = setup(cfg.device, cfg.threads)
@@ -91,7 +93,7 @@ def probe_lms(cfg=None, **options) -> dict:
     for name in cfg.lms:
         t0 = time.perf_counter()
         enc = Encoder.load(name, device, cfg.dtype)
-        x = enc.features(list(train[0]) + list(valid[0]), bs=cfg.batch_size, progress=cfg.progress)
+        x = enc.features(list(train[0]) + list(valid[0]), bs=cfg.batch_size, progress=cfg.progress, bins=cfg.bins)
         n = len(train[0])
         rows[name] = {**linear_probe(x[:n], y_train, x[n:], y_valid, classes, **fit),
                       "feature_seconds": round(time.perf_counter() - t0, 1)}

@@ -63,8 +63,26 @@ def test_probe_ranks_models_on_valid_and_never_reads_test(tmp_path, monkeypatch)
     assert json.loads(out.read_text()) == json.loads(json.dumps(r)) and not (tmp_path / "deep" / "probes.json.tmp").exists()
 
 
+def test_features_with_bins_append_the_parts_means(tmp_path):
+    from gulm import DataConfig
+    from gulm.infer import Encoder
+
+    enc = Encoder.load("bacteria-3m1s")
+    seqs = ["ACGTTGCA" * 6, "TTGACA" * 5 + "TATAAT" * 3]
+    plain = enc.features(seqs, bs=2)
+    binned = enc.features(seqs, bs=2, bins=3)
+    assert plain.shape == (2, 3 * 128) and binned.shape == (2, 6 * 128)
+    np.testing.assert_allclose(binned[:, :384], plain, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(enc.features(seqs, bins=1)[:, 384:], plain[:, 256:], rtol=1e-5, atol=1e-6)  # one part: the mean
+    assert not np.allclose(binned[:, 384:512], binned[:, 640:])  # the first and the last part differ
+    csv = _labelled_csv(tmp_path / "set.csv")
+    r = probe_lms(["bacteria-3m1s"], data=DataConfig(csv=str(csv), split_col="set"), threads=1, progress=False, bins=4)
+    assert r["rows"]["bacteria-3m1s"]["n_features"] == 7 * 128
+
+
 @pytest.mark.parametrize("args, message", [
     ([], "name at least one language model"),
+    (["bacteria-3m1s", "--bins", "-1"], "--bins must be 0 or a number of parts"),
     (["no_such_lm"], "no_such_lm: no such checkpoint folder or shipped model name"),
     (["bacteria-3m1s", "--valid-frac", "0", "--test-frac", "0", "--split-col", "none"], "needs train and valid"),
 ])

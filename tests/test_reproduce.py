@@ -310,6 +310,13 @@ def test_probe_scores_lm_features_on_valid_and_never_reads_test(tmp_path):
     assert res2["rows"]["again"]["lm"] == "the same LM under a label"
     assert res2["rows"]["again"]["valid"] == lm["valid"]
     assert f"--lm again={tmp_path / 'lm'} " in res2["rows"]["again"]["rerun"]
+    # --bins N: the row's features also hold the means of N parts, and its rerun line says so
+    probe.main(["taskX", "--dataset", "toy", "--splits", "fold0", "--lm", f"parts={tmp_path / 'lm'}", "--bins", "4",
+                "--out", str(tmp_path), "--results", str(tmp_path / "results"), "--threads", "1"])
+    parts = json.loads((tmp_path / "results" / "taskX" / "probes" / "toy__fold0.json").read_text())["rows"]["parts"]
+    assert parts["n_features"] == 7 * 8 and parts["bins"] == 4 and "--bins 4" in parts["rerun"]
+    with pytest.raises(SystemExit):
+        probe.main(["taskX", "--dataset", "toy", "--splits", "fold0", "--kmer-variants", "--bins", "4"])
     # a row of an older JSON without its own rerun line keeps the command that made the file
     legacy = tmp_path / "legacy.json"
     legacy.write_text(json.dumps({**res2, "rerun": "probe.py OLD", "rows": {"old_lm": {"valid": {}}}}))

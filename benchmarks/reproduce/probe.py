@@ -183,6 +183,9 @@ def main(argv=None) -> None:
     ap.add_argument("--positional", action="append", default=[], metavar="K,B",
                     help="with --kmer-variants: also the spectrum with the counts of the K-mers starting in each "
                          "B-base bin (repeatable; e.g. 3,3)")
+    ap.add_argument("--bins", type=int, default=0, metavar="N",
+                    help="with --lm: each LM row's features also hold the mean encoder output over N equal parts "
+                         "of every sequence (train-classifier --head-bins N); name such rows with LABEL=")
     ap.add_argument("--out", default="runs/repro", help="run.py's --out (data and shared LMs)")
     ap.add_argument("--results", default="benchmarks/reproduce/results")
     ap.add_argument("--bs", type=int, default=128, help="inference batch size")
@@ -193,6 +196,8 @@ def main(argv=None) -> None:
     gapped = tuple(int(v) for v in args.gapped.split(",")) if args.gapped else None
     if gapped and (not args.kmer_variants or len(gapped) != 2):
         ap.error("--gapped takes L,K and goes with --kmer-variants")
+    if args.bins and (not args.lm or args.bins < 0):
+        ap.error("--bins takes a number of parts (>= 1) and goes with --lm")
     positional = [tuple(int(v) for v in p.split(",")) for p in args.positional]
     if positional and (not args.kmer_variants or any(len(p) != 2 for p in positional)):
         ap.error("--positional takes K,B and goes with --kmer-variants")
@@ -225,10 +230,12 @@ def main(argv=None) -> None:
             rows = {"kmer_logreg": probe(kmer_features(seqs, (1, 2, 3, 4, 5, 6)), y, split, classes)}
         for name, folder in folders.items():
             t0 = time.perf_counter()
-            x = Encoder.load(folder).features(seqs, bs=args.bs)
+            x = Encoder.load(folder).features(seqs, bs=args.bs, bins=args.bins)
             rows[name] = {**probe(x, y, split, classes), "feature_seconds": round(time.perf_counter() - t0, 1),
                           "lm_path": str(folder), "machine": machine_info(),
-                          "rerun": rerun_line(args.task, args.dataset, split_name, [f"--lm {specs[name]}"])}
+                          "bins": args.bins,
+                          "rerun": rerun_line(args.task, args.dataset, split_name,
+                                              [f"--lm {specs[name]}"] + [f"--bins {args.bins}"] * bool(args.bins))}
             if args.note:
                 rows[name]["lm"] = args.note
         key = "mcc" if len(classes) == 2 else "accuracy"
@@ -238,7 +245,8 @@ def main(argv=None) -> None:
         suffix = "__kmer" if args.kmer_variants else ""
         path = Path(args.results) / args.task / "probes" / f"{args.dataset}__{split_name}{suffix}.json"
         rerun = rerun_line(args.task, args.dataset, split_name,
-                           [f"--lm {n}" for n in args.lm] + ["--kmer-variants"] * args.kmer_variants
+                           [f"--lm {n}" for n in args.lm] + [f"--bins {args.bins}"] * bool(args.bins)
+                           + ["--kmer-variants"] * args.kmer_variants
                            + [f"--gapped {args.gapped}"] * bool(args.gapped)
                            + [f"--positional {p}" for p in args.positional])
         write_json(path, merged_rows(path, {

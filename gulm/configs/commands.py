@@ -194,6 +194,8 @@ class ProbeConfig(RunOptions):
     cs: list[float] = opt(factory=lambda: list(KMER_CS), metavar="C", flag="cs",
                           help="inverse L2 penalties tried for every probe; the best valid accuracy wins")
     max_iter: int = opt(500, "iterations of the logistic-regression solver")
+    bins: int = opt(0, "also probe the mean encoder output over each of N equal parts of every sequence (what "
+                       "train-classifier --head-bins N adds to the head); 0: [last, max, mean] alone")
     dtype: str = opt("fp32", "precision of the encoders' forward pass", choices=DTYPES)
     batch_size: int = opt(64, "sequences per batch")
     out: str = opt("", "also write the table as JSON to this file")

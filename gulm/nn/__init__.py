@@ -1,7 +1,7 @@
 """Modules: the AWD-LSTM encoder, its dropouts, heads and the two model factories."""
 from gulm.nn.awd_lstm import AWDLSTM, WeightDropLSTM
 from gulm.nn.dropout import EmbeddingDropout, RNNDropout
-from gulm.nn.heads import LinearDecoder, PoolingClassifier, binned_mean_pool, masked_concat_pool
+from gulm.nn.heads import LinearDecoder, PoolingClassifier, binned_mean_pool, masked_concat_pool, pool_outputs
 from gulm.nn.models import (
     CLASSIFIER_DROPOUTS,
     LM_DROPOUTS,
@@ -14,6 +14,6 @@ from gulm.nn.models import (
 
 __all__ = [
     "AWDLSTM", "WeightDropLSTM", "EmbeddingDropout", "RNNDropout", "LinearDecoder",
-    "PoolingClassifier", "masked_concat_pool", "binned_mean_pool", "AWDConfig", "LanguageModel",
+    "PoolingClassifier", "masked_concat_pool", "binned_mean_pool", "pool_outputs", "AWDConfig", "LanguageModel",
     "SequenceClassifier", "language_model", "classifier", "LM_DROPOUTS", "CLASSIFIER_DROPOUTS",
 ]

@@ -7,7 +7,7 @@ from torch import nn
 
 from gulm.nn.dropout import RNNDropout
 
-__all__ = ["LinearDecoder", "PoolingClassifier", "masked_concat_pool", "binned_mean_pool", "HEAD_HIDDEN"]
+__all__ = ["LinearDecoder", "PoolingClassifier", "masked_concat_pool", "binned_mean_pool", "pool_outputs", "HEAD_HIDDEN"]
 
 HEAD_HIDDEN = 50  # ULMFiT's head: 50 hidden units (the seed preset's; wider heads come from presets)
 
@@ -91,6 +91,17 @@ def binned_mean_pool(out: torch.Tensor, lengths: torch.Tensor, bins: int,
     return (sums / count).reshape(B, bins * E)
 
 
+def pool_outputs(out: torch.Tensor, lengths: torch.Tensor, start: torch.Tensor | None = None,
+                 bins: int = 0) -> torch.Tensor:
+    """The classifier head's input [B, (3 + bins) * E]: [last, max, mean]
+    (:func:`masked_concat_pool`), then with ``bins`` > 0 the means of ``bins`` equal parts
+    (:func:`binned_mean_pool`)."""
+    pooled = masked_concat_pool(out, lengths, start)
+    if bins:
+        pooled = torch.cat([pooled, binned_mean_pool(out, lengths, bins, start)], dim=1)
+    return pooled
+
+
 class PoolingClassifier(nn.Module):
     """ULMFiT's head: masked concat pooling, then
     BN -> Dropout -> Linear(3E, hidden) -> ReLU -> BN -> Dropout -> Linear(hidden, C).
@@ -118,12 +129,5 @@ class PoolingClassifier(nn.Module):
             nn.Linear(hidden, n_classes),
         )
 
-    def pool(self, out, lengths, start=None):
-        """The head's input [B, (3 + bins) * E]."""
-        pooled = masked_concat_pool(out, lengths, start)
-        if self.bins:
-            pooled = torch.cat([pooled, binned_mean_pool(out, lengths, self.bins, start)], dim=1)
-        return pooled
-
     def forward(self, out, lengths, start=None):
-        return self.layers(self.pool(out, lengths, start))
+        return self.layers(pool_outputs(out, lengths, start, self.bins))

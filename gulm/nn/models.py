@@ -13,7 +13,7 @@ from torch import nn
 from gulm.configs.base import ModelSize
 from gulm.configs.train import ClassifierConfig
 from gulm.nn.awd_lstm import AWDLSTM
-from gulm.nn.heads import HEAD_HIDDEN, LinearDecoder, PoolingClassifier, masked_concat_pool
+from gulm.nn.heads import HEAD_HIDDEN, LinearDecoder, PoolingClassifier, pool_outputs
 from gulm.nn.spectrum import CrossFitLinear, KmerSpectrum
 
 __all__ = [
@@ -119,11 +119,12 @@ class LanguageModel(nn.Module):
         raw_outputs, outputs = self.encoder(ids)
         return self.decoder(outputs[-1]), raw_outputs, outputs
 
-    def features(self, ids: torch.Tensor, lengths: torch.Tensor, layer: int = -1) -> torch.Tensor:
-        """Pooled encoder features [B, 3E] of right-padded sequences ids [B, L], read like a
-        classifier reads them (:func:`read_sequences`)."""
+    def features(self, ids: torch.Tensor, lengths: torch.Tensor, layer: int = -1, bins: int = 0) -> torch.Tensor:
+        """Pooled encoder features [B, (3 + bins) E] of right-padded sequences ids [B, L], read like a
+        classifier reads them (:func:`read_sequences`) and pooled like its head
+        (:func:`~gulm.nn.heads.pool_outputs`)."""
         _, outputs, lengths, start = read_sequences(self.encoder, ids, lengths, self.config)
-        return masked_concat_pool(outputs[layer], lengths, start)
+        return pool_outputs(outputs[layer], lengths, start, bins)
 
     def layer_groups(self) -> list[list[nn.Parameter]]:
         """[embedding (tied decoder), lstm 0, ..., lstm n-1, decoder bias]."""
@@ -197,11 +198,11 @@ class SequenceClassifier(nn.Module):
             raise ValueError("fix_wide needs a classifier built with kmer_features and wide_fixed")
         self.wide["linear"].set(mean, scale, weight, bias)
 
-    def features(self, ids: torch.Tensor, lengths: torch.Tensor, layer: int = -1) -> torch.Tensor:
-        """Pooled encoder features [B, 3E] ([last, max, mean] of ``layer``'s outputs), the
-        head's input."""
+    def features(self, ids: torch.Tensor, lengths: torch.Tensor, layer: int = -1, bins: int = 0) -> torch.Tensor:
+        """Pooled encoder features [B, (3 + bins) E] ([last, max, mean] of ``layer``'s outputs, then
+        the means of ``bins`` equal parts): the head's input for the last layer and its own bins."""
         _, outputs, lengths, start = read_sequences(self.encoder, ids, lengths, self.config)
-        return masked_concat_pool(outputs[layer], lengths, start)
+        return pool_outputs(outputs[layer], lengths, start, bins)
 
     def layer_groups(self) -> list[list[nn.Parameter]]:
         """[embedding, lstm 0, ..., lstm n-1, head]: the groups of gradual unfreezing."""
