@@ -203,8 +203,9 @@ def _embed(cfg):
     from gulm.embed import embed
 
     res = embed(cfg)
+    parts = f", then the means of {res['bins']} parts" if res["bins"] else ""
     print(f"embedded {res['n']:,} sequences: {res['dim']} features each ({res['pool']} pooling of layer "
-          f"{res['layer']})")
+          f"{res['layer']}{parts})")
     print(json.dumps(res["files"], indent=1))
 
 

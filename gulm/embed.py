@@ -34,15 +34,16 @@ __all__ = ["embed", "pool_features", "ids_path", "EXTRA"]
 EXTRA = "parquet"
 
 
-def pool_features(features: np.ndarray, pool: str) -> np.ndarray:
-    """Select a pooling from ``[last, max, mean]`` features [N, 3H]: concat (all), last, max or mean."""
+def pool_features(features: np.ndarray, pool: str, bins: int = 0) -> np.ndarray:
+    """Select a pooling from ``[last, max, mean, part 1, ..., part bins]`` features
+    [N, (3 + bins) H]: concat (all three), last, max or mean, then the ``bins`` parts' means."""
     if pool not in POOLS:
         raise ValueError(f"pool must be one of {', '.join(POOLS)}, got {pool!r}")
     if pool == "concat":
         return features
-    h = features.shape[1] // 3
+    h = features.shape[1] // (3 + bins)
     i = ("last", "max", "mean").index(pool)
-    return features[:, i * h:(i + 1) * h]
+    return np.concatenate([features[:, i * h:(i + 1) * h], features[:, 3 * h:]], axis=1)
 
 
 def ids_path(out: str) -> str:
@@ -260,7 +261,9 @@ def embed(cfg: EmbedConfig | None = None, **overrides) -> dict:
     if not -len(sizes) <= cfg.layer < len(sizes):
         raise ValueError(f"{option_name('layer')} {cfg.layer}: the model has {len(sizes)} LSTM layers "
                          f"(0..{len(sizes) - 1}, or -1 for the last)")
-    dim = sizes[cfg.layer] * (3 if cfg.pool == "concat" else 1)
+    if cfg.bins < 0:
+        raise ValueError(f"{option_name('bins')} must be 0 or a number of parts, got {cfg.bins}")
+    dim = sizes[cfg.layer] * ((3 if cfg.pool == "concat" else 1) + cfg.bins)
     n = source.count()  # first pass: the number of rows of the memory map
     if n == 0:
         raise DataError(f"{where}: no sequences to embed")
@@ -278,8 +281,8 @@ def embed(cfg: EmbedConfig | None = None, **overrides) -> dict:
             if short is not None:
                 raise DataError(f"{where}: record {ids[short]!r} ({len(seqs[short])} bp) is shorter than k={k} "
                                 "and gives no tokens")
-            feats = enc.features(seqs, bs=cfg.batch_size, layer=cfg.layer)
-            writer.write(ids, pool_features(feats, cfg.pool))
+            feats = enc.features(seqs, bs=cfg.batch_size, layer=cfg.layer, bins=cfg.bins)
+            writer.write(ids, pool_features(feats, cfg.pool, cfg.bins))
             done += len(seqs)
             if bar is not None:
                 bar.update(len(seqs))
@@ -292,4 +295,5 @@ def embed(cfg: EmbedConfig | None = None, **overrides) -> dict:
         if bar is not None:
             bar.close()
     files = writer.close()
-    return {"n": n, "dim": dim, "pool": cfg.pool, "layer": cfg.layer, "checkpoint": enc.path, "files": files}
+    return {"n": n, "dim": dim, "pool": cfg.pool, "layer": cfg.layer, "bins": cfg.bins, "checkpoint": enc.path,
+            "files": files}

@@ -267,6 +267,8 @@ class EmbedConfig(InferOptions):
     pool: str = opt("concat", "pooling of the encoder outputs: " + "; ".join(f"{k}: {v}" for k, v in POOLS.items()),
                     choices=tuple(POOLS))
     layer: int = opt(-1, "LSTM layer whose outputs are pooled (0 the first, -1 the last)")
+    bins: int = opt(0, "append the mean output over each of N equal parts of every sequence to the pooled "
+                       "features (as train-classifier --head-bins N pools); 0: none")
     batch_size: int = opt(64, "sequences per batch")
     chunk_size: int = opt(4096, "sequences read, embedded and written at a time")
     progress: bool = opt(True, "show a progress bar")

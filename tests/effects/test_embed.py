@@ -42,6 +42,12 @@ def test_fasta_to_npy_in_chunks_matches_the_encoder(tmp_path, tiny_clf, seqs):
     np.testing.assert_allclose(np.load(tmp_path / "m.npy"), inner[:, 32:], rtol=1e-5, atol=1e-6)
     assert pool_features(want, "last").shape == (7, 8)
     np.testing.assert_array_equal(pool_features(want, "max"), want[:, 8:16])
+    # --bins 2: the parts' means follow the chosen pooling
+    res = embed(checkpoint=tiny_clf, fasta=fa, out=str(tmp_path / "p.npy"), pool="max", bins=2, progress=False)
+    parts = Encoder.load(tiny_clf).features([s for _, s in seqs], bins=2)
+    assert res["dim"] == 24 and res["bins"] == 2
+    np.testing.assert_allclose(np.load(tmp_path / "p.npy"), np.concatenate([parts[:, 8:16], parts[:, 24:]], axis=1),
+                               rtol=1e-5, atol=1e-6)
 
 
 def test_csv_bed_parquet_and_lm_checkpoints(tmp_path, tiny_clf, tiny_lm, seqs, genome):
@@ -90,6 +96,8 @@ def test_bad_input(tmp_path, tiny_clf, seqs, error_lines):
         embed(checkpoint=tiny_clf, fasta=fa, out=str(tmp_path / "x.txt"))
     with pytest.raises(ValueError, match="the model has 2 LSTM layers"):
         embed(checkpoint=tiny_clf, fasta=fa, out=str(tmp_path / "x.npy"), layer=2, progress=False)
+    with pytest.raises(ValueError, match="bins.* must be 0 or a number of parts"):
+        embed(checkpoint=tiny_clf, fasta=fa, out=str(tmp_path / "x.npy"), bins=-1, progress=False)
     with pytest.raises(ValueError, match="needs genome="):
         embed(checkpoint=tiny_clf, bed=fa, out=str(tmp_path / "x.npy"))
     p = subprocess.run([sys.executable, "-m", "gulm", "embed", tiny_clf, "--fasta", str(empty), "--out",
