@@ -25,6 +25,7 @@ from gulm.runtime import distributed as gdist
 from gulm.runtime.checkpoint import load_encoder_from_lm, read_config, resolve_checkpoint, save_checkpoint
 from gulm.train.common import apply_preset, check_memory, rank_batch_size, resume_state, start_phase, training_record
 from gulm.train.learner import Learner
+from gulm.train.log import notice
 from gulm.train.tasks import ClassifierTask
 
 __all__ = ["train_classifier", "Architecture", "resolve_architecture", "tokenized_splits"]
@@ -167,6 +168,18 @@ def tokenized_splits(ds, tokenizer, classes: list[str], with_rc: bool) -> dict[s
     return sets
 
 
+def aligned_hint(cfg: ClassifierConfig, train_seqs) -> str | None:
+    """A note for stranded training sequences all of one length (windows cut around a site, most
+    likely) trained with nothing that reads where a k-mer sits; None otherwise."""
+    lengths = {len(s) for s in train_seqs}
+    if not cfg.stranded or cfg.kmer_positional or cfg.head_bins or len(lengths) != 1 or len(train_seqs) < 50:
+        return None
+    return (f"all {len(train_seqs):,} training sequences are {lengths.pop()} bp on their given strand. If they are "
+            f"windows aligned on a site (a TSS), fit `gulm baseline {cfg.out} --positional 3 3`, a k-mer LR that "
+            "counts k-mers by their place, and compare; on aligned promoters it beat every model without "
+            "place-resolved features. The classifier's own: --kmer-positional 3 3 --kmer-logreg")
+
+
 @releases_scratch
 def train_classifier(cfg: ClassifierConfig | None = None, *, stop_after=None, **overrides) -> dict:
     """Train a classifier with gradual unfreezing; evaluates on the test split at the end.
@@ -202,6 +215,9 @@ def train_classifier(cfg: ClassifierConfig | None = None, *, stop_after=None, **
                       layer_groups=model.layer_groups(), wd=cfg.wd, clip=cfg.clip, eps=cfg.eps, device=device, dtype=cfg.dtype,
                       out_dir=cfg.out, progress=cfg.progress, desc="classifier", checkpoint_every=cfg.checkpoint_every,
                       keep_best=f"valid_{cfg.select_metric}" if cfg.select == "best" and valid else None)
+    hint = aligned_hint(cfg, train_seqs) if gdist.is_main() and cfg.progress else None
+    if hint:
+        notice(hint)
     t0 = time.perf_counter()
     done = learner.fit_stages(cfg.stages, resume_state=resume_state(cfg), stop_after=stop_after)
     metrics = {"split": "test" if "test" in sets else "valid", "train_seconds": time.perf_counter() - t0,

@@ -259,3 +259,27 @@ def test_a_binned_head_trains_saves_and_predicts(demo_files, tmp_path):
     assert probs.shape == (len(test), 2) and np.allclose(probs.sum(1), 1)
     with pytest.raises(ValueError, match="head.bins=? must be 0"):
         train_classifier(ClassifierConfig(head_bins=-1, out=str(tmp_path / "bad"), **opts))
+
+
+def test_stranded_windows_of_one_length_get_the_positional_hint(tmp_path, capsys):
+    """Stranded sequences all of one length (likely aligned on a site) trained without place-resolved
+    features: one stderr note points to the positional baseline; none when lengths vary or a
+    positional branch or binned head is already there."""
+    from gulm.train.classifier import aligned_hint
+
+    rng = np.random.default_rng(0)
+    rows = [("".join(rng.choice(list("ACGT"), 60)), "ab"[i % 2]) for i in range(80)]
+    (tmp_path / "w.csv").write_text("sequence,label\n" + "".join(f"{s},{y}\n" for s, y in rows))
+    opts = dict(data=DataConfig(csv=str(tmp_path / "w.csv")), stages=[[1, 1e-2, 0]], k=3, stride=1,
+                **{**TINY, "progress": True})
+    train_classifier(ClassifierConfig(out=str(tmp_path / "c"), **opts))
+    err = capsys.readouterr().err
+    assert "sequences are 60 bp on their given strand" in err and f"gulm baseline {tmp_path / 'c'} --positional 3 3" in err
+    seqs = [s for s, _ in rows]
+    cfg = ClassifierConfig(out="x")
+    assert aligned_hint(cfg, seqs) is not None
+    assert aligned_hint(cfg, seqs[:-1] + [seqs[-1][:50]]) is None  # lengths vary
+    assert aligned_hint(ClassifierConfig(out="x", stranded=False), seqs) is None
+    assert aligned_hint(ClassifierConfig(out="x", kmer_positional=[3, 3]), seqs) is None
+    assert aligned_hint(ClassifierConfig(out="x", head_bins=4), seqs) is None
+    assert aligned_hint(cfg, seqs[:20]) is None  # too few to say
