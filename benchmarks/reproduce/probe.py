@@ -198,6 +198,7 @@ def main(argv=None) -> None:
         ap.error("--gapped takes L,K and goes with --kmer-variants")
     if args.bins and (not args.lm or args.bins < 0):
         ap.error("--bins takes a number of parts (>= 1) and goes with --lm")
+    bins_flag = [f"--bins {args.bins}"] if args.bins else []  # in every rerun line of an LM row
     positional = [tuple(int(v) for v in p.split(",")) for p in args.positional]
     if positional and (not args.kmer_variants or any(len(p) != 2 for p in positional)):
         ap.error("--positional takes K,B and goes with --kmer-variants")
@@ -235,7 +236,7 @@ def main(argv=None) -> None:
                           "lm_path": str(folder), "machine": machine_info(),
                           "bins": args.bins,
                           "rerun": rerun_line(args.task, args.dataset, split_name,
-                                              [f"--lm {specs[name]}"] + [f"--bins {args.bins}"] * bool(args.bins))}
+                                              [f"--lm {specs[name]}"] + bins_flag)}
             if args.note:
                 rows[name]["lm"] = args.note
         key = "mcc" if len(classes) == 2 else "accuracy"
@@ -245,7 +246,7 @@ def main(argv=None) -> None:
         suffix = "__kmer" if args.kmer_variants else ""
         path = Path(args.results) / args.task / "probes" / f"{args.dataset}__{split_name}{suffix}.json"
         rerun = rerun_line(args.task, args.dataset, split_name,
-                           [f"--lm {n}" for n in args.lm] + [f"--bins {args.bins}"] * bool(args.bins)
+                           [f"--lm {n}" for n in args.lm] + bins_flag
                            + ["--kmer-variants"] * args.kmer_variants
                            + [f"--gapped {args.gapped}"] * bool(args.gapped)
                            + [f"--positional {p}" for p in args.positional])

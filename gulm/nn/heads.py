@@ -81,10 +81,10 @@ def binned_mean_pool(out: torch.Tensor, lengths: torch.Tensor, bins: int,
     lengths = lengths.to(device=out.device, dtype=torch.long)
     first = (torch.zeros_like(lengths) if start is None
              else start.to(device=out.device, dtype=torch.long))
-    n = (lengths - first).clamp_min(1)  # [B]
+    span = lengths - first  # [B] positions in each window
     rel = torch.arange(T, device=out.device).unsqueeze(1) - first.unsqueeze(0)  # [T, B]
-    inside = (rel >= 0) & (rel < (lengths - first).unsqueeze(0))
-    part = torch.where(inside, rel.clamp_min(0) * bins // n.unsqueeze(0), torch.full_like(rel, bins))
+    inside = (rel >= 0) & (rel < span.unsqueeze(0))
+    part = torch.where(inside, rel.clamp_min(0) * bins // span.clamp_min(1).unsqueeze(0), torch.full_like(rel, bins))
     onehot = torch.nn.functional.one_hot(part, bins + 1)[..., :bins].to(out.dtype)  # [T, B, bins]
     sums = torch.einsum("tbe,tbk->bke", out.masked_fill(~inside.unsqueeze(2), 0.0), onehot)
     count = onehot.sum(0).clamp_min(1).unsqueeze(2)  # [B, bins, 1]
