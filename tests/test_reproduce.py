@@ -250,15 +250,22 @@ def test_baseline_learns_a_planted_motif(tmp_path):
         baseline.run_baseline(str(tmp_path / "t.csv"), features="gc")
 
 
+def _placed_motif_set(n: int, length: int, places: tuple[int, int], seed: int) -> tuple[list[str], list[str]]:
+    """``n`` random sequences that all carry TATAAT twice: at ``places[0]`` in the odd ones ("pos"),
+    at ``places[1]`` in the even ones ("neg"); only the motif's place tells the classes apart."""
+    rng = np.random.default_rng(seed)
+    seqs, labels = [], []
+    for i in range(n):
+        s, at = _random_seq(length, rng), places[0] if i % 2 else places[1]
+        seqs.append(s[:at] + "TATAAT" * 2 + s[at + 12:])
+        labels.append("pos" if i % 2 else "neg")
+    return seqs, labels
+
+
 def test_positional_baseline_learns_where_a_motif_sits(tmp_path):
     from gulm.data import LabeledSequences, write_labeled_csv
 
-    rng = np.random.default_rng(1)
-    seqs, labels = [], []
-    for i in range(300):  # both classes carry the motif; only its place differs
-        s, at = _random_seq(80, rng), (10 if i % 2 else 50)
-        seqs.append(s[:at] + "TATAAT" * 2 + s[at + 12:])
-        labels.append("pos" if i % 2 else "neg")
+    seqs, labels = _placed_motif_set(300, 80, (10, 50), seed=1)
     split = (["train"] * 200) + (["valid"] * 50) + (["test"] * 50)
     write_labeled_csv(tmp_path / "t.csv", LabeledSequences(seqs, labels, [str(i) for i in range(300)], split))
     bag = baseline.run_baseline(str(tmp_path / "t.csv"), ks=(1, 2, 3), Cs=(0.1, 1.0))
@@ -382,6 +389,39 @@ def test_probe_kmer_variants_read_both_strands_on_valid_only(tmp_path):
     row = res["rows"]["kmer_positional_3_8"]
     assert row["n_features"] == 5460 + 10 * 64 and row["valid"]["accuracy"] > 0.8  # 78 3-mers in 10 bins of 8
     assert res["rerun"].endswith("--kmer-variants --positional 3,8 --out OUT --results RESULTS")
+
+
+def test_train_cv_chooses_features_on_train_rows_only(tmp_path):
+    from gulm.data import LabeledSequences, write_labeled_csv
+    from reproduce import train_cv
+
+    seqs, labels = _placed_motif_set(240, 60, (8, 40), seed=2)
+    split = ["train"] * 200 + ["valid"] * 20 + ["test"] * 20
+    labels[200:] = ["unseen"] * 40  # a class only in valid and test: it would show if they were read
+    (tmp_path / "data" / "toy").mkdir(parents=True)
+    write_labeled_csv(tmp_path / "data" / "toy" / "fold0.csv",
+                      LabeledSequences(seqs, labels, [str(i) for i in range(240)], split))
+    with pytest.raises(SystemExit):  # a block it does not know
+        train_cv.main(["taskX", "--dataset", "toy", "--splits", "fold0", "--features", "spectrum+pos3"])
+    with pytest.raises(SystemExit):  # nothing to fit
+        train_cv.main(["taskX", "--dataset", "toy", "--splits", "fold0"])
+    args = ["taskX", "--dataset", "toy", "--splits", "fold0", "--features", "spectrum", "--features",
+            "spectrum+pos3_4", "--folds", "4", "--out", str(tmp_path), "--results", str(tmp_path / "results")]
+    train_cv.main(args)
+    path = tmp_path / "results" / "taskX" / "probes" / "toy__fold0__train_cv.json"
+    res = json.loads(path.read_text())
+    assert res["classes"] == ["neg", "pos"] and (res["n_train"], res["n_valid"], res["folds"]) == (200, 0, 4)
+    bag, placed = res["rows"]["logreg:spectrum"], res["rows"]["logreg:spectrum+pos3_4"]
+    assert placed["n_features"] == 5460 + 15 * 64  # the 58 3-mers of 60 bases start in 15 bins of 4
+    assert placed["mcc"] > 0.9 and bag["mcc"] < 0.6 and set(placed["by_C"]) == {str(c) for c in train_cv.CS}
+    assert placed["rerun"].endswith("--features spectrum --features spectrum+pos3_4 --folds 4 --out OUT --results RESULTS")
+    # the reference CNN adds its row; the LR rows already there are kept
+    train_cv.main(["taskX", "--dataset", "toy", "--splits", "fold0", "--cnn", "--folds", "4", "--threads", "1",
+                   "--out", str(tmp_path), "--results", str(tmp_path / "results")])
+    rows = json.loads(path.read_text())["rows"]
+    assert {"logreg:spectrum", "logreg:spectrum+pos3_4", "cnn_scratch"} <= set(rows)
+    assert rows["cnn_scratch"]["roc_auc"] > 0.9 and rows["cnn_scratch"]["rerun"].endswith("--cnn --folds 4 --out OUT --results RESULTS")
+    assert train_cv.parse_features("spectrum+gap6_3") == [("spectrum",), ("gap", 6, 3)]
 
 
 # ---- configs ------------------------------------------------------------------------------
@@ -705,6 +745,41 @@ def test_blend_averages_a_network_with_the_kmer_logreg(smoke_runner):
     want = classification_metrics(fit["y"][te], mean, fit["classes"])
     assert res["metrics"]["accuracy"] == pytest.approx(want["accuracy"])
     assert res["metrics"]["roc_auc"] == pytest.approx(want["roc_auc"])
+
+
+def test_mcc_threshold_and_cut_move_the_call_not_the_ranking():
+    from reproduce import ensemble
+    from sklearn.metrics import matthews_corrcoef, roc_auc_score
+
+    rng = np.random.default_rng(3)
+    y = (rng.random(400) < 0.25).astype(int)
+    p = np.clip(0.15 * y + rng.normal(0.3, 0.08, 400), 0.001, 0.999)  # positives rarely reach 0.5
+    cut = ensemble.mcc_threshold(y, p)
+    assert cut < 0.5 and matthews_corrcoef(y, p >= cut) > matthews_corrcoef(y, p >= 0.5) + 0.1
+    # ties go to the cut nearest 0.5: a perfect separation at 0.5 keeps 0.5
+    assert ensemble.mcc_threshold(np.array([0, 0, 1, 1]), np.array([0.1, 0.2, 0.8, 0.9])) == 0.5
+    moved = ensemble.cut_at(np.stack([1 - p, p], 1), cut)
+    np.testing.assert_array_equal(moved.argmax(1), (p >= cut).astype(int))  # p == cut is called
+    np.testing.assert_allclose(moved.sum(1), 1.0)
+    assert roc_auc_score(y, moved[:, 1]) == pytest.approx(roc_auc_score(y, p))
+
+
+@needs_data
+@pytest.mark.data
+def test_threshold_cut_is_chosen_on_valid(smoke_runner):
+    """ensemble.py --threshold mcc: the cut is the valid split's best, test is scored there."""
+    from reproduce import ensemble
+
+    smoke_runner.run_row("task1", "naive")  # cached when another test ran it
+    base = ["task1", "--results", str(smoke_runner.results), "--profile", "smoke", "--members", "naive"]
+    ensemble.main(base + ["--name", "naive_plain"])
+    ensemble.main(base + ["--name", "naive_cut", "--threshold", "mcc"])
+    plain, cut = (json.loads(next((smoke_runner.results / "task1").rglob(f"{n}.smoke.json")).read_text())
+                  for n in ("naive_plain", "naive_cut"))
+    assert 0 < cut["metrics"]["threshold"] < 1 and "threshold" not in plain["metrics"]
+    assert cut["valid_metrics"]["mcc"] >= plain["valid_metrics"]["mcc"]
+    assert cut["metrics"]["roc_auc"] == pytest.approx(plain["metrics"]["roc_auc"])
+    assert "--threshold mcc" in cut["rerun"] and "instead of 0.5" in cut["description"]
 
 
 @needs_data

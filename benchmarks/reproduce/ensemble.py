@@ -25,6 +25,14 @@ and writes the ensemble there as a variant of the study (picked up by its summar
     python benchmarks/reproduce/ensemble.py task2 --study bidirectional --members fwd,bwd \
         --name fwd_bwd --results benchmarks/reproduce/results
 
+``--threshold mcc`` (two classes) calls the second class where its mean probability reaches the cut
+with the best MCC on the valid split (in a study, the selection half) instead of 0.5, and scores
+test there (``metrics.threshold``); the probabilities are moved on the logit scale, so ROC-AUC does
+not change:
+
+    python benchmarks/reproduce/ensemble.py task2 --study bidirectional_5fold --members fwd_poslogreg_wide \
+        --threshold mcc --name fwd_poslogreg_cut_wide --results benchmarks/reproduce/results
+
 Each member's probabilities on a split are kept beside its checkpoint
 (``ensemble_probs/<split>-<dtype>-<key>.npy``, the key a hash of its weights, its config, the precision
 and the sequences read), so an ensemble that shares members with one scored before (a seed ensemble
@@ -165,6 +173,29 @@ def blend_member(csv: str, features: str, classes: list) -> dict:
     return {"probs": probs, "C": model.C, "desc": fit["desc"], "seconds": fit["feature_seconds"] + fit["fit_seconds"]}
 
 
+def mcc_threshold(y: np.ndarray, p: np.ndarray) -> float:
+    """The cut on the second class's probability ``p`` (called at ``p >= cut``) with the best MCC
+    on labels ``y``; the candidates are 0.5 and every value of ``p``; ties go to the cut nearest 0.5."""
+    from sklearn.metrics import matthews_corrcoef
+
+    grid = np.unique(np.concatenate([[0.5], p]))
+    mcc = np.array([matthews_corrcoef(y, p >= t) for t in grid])
+    best = grid[np.isclose(mcc, mcc.max())]
+    return float(best[np.argmin(np.abs(best - 0.5))])
+
+
+def cut_at(probs: np.ndarray, cut: float) -> np.ndarray:
+    """Two-class probabilities moved on the logit scale so that 0.5 falls where ``cut`` was (the
+    ranking, and so ROC-AUC, is unchanged; a probability equal to ``cut`` goes to the second class)."""
+    eps = 1e-7
+    p = np.clip(probs[:, 1], eps, 1 - eps)
+    c = min(max(cut, eps), 1 - eps)
+    z = np.log(p / (1 - p)) - np.log(c / (1 - c))
+    second = np.where(z >= 0, 1 / (1 + np.exp(-z)), np.exp(z) / (1 + np.exp(z)))
+    second = np.where(p >= c, np.maximum(second, np.nextafter(0.5, 1)), np.minimum(second, np.nextafter(0.5, 0)))
+    return np.stack([1 - second, second], axis=1)
+
+
 def parse_members(text: str) -> list[tuple[str, int]]:
     """``ROW[@SEED],...`` -> [(row, seed)]."""
     out = []
@@ -198,6 +229,9 @@ def main(argv=None) -> None:
                     help="add a baseline logistic regression as one more member: kmer, kmer_both, kmer_gapped or "
                          "kmer_positional "
                          "(fitted on the first member's split; the name must end in _wide)")
+    ap.add_argument("--threshold", choices=["mcc"], default=None,
+                    help="two classes only: cut at the probability that gives the best MCC on the valid split "
+                         "(the selection half of a study) instead of at 0.5, and score test there")
     ap.add_argument("--no-cache", action="store_true",
                     help="score every member again instead of reading probabilities kept by an earlier run")
     args = ap.parse_args(argv)
@@ -224,6 +258,7 @@ def main(argv=None) -> None:
                                else ["--row", args.row, "--seeds", args.seeds])
     argv_used += (["--study", args.study] if args.study else []) + (["--profile", args.profile] if args.profile else [])
     argv_used += ["--blend", args.blend] if args.blend else []
+    argv_used += ["--threshold", args.threshold] if args.threshold else []
     suffix = profile_suffix(args.profile)
     for folder, paths in member_paths(Path(args.results), args.task, members, suffix, args.study).items():
         results = [json.loads(p.read_text()) for p in paths]
@@ -238,8 +273,8 @@ def main(argv=None) -> None:
         classes = ens.classes
         blend = blend_member(results[0]["csv"], args.blend, classes) if args.blend else None
 
-        def score(split: str) -> tuple[dict, list[dict]]:
-            """The ensemble's metrics on one split and each member's."""
+        def split_probs(split: str) -> tuple[np.ndarray, list[np.ndarray]]:
+            """The labels of one split and each member's class probabilities on it."""
             rows = [i for i, s in enumerate(data.split) if s == split]
             y = np.array([classes.index(data.labels[i]) for i in rows])
             # members on other views of the split each read their own sequences of the same records
@@ -247,12 +282,27 @@ def main(argv=None) -> None:
             probs = cached_member_probs(ens, [seqs[id(v)] for v in views], split, args.dtype, not args.no_cache)
             if blend is not None:
                 probs.append(blend["probs"][rows])
-            return (classification_metrics(y, np.mean(probs, axis=0), classes),
+            return y, probs
+
+        cut = None
+        if args.threshold:
+            if len(classes) != 2 or "valid" not in data.split:
+                sys.exit(f"ensemble.py: {folder}: --threshold needs two classes and a valid split")
+            y_valid, valid_probs = split_probs("valid")
+            cut = mcc_threshold(y_valid, np.mean(valid_probs, axis=0)[:, 1])
+
+        def score(split: str) -> tuple[dict, list[dict]]:
+            """The ensemble's metrics on one split and each member's (the ensemble's at ``cut``)."""
+            y, probs = split_probs(split)
+            mean = np.mean(probs, axis=0) if cut is None else cut_at(np.mean(probs, axis=0), cut)
+            return (classification_metrics(y, mean, classes),
                     [classification_metrics(y, p, classes) for p in probs])
 
         test, test_members = score("test")
         test_seconds = time.perf_counter() - t0  # loading + test, as in the rows written before valid was scored
         metrics = {"split": "test", **test, "complete": True, "ensemble_of": len(members)}
+        if cut is not None:
+            metrics["threshold"] = cut
         member_acc = [m["accuracy"] for m in test_members[:len(members)]]
         # valid: the members' epochs were chosen on it, so both sides are optimistic alike; it says whether
         # averaging pays without a look at test
@@ -267,7 +317,9 @@ def main(argv=None) -> None:
                                              "csv", "profile", "machine")},
                "row": name, "seed": 0, "study": args.study, "selection": first.get("selection"),
                "description": f"mean class probabilities of {what}" + (f" and the {args.blend} logistic regression"
-                                                                       if blend else "") + f": {member_descriptions(results)}",
+                                                                       if blend else "")
+               + (f", cut at {cut:.4f} (the best MCC on the valid split) instead of 0.5" if cut is not None else "")
+               + f": {member_descriptions(results)}",
                "metrics": metrics, "valid_metrics": valid,
                "valid_members": [{k: m.get(k) for k in ("accuracy", "mcc", "roc_auc")} for m in valid_members],
                "complete": True, "timing": timing, "throughput": {},
