@@ -467,6 +467,27 @@ def test_every_config_resolves_to_gulm_configs():
             assert len(set(rows.values())) == 1, (task, gen, rows)
 
 
+def test_every_study_variant_trains_on_the_study_datasets():
+    """A study that names its datasets trains its network variants there, as it fits its baseline
+    variants (a base row of another set once sent a study's network to that set)."""
+    from reproduce import harness, settings
+
+    seen = 0
+    for task in harness.TASKS:
+        for path in sorted((settings.CONFIG_DIR / "ablations" / task).glob("*.yaml")):
+            spec = settings.ablation_study(task, path.stem)
+            for variant, v in spec["variants"].items():
+                if (v or {}).get("baseline"):
+                    continue
+                cfg = settings.variant_config(task, path.stem, variant)
+                if spec.get("datasets") and "datasets" not in ((v or {}).get("set") or {}):
+                    assert cfg["datasets"] == spec["datasets"], (task, path.stem, variant)
+                    seen += 1
+    assert seen >= 3
+    cfg = settings.variant_config("task6", "positional_nontata", "lm_noft_poslogreg_wide")
+    assert cfg["datasets"] == ["umarov_arabidopsis_nontata"] and cfg["classifier"]["kmer_positional"] == [3, 3]
+
+
 def test_base_configs_hold_only_what_differs(tmp_path):
     from reproduce import settings
 

@@ -204,11 +204,14 @@ def ablation_study(task: str, study: str) -> dict:
 
 def variant_config(task: str, study: str, variant: str, profile: str | None = None) -> dict:
     """The resolved row config of one variant: its base row (``base`` of the variant, else of
-    the study) with the variant's ``set`` merged over it."""
+    the study), on the study's ``datasets`` where it names them (as its baseline variants are),
+    with the variant's ``set`` merged over it."""
     spec = ablation_study(task, study)
     if variant not in spec["variants"]:
         raise KeyError(f"{task}/{study}: no variant {variant!r}; have {sorted(spec['variants'])}")
     v = spec["variants"][variant] or {}
     base = row_config(task, v.get("base", spec["base"]), profile)
+    if spec.get("datasets"):
+        base = {**base, "datasets": list(spec["datasets"])}
     cfg = deep_merge(base, v.get("set", {}))
     return {**cfg, "description": v.get("levers", "") or cfg.get("description", "")}
