@@ -190,8 +190,8 @@ def cut_at(probs: np.ndarray, cut: float) -> np.ndarray:
     eps = 1e-7
     p = np.clip(probs[:, 1], eps, 1 - eps)
     c = min(max(cut, eps), 1 - eps)
-    z = np.log(p / (1 - p)) - np.log(c / (1 - c))
-    second = np.where(z >= 0, 1 / (1 + np.exp(-z)), np.exp(z) / (1 + np.exp(z)))
+    z = np.log(p / (1 - p)) - np.log(c / (1 - c))  # |z| < 33 after the clipping: no overflow
+    second = 1 / (1 + np.exp(-z))
     second = np.where(p >= c, np.maximum(second, np.nextafter(0.5, 1)), np.minimum(second, np.nextafter(0.5, 0)))
     return np.stack([1 - second, second], axis=1)
 
