@@ -79,13 +79,12 @@ def features(seqs: list[str], blocks: list[tuple], span: int) -> np.ndarray:
 
 
 def scores(y: np.ndarray, probs: np.ndarray) -> dict:
-    """MCC (two classes) or accuracy, and ROC-AUC for two classes, of class probabilities."""
-    from sklearn.metrics import matthews_corrcoef, roc_auc_score
+    """MCC (two classes) or accuracy, and ROC-AUC for two classes, of class probabilities
+    (:func:`gulm.metrics.classification_metrics`, the harness's metrics)."""
+    from gulm.metrics import classification_metrics
 
-    pred = probs.argmax(1)
-    if probs.shape[1] == 2:
-        return {"mcc": float(matthews_corrcoef(y, pred)), "roc_auc": float(roc_auc_score(y, probs[:, 1]))}
-    return {"accuracy": float((pred == y).mean())}
+    keys = ("mcc", "roc_auc") if probs.shape[1] == 2 else ("accuracy",)
+    return {k: float(v) for k, v in classification_metrics(y, probs).items() if k in keys}
 
 
 def inner_folds(y: np.ndarray, folds: int):
