@@ -367,8 +367,13 @@ def kmer_baseline(cfg=None, **options) -> dict:
     data = cfg.data if any((cfg.data.csv, cfg.data.fasta, cfg.data.bed)) else _training_data(ck, folder)
     ds = load_labeled(data)
     classes = list(ck["classes"])
+    positional = list(cfg.positional)
+    if not positional:  # as the classifier's branch: its regression is then the same model
+        positional = list((ck.get("training") or {}).get("kmer_positional") or [])
+    elif positional == [0]:
+        positional = []
     both = cfg.both_strands
-    if both is None and cfg.positional:  # places on the given strand
+    if both is None and positional:  # places on the given strand
         both = False
     if both is None:  # as the classifier: strand-symmetric when it learnt both orientations
         t = ck.get("training") or {}
@@ -390,7 +395,7 @@ def kmer_baseline(cfg=None, **options) -> dict:
         raise ValueError(f"{option_name('gapped', BaselineConfig)} takes a window length L and K informative "
                          f"bases with 2 <= K <= L (and L within --window when that is set), got "
                          f"{' '.join(map(str, gapped))}")
-    positional = resolve_positional(cfg.positional, parts["train"][0], option_name("positional", BaselineConfig))
+    positional = resolve_positional(positional, parts["train"][0], option_name("positional", BaselineConfig))
     if positional and (window or both):
         raise ValueError(f"{option_name('positional', BaselineConfig)} counts k-mers by their place on the given "
                          f"strand: it does not go with --window or --both-strands true")

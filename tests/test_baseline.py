@@ -135,6 +135,32 @@ def test_baseline_command_on_a_classifier_split_and_evaluate_shows_it(tmp_path):
     assert r.returncode == 2 and "no such checkpoint" in r.stderr
 
 
+def test_the_baseline_of_a_positional_classifier_is_its_own_branch(tmp_path):
+    """A classifier with the positional branch (the `aligned` preset's) gets the positional k-mer LR
+    as its baseline by default, the regression it holds; `--positional 0` fits the plain one."""
+    import json
+    import subprocess
+    import sys
+
+    import gulm
+    from gulm.demo.synthetic import write_demo_data
+    from gulm.train.classifier import train_classifier
+
+    files = write_demo_data(tmp_path / "data", length=40_000, seed=2, n_train=40)
+    clf = tmp_path / "clf"
+    train_classifier(data=gulm.DataConfig(csv=str(files["promoters"])), out=str(clf), k=3, stride=1, emb_size=16,
+                     hidden_size=32, n_layers=1, stages=[[1, 1e-2, 0]], bs=16, progress=False,
+                     kmer_features=[1, 2], kmer_positional=[2, 10], kmer_logreg=True)
+    run = lambda *a: subprocess.run([sys.executable, "-m", "gulm", *map(str, a)], capture_output=True,  # noqa: E731
+                                    text=True, cwd=tmp_path)
+    r = run("baseline", clf, "--ks", "1", "2", "--cs", "0.1")
+    assert r.returncode == 0 and "k-mer LR + positional (2, 10, 150), test" in r.stdout, r.stdout + r.stderr
+    assert json.loads((clf / "baseline.json").read_text())["positional"] == [2, 10, 150]
+    r = run("baseline", clf, "--ks", "1", "2", "--cs", "0.1", "--positional", "0")
+    assert r.returncode == 0 and "k-mer LR, test" in r.stdout, r.stdout + r.stderr
+    assert json.loads((clf / "baseline.json").read_text())["positional"] is None
+
+
 def test_gapped_kmer_features_count_patterns_and_match_plain_kmers():
     from gulm.baseline import gapped_kmer_features
 

@@ -8,10 +8,14 @@ from gulm.configs import ClassifierConfig, FinetuneConfig
 
 
 @pytest.mark.parametrize("lengths,n_classes,stranded,name", [
-    ([81] * 50, 2, True, "short"),            # sigma70 promoters
+    ([81] * 50, 2, True, "aligned"),          # sigma70 promoters: windows of one length on their strand
+    ([81] * 49, 2, True, "short"),            # too few to fit the positional regression beside the network
+    ([81] * 60, 2, False, "short"),           # one length, but no strand: places mean nothing
+    ([81, 80] * 30, 2, True, "short"),        # lengths differ: not windows cut around a site
     ([150, 250, 200] * 30, 100, False, "many-classes"),  # 16S reads of 100 genera
     ([500] * 40, 2, False, "long"),           # enhancers, 500 bp
-    ([251] * 40, 2, True, "short"),           # plant promoters
+    ([251] * 400, 2, True, "aligned"),        # plant promoters, -200/+50 around the TSS
+    ([251] * 40, 2, True, "short"),
     ([1000, 3000, 800] * 20, 2, True, "long"),  # transcripts
     ([601, 700, 650], 3, True, "long"),
     ([90] * 12, 11, True, "many-classes"),
@@ -24,6 +28,22 @@ def test_auto_chooses_from_length_classes_and_strandedness(lengths, n_classes, s
     assert clf["stages"] and clf["drop_mult"] > 0 and clf["select"] in ("last", "best")
     if n_classes > presets.MANY_CLASSES:
         assert clf["head_hidden"] >= n_classes  # no 50-unit bottleneck for 100 classes
+    if name == "aligned":  # short's recipe plus the fixed positional k-mer LR branch
+        short = presets.load("short").options("classifier")
+        assert {k: v for k, v in clf.items() if k not in presets.WIDE_FIELDS} == short
+        assert clf["kmer_positional"] == [3, 3] and clf["kmer_features"] == [1, 2, 3, 4, 5, 6] and clf["kmer_logreg"]
+        assert "on their given strand" in p.reason
+    else:
+        assert not any(clf.get(k) for k in presets.WIDE_FIELDS)
+
+
+def test_a_preset_extends_its_base_and_refuses_what_it_cannot_read():
+    aligned, short = presets.load("aligned"), presets.load("short")
+    assert aligned.options("finetune") == short.options("finetune")
+    assert aligned.options("scratch") == short.options("scratch")
+    assert aligned.description != short.description
+    with pytest.raises(ValueError, match="given strand"):  # asked for by name on unstranded data
+        presets.resolve("aligned", [81] * 100, 2, stranded=False)
 
 
 def test_large_sets_get_fewer_all_layer_epochs():
@@ -61,6 +81,19 @@ def test_apply_fills_only_what_the_user_left_unset():
     assert seed.stages == [[1, 2e-2, 1], [1, 1e-2, 2], [1, 5e-3, 3], [2, 1e-3, 0]] and seed.head_hidden == 50
 
 
+def test_the_wide_branch_options_are_filled_as_one_group():
+    aligned = presets.load("aligned")
+    cfg = presets.apply(ClassifierConfig(), aligned, "classifier")
+    assert cfg.kmer_features == [1, 2, 3, 4, 5, 6] and cfg.kmer_positional == [3, 3] and cfg.kmer_logreg
+    assert presets.wide_given(cfg) and not presets.wide_given(ClassifierConfig())
+    for given in ({"kmer_gapped": [10, 5]}, {"kmer_features": [1, 2]}, {"kmer_logreg": True}):
+        cfg = presets.apply(ClassifierConfig(**given), aligned, "classifier")  # the user's branch, alone
+        for key in presets.WIDE_FIELDS:
+            assert getattr(cfg, key) == given.get(key, getattr(ClassifierConfig(), key)), key
+    cleared = presets.clear_wide(presets.apply(ClassifierConfig(), aligned, "classifier"))
+    assert not presets.wide_given(cleared) and cleared.stages == aligned.options("classifier")["stages"]
+
+
 def test_presets_are_the_phase_defaults(tmp_path):
     pytest.importorskip("gulm._C", reason="compiled extension not built")
     from gulm.configs import DataConfig
@@ -84,3 +117,35 @@ def test_presets_are_the_phase_defaults(tmp_path):
     t = cfg["training"]
     assert t["drop_mult"] == 0.7 and t["stages"] == [[1, 0.01, 0]] and t["rc_augment"] and t["rc_average"]
     assert t["select"] == "best"
+
+
+def test_auto_gives_aligned_windows_the_positional_branch(tmp_path, capsys):
+    pytest.importorskip("gulm._C", reason="compiled extension not built")
+    pytest.importorskip("sklearn")
+    from gulm.configs import DataConfig
+    from gulm.demo.synthetic import write_demo_data
+    from gulm.train.classifier import train_classifier
+
+    files = write_demo_data(tmp_path / "data", length=40_000, seed=3, n_train=54)  # 54 windows of 150 bp
+    data = DataConfig(csv=str(files["promoters"]))
+    tiny = dict(emb_size=16, hidden_size=32, n_layers=1, bs=16, stages=[[1, 1e-2, 0]])
+    metrics = train_classifier(data=data, out=str(tmp_path / "auto"), **tiny)
+    cfg = json.loads((tmp_path / "auto" / "config.json").read_text())
+    assert cfg["preset"]["name"] == "aligned" and "150 bases on their given strand" in cfg["preset"]["reason"]
+    t = cfg["training"]
+    assert t["kmer_positional"] == [3, 3] and t["kmer_logreg"] and t["kmer_features"] == [1, 2, 3, 4, 5, 6]
+    assert cfg["model"]["wide_positional"][:2] == [3, 3] and metrics["wide_logreg"]["folds"] == 5
+    assert "--kmer-positional 3 3" not in capsys.readouterr().err  # no hint: the model reads place
+    # a branch of the user's own is kept alone; `--preset short` is the pure model
+    train_classifier(data=data, out=str(tmp_path / "own"), kmer_features=[1, 2], progress=False, **tiny)
+    t = json.loads((tmp_path / "own" / "config.json").read_text())["training"]
+    assert t["kmer_features"] == [1, 2] and t["kmer_positional"] == [] and not t["kmer_logreg"]
+    train_classifier(data=data, out=str(tmp_path / "pure"), preset="short", progress=False, **tiny)
+    t = json.loads((tmp_path / "pure" / "config.json").read_text())["training"]
+    assert t["kmer_features"] == [] and t["kmer_positional"] == [] and not t["kmer_logreg"]
+    # tokens the branch cannot count (stride > k): the preset's branch is dropped, with a note
+    capsys.readouterr()
+    train_classifier(data=data, out=str(tmp_path / "skip"), k=2, stride=3, **tiny)
+    cfg = json.loads((tmp_path / "skip" / "config.json").read_text())
+    assert cfg["preset"]["name"] == "aligned" and cfg["training"]["kmer_features"] == []
+    assert "training without the branch" in capsys.readouterr().err

@@ -173,7 +173,8 @@ class BaselineConfig:
     positional: list[int] = opt(factory=list, metavar="N",
                                 help="add position-resolved k-mer counts for windows aligned on a site (promoters "
                                      "around a TSS): K B [S] counts the K-mers starting in each B-base bin of the "
-                                     "first S bases (default S: the longest training sequence), e.g. 3 3")
+                                     "first S bases (default S: the longest training sequence), e.g. 3 3; default: "
+                                     "as the classifier's --kmer-positional, if any (0: none)")
     cs: list[float] = opt(factory=lambda: list(KMER_CS), metavar="C", flag="cs",
                           help="inverse L2 penalties tried; the best valid accuracy wins")
     max_iter: int = opt(500, "iterations of the logistic-regression solver")

@@ -8,12 +8,17 @@ the base layer of every other preset; ``auto`` (the default of ``gulm finetune``
 
 - more than 10 classes (taxa): ``many-classes`` (a head wider than the classes);
 - median length over 300 bases (enhancers, amplicons, transcripts): ``long``;
+- stranded training sequences all of one length (windows cut around a site, such as promoters
+  around a TSS; at least 50 of them): ``aligned``, the ``short`` recipe plus a fixed k-mer LR
+  branch that also counts 3-mers by their place in the window;
 - otherwise (promoters, reads, amplicons): ``short``;
 - unstranded data (``--stranded false``: reads, enhancers) also trains on both orientations and
   averages the two at prediction.
 
 A preset only fills the options left unset: an option given on the command line, in a YAML
-config or as an argument always wins. The chosen preset and the reason are printed and stored in
+config or as an argument always wins. The wide-branch options (``kmer_*``) are filled as one
+group, and only when none of them is given. A preset file may name another as its ``base``
+(``aligned`` extends ``short``); every chain ends on ``seed``. The chosen preset and the reason are printed and stored in
 the checkpoint's config.json.
 """
 from __future__ import annotations
@@ -27,12 +32,15 @@ from typing import Sequence
 import numpy as np
 
 __all__ = ["Preset", "names", "load", "choose", "resolve", "apply", "describe", "PRESET_DIR",
-           "MANY_CLASSES", "LONG_BASES"]
+           "MANY_CLASSES", "LONG_BASES", "ALIGNED_MIN", "WIDE_FIELDS", "wide_given", "clear_wide"]
 
 PRESET_DIR = Path(__file__).resolve().parent
 BASE = "seed"
 MANY_CLASSES = 10
 LONG_BASES = 300
+ALIGNED_MIN = 50  # fewer windows than this: too few to fit a positional regression beside the network
+# the wide branch's options: a preset fills them together, only when the user gave none of them
+WIDE_FIELDS = ("kmer_features", "kmer_gapped", "kmer_positional", "kmer_window", "kmer_logreg")
 PHASES = ("finetune", "classifier", "scratch")
 
 
@@ -67,11 +75,25 @@ def _read(name: str) -> dict:
         return yaml.safe_load(fh) or {}
 
 
+def _chain(name: str) -> list[dict]:
+    """The preset files from ``seed`` to ``name``, following each file's ``base`` (default seed)."""
+    chain, seen = [], []
+    while True:
+        if name in seen:
+            raise ValueError(f"preset {seen[0]!r}: its bases loop ({' -> '.join([*seen, name])})")
+        seen.append(name)
+        own = _read(name)
+        chain.insert(0, own)
+        if name == BASE:
+            return chain
+        name = own.get("base") or BASE
+
+
 def load(name: str) -> Preset:
-    """A preset, merged over the seed's recipe."""
-    base, own = _read(BASE), (_read(name) if name != BASE else {})
-    values = {ph: {**(base.get(ph) or {}), **(own.get(ph) or {})} for ph in PHASES}
-    text = own.get("description") or base.get("description", "")
+    """A preset, merged over its base (``base:`` in its file, else the seed's recipe)."""
+    chain = _chain(name)
+    values = {ph: {k: v for layer in chain for k, v in (layer.get(ph) or {}).items()} for ph in PHASES}
+    text = chain[-1].get("description") or chain[0].get("description", "")
     return Preset(name=name, description=" ".join(str(text).split()), values=values)
 
 
@@ -82,14 +104,19 @@ def choose(lengths: Sequence[int], n_classes: int, stranded: bool = True) -> Pre
     if lengths.size == 0:
         raise ValueError("cannot choose a preset: the training split is empty")
     median = float(np.median(lengths))
+    one_length = bool(lengths.min() == lengths.max())
     if n_classes > MANY_CLASSES:
         name = "many-classes"
     elif median > LONG_BASES:
         name = "long"
+    elif stranded and one_length and lengths.size >= ALIGNED_MIN:
+        name = "aligned"
     else:
         name = "short"
     p = load(name)
     p.reason = f"auto: {n_classes} classes, median length {median:.0f} bases"
+    if name == "aligned":
+        p.reason += f", all {lengths.size:,} training sequences {int(median)} bases on their given strand"
     return p
 
 
@@ -99,6 +126,9 @@ def resolve(preset: str, lengths: Sequence[int], n_classes: int, stranded: bool 
     p = choose(lengths, n_classes, stranded) if preset == "auto" else load(preset)
     if not p.reason:
         p.reason = f"asked for {preset}"
+    if not stranded and p.values["classifier"].get("kmer_positional"):
+        raise ValueError(f"preset {p.name} counts k-mers by their place on the given strand: it needs "
+                         "--stranded data (or another preset)")
     _fit_budget(p, int(np.sum(lengths)))
     if not stranded:
         p.values["classifier"].update(rc_augment=True, rc_average=True)
@@ -130,11 +160,28 @@ def _fit_budget(p: Preset, bases: int) -> None:
         p.reason += f", fine-tuning epochs cut to {cap}"
 
 
+def wide_given(cfg) -> bool:
+    """Whether ``cfg`` sets any wide-branch option (then a preset leaves all of them alone)."""
+    return any(getattr(cfg, k, None) for k in WIDE_FIELDS)
+
+
+def clear_wide(cfg):
+    """``cfg`` with every wide-branch option back at its default (no branch)."""
+    defaults = {}
+    for f in dataclasses.fields(cfg):
+        if f.name in WIDE_FIELDS:
+            defaults[f.name] = f.default_factory() if f.default_factory is not dataclasses.MISSING else f.default
+    return dataclasses.replace(cfg, **defaults)
+
+
 def apply(cfg, preset: Preset, phase: str):
     """``cfg`` with every field that is unset (None) and that ``preset`` gives for ``phase``
     filled in; fields set by the user are kept."""
     known = {f.name for f in dataclasses.fields(cfg)}
-    fill = {k: v for k, v in preset.options(phase).items() if k in known and getattr(cfg, k) is None}
+    options = preset.options(phase)
+    fill = {k: v for k, v in options.items() if k in known and getattr(cfg, k) is None}
+    if not wide_given(cfg):
+        fill.update({k: v for k, v in options.items() if k in WIDE_FIELDS and k in known})
     if "stages" in fill:
         fill["stages"] = [list(s) for s in fill["stages"]]
     return dataclasses.replace(cfg, **fill)

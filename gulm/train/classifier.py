@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from gulm import presets
 from gulm.configs import ClassifierConfig, ModelSize, TokenizerConfig
 from gulm.configs.fields import config_from, option_name
 from gulm.data.batches import ClassBatches, TokenizedSet, encode_labels
@@ -68,6 +69,11 @@ def resolve_architecture(cfg: ClassifierConfig) -> Architecture:
     return Architecture(tok, sizes, lm)
 
 
+def wide_tokens(tokenizer) -> bool:
+    """Whether the wide branch can count k-mers from these tokens (canonical ids, stride <= k)."""
+    return tokenizer.vocab == "canonical" and tokenizer.stride <= tokenizer.k
+
+
 def wide_branch(cfg: ClassifierConfig, tokenizer, train_seqs=()) -> dict:
     """The AWDConfig fields of the optional k-mer-frequency branch (``cfg.kmer_features``);
     ``train_seqs`` set the default span of ``cfg.kmer_positional``."""
@@ -102,7 +108,7 @@ def wide_branch(cfg: ClassifierConfig, tokenizer, train_seqs=()) -> dict:
                          f"got {cfg.kmer_window}")
     if not wide:
         return {}
-    if tokenizer.vocab != "canonical" or tokenizer.stride > tokenizer.k:
+    if not wide_tokens(tokenizer):
         raise ValueError(f"{option_name('kmer_features')} needs canonical tokens with stride <= k "
                          f"(have {tokenizer!r})")
     return {"kmer_features": tuple(int(m) for m in cfg.kmer_features), "wide_window": int(cfg.kmer_window),
@@ -172,12 +178,13 @@ def aligned_hint(cfg: ClassifierConfig, train_seqs) -> str | None:
     """A note for stranded training sequences all of one length (windows cut around a site, most
     likely) trained with nothing that reads where a k-mer sits; None otherwise."""
     lengths = {len(s) for s in train_seqs}
-    if not cfg.stranded or cfg.kmer_positional or cfg.head_bins or len(lengths) != 1 or len(train_seqs) < 50:
+    if not cfg.stranded or cfg.kmer_positional or cfg.head_bins or len(lengths) != 1 or len(train_seqs) < presets.ALIGNED_MIN:
         return None
     return (f"all {len(train_seqs):,} training sequences are {lengths.pop()} bp on their given strand. If they are "
             f"windows aligned on a site (a TSS), fit `gulm baseline {cfg.out} --positional 3 3`, a k-mer LR that "
             "counts k-mers by their place, and compare; on aligned promoters it beat every model without "
-            "place-resolved features. The classifier's own: --kmer-positional 3 3 --kmer-logreg")
+            "place-resolved features. The classifier's own: --preset aligned (what auto picks for such windows: "
+            "--kmer-features 1 2 3 4 5 6 --kmer-positional 3 3 --kmer-logreg)")
 
 
 @releases_scratch
@@ -192,11 +199,16 @@ def train_classifier(cfg: ClassifierConfig | None = None, *, stop_after=None, **
     if not train_seqs:
         raise ValueError("the classification data has no training sequences")
     _, classes = encode_labels(train_labels)
+    own_wide = presets.wide_given(cfg)
     cfg, preset = apply_preset(cfg, "classifier", train_seqs, len(classes), scratch=not cfg.lm)
     check_orientation(cfg)
     if cfg.head_bins < 0:
         raise ValueError(f"{option_name('head_bins')} must be 0 (no binned pooling) or a number of parts, got {cfg.head_bins}")
     arch = resolve_architecture(cfg)
+    if not own_wide and presets.wide_given(cfg) and not wide_tokens(arch.tokenizer):
+        cfg = presets.clear_wide(cfg)
+        notice(f"preset {preset.name}: the k-mer branch needs canonical tokens with stride <= k, and the "
+               f"language model has {arch.tokenizer!r}; training without the branch")
     cfg = dataclasses.replace(cfg, **arch.sizes, k=arch.tokenizer.k, stride=arch.tokenizer.stride)
     mcfg = AWDConfig(vocab_size=arch.tokenizer.vocab_size, **arch.sizes, drop_mult=cfg.drop_mult,
                      n_classes=len(classes), bptt=cfg.bptt, max_len=cfg.max_len, head_hidden=cfg.head_hidden,

@@ -263,7 +263,7 @@ def test_a_binned_head_trains_saves_and_predicts(demo_files, tmp_path):
 
 def test_stranded_windows_of_one_length_get_the_positional_hint(tmp_path, capsys):
     """Stranded sequences all of one length (likely aligned on a site) trained without place-resolved
-    features: one stderr note points to the positional baseline; none when lengths vary or a
+    features (a preset other than auto's `aligned`): one stderr note points to the positional baseline; none when lengths vary or a
     positional branch or binned head is already there."""
     from gulm.train.classifier import aligned_hint
 
@@ -272,7 +272,7 @@ def test_stranded_windows_of_one_length_get_the_positional_hint(tmp_path, capsys
     (tmp_path / "w.csv").write_text("sequence,label\n" + "".join(f"{s},{y}\n" for s, y in rows))
     opts = dict(data=DataConfig(csv=str(tmp_path / "w.csv")), stages=[[1, 1e-2, 0]], k=3, stride=1,
                 **{**TINY, "progress": True})
-    train_classifier(ClassifierConfig(out=str(tmp_path / "c"), **opts))
+    train_classifier(ClassifierConfig(out=str(tmp_path / "c"), preset="short", **opts))  # auto: `aligned`
     err = capsys.readouterr().err
     assert "sequences are 60 bp on their given strand" in err and f"gulm baseline {tmp_path / 'c'} --positional 3 3" in err
     seqs = [s for s, _ in rows]
