@@ -135,7 +135,9 @@ def test_auto_gives_aligned_windows_the_positional_branch(tmp_path, capsys):
     t = cfg["training"]
     assert t["kmer_positional"] == [3, 3] and t["kmer_logreg"] and t["kmer_features"] == [1, 2, 3, 4, 5, 6]
     assert cfg["model"]["wide_positional"][:2] == [3, 3] and metrics["wide_logreg"]["folds"] == 5
-    assert "--kmer-positional 3 3" not in capsys.readouterr().err  # no hint: the model reads place
+    said = capsys.readouterr()
+    assert "--kmer-positional 3 3" not in said.err  # no hint: the model reads place
+    assert "fixed k-mer LR branch fitted in" in said.out and "cross-fitted over 5 folds" in said.out
     # a branch of the user's own is kept alone; `--preset short` is the pure model
     train_classifier(data=data, out=str(tmp_path / "own"), kmer_features=[1, 2], progress=False, **tiny)
     t = json.loads((tmp_path / "own" / "config.json").read_text())["training"]

@@ -220,6 +220,11 @@ def train_classifier(cfg: ClassifierConfig | None = None, *, stop_after=None, **
     sets = tokenized_splits(ds, arch.tokenizer, classes, with_rc=cfg.rc_augment or cfg.rc_average or cfg.backward)
     world, rank, bs = gdist.world_size(), gdist.rank(), rank_batch_size(cfg.bs)
     wide_fit = fit_wide_logreg(model, sets, classes, cfg) if cfg.kmer_logreg else None
+    if wide_fit and gdist.is_main() and cfg.progress:
+        acc = wide_fit["valid_accuracy_by_C"].get(str(wide_fit["C"]))
+        print(f"gulm classifier: fixed k-mer LR branch fitted in {wide_fit['fit_seconds']:.1f} s (C={wide_fit['C']:g}"
+              + (f", valid accuracy {acc:.4f}" if acc is not None and acc == acc else "")
+              + (f", cross-fitted over {wide_fit['folds']} folds" if wide_fit["folds"] else "") + ")", flush=True)
     train = ClassBatches(sets["train"], bs, shuffle=True, seed=cfg.seed, rc_augment=cfg.rc_augment,
                          rank=rank, world=world, rc=cfg.backward)
     valid = ClassBatches(sets["valid"], bs, rank=rank, world=world, rc=cfg.backward) if "valid" in sets else None
