@@ -18,8 +18,8 @@ the base layer of every other preset; ``auto`` (the default of ``gulm finetune``
 A preset only fills the options left unset: an option given on the command line, in a YAML
 config or as an argument always wins. The wide-branch options (``kmer_*``) are filled as one
 group, and only when none of them is given. A preset file may name another as its ``base``
-(``aligned`` extends ``short``); every chain ends on ``seed``. The chosen preset and the reason are printed and stored in
-the checkpoint's config.json.
+(``aligned`` extends ``short``); every chain ends on ``seed``. The chosen preset and the reason
+are printed and stored in the checkpoint's config.json.
 """
 from __future__ import annotations
 

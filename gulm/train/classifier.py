@@ -163,6 +163,14 @@ def fit_wide_logreg(model, sets: dict[str, TokenizedSet], classes: list[str], cf
             "fit_seconds": round(time.perf_counter() - t0, 2)}
 
 
+def wide_fit_line(fit: dict) -> str:
+    """One line on a fitted fixed branch (:func:`fit_wide_logreg`'s record)."""
+    acc = fit["valid_accuracy_by_C"].get(str(fit["C"]))
+    return (f"fixed k-mer LR branch fitted in {fit['fit_seconds']:.1f} s (C={fit['C']:g}"
+            + (f", valid accuracy {acc:.4f}" if acc is not None and acc == acc else "")
+            + (f", cross-fitted over {fit['folds']} folds" if fit["folds"] else "") + ")")
+
+
 def tokenized_splits(ds, tokenizer, classes: list[str], with_rc: bool) -> dict[str, TokenizedSet]:
     """The train, valid and test splits of a labelled set that has them, tokenized."""
     sets = {}
@@ -178,7 +186,9 @@ def aligned_hint(cfg: ClassifierConfig, train_seqs) -> str | None:
     """A note for stranded training sequences all of one length (windows cut around a site, most
     likely) trained with nothing that reads where a k-mer sits; None otherwise."""
     lengths = {len(s) for s in train_seqs}
-    if not cfg.stranded or cfg.kmer_positional or cfg.head_bins or len(lengths) != 1 or len(train_seqs) < presets.ALIGNED_MIN:
+    if not cfg.stranded or cfg.kmer_positional or cfg.head_bins or len(lengths) != 1:
+        return None
+    if len(train_seqs) < presets.ALIGNED_MIN:
         return None
     return (f"all {len(train_seqs):,} training sequences are {lengths.pop()} bp on their given strand. If they are "
             f"windows aligned on a site (a TSS), fit `gulm baseline {cfg.out} --positional 3 3`, a k-mer LR that "
@@ -221,10 +231,7 @@ def train_classifier(cfg: ClassifierConfig | None = None, *, stop_after=None, **
     world, rank, bs = gdist.world_size(), gdist.rank(), rank_batch_size(cfg.bs)
     wide_fit = fit_wide_logreg(model, sets, classes, cfg) if cfg.kmer_logreg else None
     if wide_fit and gdist.is_main() and cfg.progress:
-        acc = wide_fit["valid_accuracy_by_C"].get(str(wide_fit["C"]))
-        print(f"gulm classifier: fixed k-mer LR branch fitted in {wide_fit['fit_seconds']:.1f} s (C={wide_fit['C']:g}"
-              + (f", valid accuracy {acc:.4f}" if acc is not None and acc == acc else "")
-              + (f", cross-fitted over {wide_fit['folds']} folds" if wide_fit["folds"] else "") + ")", flush=True)
+        print(f"gulm classifier: {wide_fit_line(wide_fit)}", flush=True)
     train = ClassBatches(sets["train"], bs, shuffle=True, seed=cfg.seed, rc_augment=cfg.rc_augment,
                          rank=rank, world=world, rc=cfg.backward)
     valid = ClassBatches(sets["valid"], bs, rank=rank, world=world, rc=cfg.backward) if "valid" in sets else None
