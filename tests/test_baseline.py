@@ -80,12 +80,19 @@ def test_multiclass_probabilities_sum_to_one():
     assert (p.argmax(1) == y[120:]).mean() > 0.7  # chance is 1/3
 
 
+def _gulm(cwd):
+    """``run(*args)``: ``python -m gulm ARGS`` in ``cwd``, its output captured."""
+    import subprocess
+    import sys
+
+    return lambda *a: subprocess.run([sys.executable, "-m", "gulm", *map(str, a)], capture_output=True, text=True,
+                                     cwd=cwd)
+
+
 def test_baseline_command_on_a_classifier_split_and_evaluate_shows_it(tmp_path):
     """`gulm baseline CKPT` fits on the checkpoint's own split and saves beside it; `gulm evaluate`
     then prints both rows."""
     import json
-    import subprocess
-    import sys
 
     import gulm
     from gulm.demo.synthetic import write_demo_data
@@ -95,8 +102,7 @@ def test_baseline_command_on_a_classifier_split_and_evaluate_shows_it(tmp_path):
     clf = tmp_path / "clf"
     train_classifier(data=gulm.DataConfig(csv=str(files["promoters"])), out=str(clf), k=3, stride=1, emb_size=16,
                      hidden_size=32, n_layers=1, stages=[[1, 1e-2, 0]], bs=16, progress=False)
-    run = lambda *a: subprocess.run([sys.executable, "-m", "gulm", *map(str, a)], capture_output=True,  # noqa: E731
-                                    text=True, cwd=tmp_path)
+    run = _gulm(tmp_path)
     r = run("baseline", clf, "--ks", "1", "2", "3", "--cs", "0.1", "1")
     assert r.returncode == 0, r.stderr
     assert "k-mer LR, test" in r.stdout and "gulm classifier, test" in r.stdout
@@ -139,8 +145,6 @@ def test_the_baseline_of_a_positional_classifier_is_its_own_branch(tmp_path):
     """A classifier with the positional branch (the `aligned` preset's) gets the positional k-mer LR
     as its baseline by default, the regression it holds; `--positional 0` fits the plain one."""
     import json
-    import subprocess
-    import sys
 
     import gulm
     from gulm.demo.synthetic import write_demo_data
@@ -151,8 +155,7 @@ def test_the_baseline_of_a_positional_classifier_is_its_own_branch(tmp_path):
     train_classifier(data=gulm.DataConfig(csv=str(files["promoters"])), out=str(clf), k=3, stride=1, emb_size=16,
                      hidden_size=32, n_layers=1, stages=[[1, 1e-2, 0]], bs=16, progress=False,
                      kmer_features=[1, 2], kmer_positional=[2, 10], kmer_logreg=True)
-    run = lambda *a: subprocess.run([sys.executable, "-m", "gulm", *map(str, a)], capture_output=True,  # noqa: E731
-                                    text=True, cwd=tmp_path)
+    run = _gulm(tmp_path)
     r = run("baseline", clf, "--ks", "1", "2", "--cs", "0.1")
     assert r.returncode == 0 and "k-mer LR + positional (2, 10, 150), test" in r.stdout, r.stdout + r.stderr
     assert json.loads((clf / "baseline.json").read_text())["positional"] == [2, 10, 150]

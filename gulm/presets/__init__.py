@@ -32,7 +32,7 @@ from typing import Sequence
 import numpy as np
 
 __all__ = ["Preset", "names", "load", "choose", "resolve", "apply", "describe", "PRESET_DIR",
-           "MANY_CLASSES", "LONG_BASES", "ALIGNED_MIN", "WIDE_FIELDS", "wide_given", "clear_wide"]
+           "MANY_CLASSES", "LONG_BASES", "ALIGNED_MIN", "WIDE_FIELDS", "aligned_windows", "wide_given", "clear_wide"]
 
 PRESET_DIR = Path(__file__).resolve().parent
 BASE = "seed"
@@ -97,6 +97,13 @@ def load(name: str) -> Preset:
     return Preset(name=name, description=" ".join(str(text).split()), values=values)
 
 
+def aligned_windows(lengths: Sequence[int], stranded: bool) -> bool:
+    """Whether training sequences of these ``lengths`` look like windows cut around a site: read on
+    their given strand, at least :data:`ALIGNED_MIN` of them, all of one length."""
+    lengths = np.asarray(list(lengths))
+    return bool(stranded and lengths.size >= ALIGNED_MIN and lengths.min() == lengths.max())
+
+
 def choose(lengths: Sequence[int], n_classes: int, stranded: bool = True) -> Preset:
     """The preset ``auto`` picks for a training set with these sequence ``lengths`` (bases),
     ``n_classes`` classes and orientation."""
@@ -104,12 +111,11 @@ def choose(lengths: Sequence[int], n_classes: int, stranded: bool = True) -> Pre
     if lengths.size == 0:
         raise ValueError("cannot choose a preset: the training split is empty")
     median = float(np.median(lengths))
-    one_length = bool(lengths.min() == lengths.max())
     if n_classes > MANY_CLASSES:
         name = "many-classes"
     elif median > LONG_BASES:
         name = "long"
-    elif stranded and one_length and lengths.size >= ALIGNED_MIN:
+    elif aligned_windows(lengths, stranded):
         name = "aligned"
     else:
         name = "short"

@@ -185,12 +185,10 @@ def tokenized_splits(ds, tokenizer, classes: list[str], with_rc: bool) -> dict[s
 def aligned_hint(cfg: ClassifierConfig, train_seqs) -> str | None:
     """A note for stranded training sequences all of one length (windows cut around a site, most
     likely) trained with nothing that reads where a k-mer sits; None otherwise."""
-    lengths = {len(s) for s in train_seqs}
-    if not cfg.stranded or cfg.kmer_positional or cfg.head_bins or len(lengths) != 1:
+    if cfg.kmer_positional or cfg.head_bins or not presets.aligned_windows([len(s) for s in train_seqs], cfg.stranded):
         return None
-    if len(train_seqs) < presets.ALIGNED_MIN:
-        return None
-    return (f"all {len(train_seqs):,} training sequences are {lengths.pop()} bp on their given strand. If they are "
+    length = len(train_seqs[0])
+    return (f"all {len(train_seqs):,} training sequences are {length} bp on their given strand. If they are "
             f"windows aligned on a site (a TSS), fit `gulm baseline {cfg.out} --positional 3 3`, a k-mer LR that "
             "counts k-mers by their place, and compare; on aligned promoters it beat every model without "
             "place-resolved features. The classifier's own: --preset aligned (what auto picks for such windows: "
