@@ -25,7 +25,7 @@ from gulm.configs.commands import KMER_CS, KMER_KS
 
 __all__ = ["kmer_features", "gapped_kmer_features", "positional_kmer_features", "resolve_positional",
            "baseline_features", "KmerLogReg", "fit_kmer_logreg",
-           "kmer_baseline", "baseline_metrics", "baseline_name", "DEFAULT_KS", "DEFAULT_CS", "BASELINE_NPZ",
+           "kmer_baseline", "baseline_probs", "baseline_name", "DEFAULT_KS", "DEFAULT_CS", "BASELINE_NPZ",
            "BASELINE_JSON"]
 
 DEFAULT_KS = KMER_KS  # one place for both: gulm.configs (the CLI's defaults come from there too)
@@ -433,14 +433,11 @@ def baseline_name(gapped, positional=None) -> str:
     return f"{name} + positional ({', '.join(map(str, positional))})" if positional else name
 
 
-def baseline_metrics(checkpoint_folder: str, sequences, labels, classes) -> dict | None:
-    """Metrics of the baseline saved in a checkpoint folder on these sequences (None when the
-    folder holds no baseline): what ``gulm evaluate`` prints beside the model's."""
-    from gulm.data.batches import encode_labels
-    from gulm.metrics import classification_metrics
-
+def baseline_probs(checkpoint_folder: str, sequences) -> tuple[str, np.ndarray] | None:
+    """The name and the [N, C] class probabilities (the checkpoint's classes, in its order) of the
+    baseline saved in a checkpoint folder on these sequences; None when the folder holds none."""
     if not KmerLogReg.exists(checkpoint_folder):
         return None
     model = KmerLogReg.load(checkpoint_folder)
-    y, _ = encode_labels(labels, classes)
-    return {**classification_metrics(y, model.probs(sequences), classes), "name": baseline_name(model.gapped, model.positional)}
+    return baseline_name(model.gapped, model.positional), model.probs(sequences)
+

@@ -19,16 +19,24 @@ def evaluate(checkpoint: str | EvaluateConfig | None = None, data: DataConfig | 
              split: str | None = None, **options) -> dict:
     """Metrics of a classifier checkpoint on one split of a data source (``split='all'`` for
     every sequence); options are :class:`~gulm.configs.EvaluateConfig`'s fields (``json=``
-    also writes them to a file)."""
+    also writes them to a file, ``figure=`` draws the ROC, precision-recall, reliability and
+    confusion figure of :func:`gulm.plots.plot_evaluation`). When ``gulm baseline`` saved a k-mer
+    LR beside the (first) checkpoint, its metrics on the same sequences are under ``"baseline"``
+    (with its ``"name"``) and its curves are drawn beside the model's."""
+    from gulm.baseline import baseline_probs
     from gulm.data.batches import encode_labels
     from gulm.data.errors import DataWarning
     from gulm.data.sources import load_labeled, select_split
     from gulm.infer import Ensemble
     from gulm.metrics import classification_metrics, single_class_note, write_metrics
+    from gulm.plots import figure_path_problem, plot_evaluation
     from gulm.runtime.device import setup
 
     given = {k: v for k, v in (("data", data), ("split", split)) if v is not None}
     cfg = config_from(EvaluateConfig, checkpoint, {**given, **options}, value_field="checkpoint")
+    problem = figure_path_problem(cfg.figure) if cfg.figure else None
+    if problem:
+        raise ValueError(f"{option_name('figure')} {cfg.figure}: {problem}")
     device = setup(cfg.device, cfg.threads)
     ens = Ensemble.load([cfg.checkpoint, *cfg.ensemble], device, cfg.dtype)
     seqs, labels = select_split(load_labeled(cfg.data), cfg.split)
@@ -42,6 +50,13 @@ def evaluate(checkpoint: str | EvaluateConfig | None = None, data: DataConfig | 
     if note:
         what = "the data" if cfg.split == "all" else f"the {cfg.split} split"
         warnings.warn(f"{what} holds {note}", DataWarning, stacklevel=2)
+    base = baseline_probs(ens.members[0].path, seqs)  # `gulm baseline` saved one: did pretraining pay off?
+    if base is not None:
+        metrics["baseline"] = {**classification_metrics(y, base[1], ens.classes), "name": base[0]}
+    if cfg.figure:
+        who = f"gulm, mean of {len(ens.members)}" if len(ens.members) > 1 else "gulm"
+        curves = {who: probs, **({base[0]: base[1]} if base is not None else {})}
+        plot_evaluation(curves, y, ens.classes, cfg.figure, f"{cfg.split} split, {len(seqs):,} sequences")
     if cfg.json:  # an ensemble's JSON names the checkpoints averaged
         members = {"ensemble_of": [m.path for m in ens.members]} if len(ens.members) > 1 else {}
         write_metrics(cfg.json, {**metrics, **members})

@@ -48,23 +48,21 @@ def _train_classifier(cfg):
 
 
 def _evaluate(cfg):
-    from gulm.baseline import baseline_metrics
     from gulm.classify import evaluate
-    from gulm.data.sources import load_labeled, select_split
     from gulm.metrics import format_table
-    from gulm.runtime.checkpoint import read_config, resolve_checkpoint
 
     m = evaluate(cfg)
+    b = m.pop("baseline", None)
     who = f"gulm, mean of {1 + len(cfg.ensemble)} models" if cfg.ensemble else "gulm"
     rows = {f"{who}, {cfg.split} ({m['n']})": m}
-    folder = resolve_checkpoint(cfg.checkpoint)
-    seqs, labels = select_split(load_labeled(cfg.data), cfg.split)
-    b = baseline_metrics(folder, seqs, labels, read_config(folder)["classes"])
-    if b is not None:  # `gulm baseline` saved one: show whether pretraining paid off here
+    if b is not None:
         rows[f"{b.pop('name')}, {cfg.split} ({b['n']})"] = b
     print(format_table(rows))
     if b is None:
-        print(f"(no k-mer baseline in {folder}: `gulm baseline {cfg.checkpoint}` fits one on the same split)")
+        print(f"(no k-mer baseline beside {cfg.checkpoint}: "
+              f"`gulm baseline {cfg.checkpoint}` fits one on the same split)")
+    if cfg.figure:
+        print(f"figure: {cfg.figure}")
 
 
 def _baseline(cfg):
@@ -250,7 +248,8 @@ COMMANDS: dict[str, Command] = {
         "Score a classifier checkpoint on one split of a labeled data source.",
         """\
         gulm evaluate runs/clf --csv promoters.csv --split test --json metrics.json
-        gulm evaluate runs/clf --csv promoters.csv --split valid --ensemble runs/clf_s1""", _evaluate),
+        gulm evaluate runs/clf --csv promoters.csv --split valid --ensemble runs/clf_s1
+        gulm evaluate runs/clf --csv promoters.csv --figure test_curves.png""", _evaluate),
     "predict": Command(
         configs.PredictConfig, "class probabilities of sequences or a FASTA",
         "Predict class probabilities; writes a TSV (id, one column per class, prediction).",

@@ -245,3 +245,196 @@ def plot_attribution_logo(values: np.ndarray, seq: str, ylabel: str, mark: int, 
     ax.set_xlabel("position (bp)")
     ax.set_ylabel(ylabel, fontsize=8)
     return _save(fig, path)
+
+
+# ---------------------------------------------------------------------------- evaluation figure
+__all__ += ["plot_evaluation", "curve_points", "reliability_points", "figure_path_problem"]
+
+#: most classes whose names label the confusion matrix's axes (more: indices only)
+NAMED_CLASSES = 30
+
+
+def figure_path_problem(path: str) -> str | None:
+    """Why a figure cannot be written to ``path`` (a missing folder, a format matplotlib cannot
+    write), or None: checked before the work that the figure would show."""
+    import os
+
+    from matplotlib.backend_bases import FigureCanvasBase
+
+    folder = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(folder):
+        return f"folder {folder} does not exist"
+    ext = os.path.splitext(path)[1].lstrip(".").lower()
+    formats = FigureCanvasBase.get_supported_filetypes()
+    if ext not in formats:
+        return f"cannot write a figure as {ext or 'a file without an extension'!r}: name it .png, .pdf or .svg"
+    return None
+
+
+def curve_points(y: np.ndarray, probs: np.ndarray) -> dict:
+    """The ROC and precision-recall points of class probabilities against labels ``y`` in
+    ``[0, C)``: of class 1 for two classes, micro-averaged over classes (every (sequence, class)
+    pair one decision) for more. Keys ``fpr``, ``tpr``, ``auc``, ``recall``, ``precision``, ``ap``
+    (average precision), ``prevalence`` and ``averaged`` (False for two classes); None when ``y``
+    holds one class only, where neither curve exists."""
+    from sklearn import metrics as skm
+
+    y = np.asarray(y, dtype=np.int64)
+    probs = np.asarray(probs, dtype=np.float64)
+    if np.unique(y).size < 2:
+        return None
+    if probs.shape[1] == 2:
+        truth, score = y == 1, probs[:, 1]
+    else:
+        truth = (y[:, None] == np.arange(probs.shape[1])[None, :]).ravel()
+        score = probs.ravel()
+    fpr, tpr, _ = skm.roc_curve(truth, score)
+    precision, recall, _ = skm.precision_recall_curve(truth, score)
+    return {"fpr": fpr, "tpr": tpr, "auc": float(skm.auc(fpr, tpr)), "recall": recall, "precision": precision,
+            "ap": float(skm.average_precision_score(truth, score)), "prevalence": float(truth.mean()),
+            "averaged": probs.shape[1] > 2}
+
+
+def reliability_points(y, probs, bins: int = 10) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(mean confidence, observed frequency, count) per occupied bin: P(class 1) against the share of
+    class 1 for two classes, the top class's probability against accuracy for more."""
+    y, probs = np.asarray(y, dtype=np.int64), np.asarray(probs, dtype=np.float64)
+    if probs.shape[1] == 2:
+        conf, hit = probs[:, 1], (y == 1).astype(np.float64)
+    else:
+        conf, hit = probs.max(1), (probs.argmax(1) == y).astype(np.float64)
+    which = np.minimum((conf * bins).astype(np.int64), bins - 1)
+    count = np.bincount(which, minlength=bins)
+    keep = count > 0
+    mean_conf = np.bincount(which, conf, bins)[keep] / count[keep]
+    observed = np.bincount(which, hit, bins)[keep] / count[keep]
+    return mean_conf, observed, count[keep]
+
+
+def plot_evaluation(models: dict[str, np.ndarray], y, classes, path: str, title: str = "") -> str:
+    """One figure of a classifier's test, for a paper: the ROC and precision-recall curves and the
+    reliability diagram of every model in ``models`` (name -> [N, C] probabilities, the first one
+    being the classifier, e.g. then its k-mer baseline) and the first model's confusion matrix
+    (shares of each true class, counts written in the cells up to 10 classes). Two classes: the
+    curves of class 1 (``classes[1]``); more: micro-averaged curves, and the reliability of the top
+    class. With one class in ``y`` the curve panels say why they are empty."""
+    plt = _pyplot()
+    y = np.asarray(y, dtype=np.int64)
+    classes = [str(c) for c in classes]
+    n_classes = len(classes)
+    fig, axes = plt.subplots(2, 2, figsize=(10, 9))
+    (roc, pr), (rel, conf) = axes
+    colors = plt.get_cmap("tab10")
+    points = {name: curve_points(y, p) for name, p in models.items()}
+    target = f"class {classes[1]!r}" if n_classes == 2 else f"micro-averaged over {n_classes} classes"
+    for ax in (roc, pr):
+        if all(v is None for v in points.values()):
+            ax.text(0.5, 0.5, "one class only in these labels:\nno curve", ha="center", va="center")
+    for j, (name, c) in enumerate(points.items()):
+        if c is None:
+            continue
+        roc.plot(c["fpr"], c["tpr"], color=colors(j), lw=1.5, label=f"{name} (AUC {c['auc']:.3f})")
+        pr.plot(c["recall"], c["precision"], color=colors(j), lw=1.5, label=f"{name} (AP {c['ap']:.3f})")
+    roc.plot([0, 1], [0, 1], color="gray", ls=":", lw=1, label="chance")
+    roc.set(xlim=(0, 1), ylim=(0, 1.01), xlabel="false-positive rate", ylabel="true-positive rate",
+            title=f"ROC, {target}")
+    prevalence = next((c["prevalence"] for c in points.values() if c is not None), None)
+    if prevalence is not None:
+        pr.axhline(prevalence, color="gray", ls=":", lw=1, label=f"chance ({prevalence:.3f})")
+    pr.set(xlim=(0, 1), ylim=(0, 1.01), xlabel="recall", ylabel="precision", title=f"precision-recall, {target}")
+    for ax in (roc, pr):
+        if ax.get_legend_handles_labels()[0]:
+            ax.legend(fontsize=8, loc="lower right" if ax is roc else "lower left")
+    for j, (name, p) in enumerate(models.items()):
+        x, obs, _ = reliability_points(y, p)
+        rel.plot(x, obs, "o-", color=colors(j), lw=1.2, ms=4, label=name)
+    rel.plot([0, 1], [0, 1], color="gray", ls=":", lw=1, label="calibrated")
+    what = f"P({classes[1]})" if n_classes == 2 else "probability of the predicted class"
+    observed = f"share that is {classes[1]}" if n_classes == 2 else "share predicted right"
+    rel.set(xlim=(0, 1), ylim=(0, 1.01), xlabel=f"{what} (binned in tenths)", ylabel=observed,
+            title="reliability (10 equal bins)")
+    rel.legend(fontsize=8, loc="upper left")
+    first, probs = next(iter(models.items()))
+    cm = np.zeros((n_classes, n_classes), dtype=np.int64)
+    np.add.at(cm, (y, np.asarray(probs).argmax(1)), 1)
+    share = cm / np.clip(cm.sum(1, keepdims=True), 1, None)
+    im = conf.imshow(share, cmap="Blues", vmin=0, vmax=1, interpolation="nearest")
+    if n_classes <= 10:
+        for i in range(n_classes):
+            for k in range(n_classes):
+                conf.text(k, i, f"{cm[i, k]}", ha="center", va="center", fontsize=9,
+                          color="white" if share[i, k] > 0.5 else "black")
+    if n_classes <= NAMED_CLASSES:
+        slanted = n_classes > 2
+        conf.set_xticks(range(n_classes), classes, rotation=45 if slanted else 0,
+                        ha="right" if slanted else "center", fontsize=8)
+        conf.set_yticks(range(n_classes), classes, fontsize=8)
+    conf.set(xlabel="predicted class", ylabel="true class", title=f"confusion matrix, {first}")
+    fig.colorbar(im, ax=conf, fraction=0.046, pad=0.04, label="share of the true class")
+    if title:
+        fig.suptitle(title)
+    return _save(fig, path)
+
+
+# ---------------------------------------------------------------------------- training curves
+__all__ += ["plot_training_curves", "kept_epoch", "CURVES_PNG"]
+
+#: the training-curve figure each training run writes beside its log.csv
+CURVES_PNG = "curves.png"
+_METRICS = (("valid_accuracy", "accuracy"), ("valid_mcc", "MCC"), ("valid_roc_auc", "ROC-AUC"))
+
+
+def _number(v) -> float:
+    try:
+        return float(v)
+    except (TypeError, ValueError):
+        return float("nan")
+
+
+def kept_epoch(rows: list[dict]) -> int | None:
+    """The epoch (1-based, counted over all stages) a run that selects its best valid epoch kept:
+    the last row whose ``best`` column is true; None when no row is marked."""
+    marked = [i + 1 for i, r in enumerate(rows) if str(r.get("best", "")).strip().lower() in ("true", "1")]
+    return marked[-1] if marked else None
+
+
+def plot_training_curves(rows: list[dict], path: str, title: str = "") -> str | None:
+    """The loss (train and valid) and the valid metrics of a run, epoch by epoch (``rows``: the
+    rows of its log.csv), stages of gradual unfreezing marked by dashed lines, and the epoch kept
+    (the last that the ``best`` column marks, where the run selects its best valid epoch) circled.
+    None (nothing written) without rows."""
+    if not rows:
+        return None
+    plt = _pyplot()
+    x = np.arange(1, len(rows) + 1)
+    fig, (loss_ax, metric_ax) = plt.subplots(1, 2, figsize=(11, 4))
+    for key, label, style in (("train_loss", "train", "-"), ("valid_loss", "valid", "-")):
+        y = np.array([_number(r.get(key)) for r in rows])
+        if np.isfinite(y).any():
+            loss_ax.plot(x, y, style, marker="o", ms=3, lw=1.3, label=f"{label} loss")
+    metrics = [(k, name) for k, name in _METRICS if any(np.isfinite(_number(r.get(k))) for r in rows)]
+    if any("valid_perplexity" in r for r in rows):  # a language model: its accuracy is the next token's
+        metrics = [(k, "next-token accuracy" if k == "valid_accuracy" else name) for k, name in metrics]
+    for key, name in metrics:
+        metric_ax.plot(x, [_number(r.get(key)) for r in rows], marker="o", ms=3, lw=1.3, label=f"valid {name}")
+    kept = kept_epoch(rows)
+    if kept is not None and metrics:
+        i = kept - 1
+        metric_ax.plot([x[i]] * len(metrics), [_number(rows[i].get(k)) for k, _ in metrics], "o", ms=11,
+                       mfc="none", mec="black", label=f"epoch kept ({x[i]})")
+    stages = [_number(r.get("stage")) for r in rows]
+    from matplotlib.ticker import MaxNLocator
+
+    for ax in (loss_ax, metric_ax):
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        for i in range(1, len(rows)):
+            if stages[i] != stages[i - 1]:
+                ax.axvline(x[i] - 0.5, color="gray", ls="--", lw=0.8)
+        ax.set_xlabel("epoch" + (" (dashed: a new stage of unfreezing)" if len(set(stages)) > 1 else ""))
+        if ax.get_legend_handles_labels()[0]:
+            ax.legend(fontsize=8)
+    loss_ax.set(ylabel="cross-entropy (nats)", title="loss")
+    metric_ax.set(ylabel="valid metric", title="validation" if metrics else "no validation metrics")
+    if title:
+        fig.suptitle(title)
+    return _save(fig, path)

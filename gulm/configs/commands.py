@@ -56,6 +56,9 @@ class EvaluateConfig(ClassifyOptions):
     data: DataConfig = opt(factory=DataConfig, help="the labelled data")
     split: str = opt("test", "split to score ('all': every sequence)", choices=("train", "valid", "test", "all"))
     json: str = opt("", "also write the metrics to this JSON file")
+    figure: str = opt("", "also draw the ROC and precision-recall curves, the reliability diagram and the "
+                          "confusion matrix to this figure (.png, .pdf or .svg), the k-mer baseline's curves "
+                          "beside the model's when `gulm baseline` saved one")
     progress: bool = opt(True, "show a progress bar")
 
 

@@ -9,7 +9,7 @@
    from the fine-tuned LM, each keeping its best valid epoch - and fit the k-mer logistic
    regression on the same split; print the three side by side.
 Everything lands under one output folder: data/, lm/, lm_finetuned/, clf_scratch/,
-clf_ulmfit/ and summary.json.
+clf_ulmfit/, summary.json and evaluation.png (the three rows' curves on the test split).
 """
 from __future__ import annotations
 
@@ -86,6 +86,29 @@ def classifier_config(r: dict, data: DataConfig, lm: str, out: str, stages, **ru
                             **run)
 
 
+#: the rows of the demo's table, in its order
+LR_ROW, SCRATCH_ROW, ULMFIT_ROW = "k-mer LR (scikit-learn)", "from scratch", "pretrained LM (ULMFiT)"
+
+
+def _figure(out: str, data: DataConfig, device, dtype: str) -> str:
+    """``out/evaluation.png``: :func:`gulm.plots.plot_evaluation` of the table's three rows on the
+    test split (the pretrained classifier first, so the confusion matrix is its)."""
+    from gulm.baseline import baseline_probs
+    from gulm.data.batches import encode_labels
+    from gulm.data.sources import load_labeled, select_split
+    from gulm.infer import Classifier
+    from gulm.plots import plot_evaluation
+
+    seqs, labels = select_split(load_labeled(data), "test")
+    ulmfit = Classifier.load(os.path.join(out, "clf_ulmfit"), device, dtype)
+    scratch = Classifier.load(os.path.join(out, "clf_scratch"), device, dtype)
+    models = {ULMFIT_ROW: ulmfit.probs(seqs), SCRATCH_ROW: scratch.probs(seqs),
+              LR_ROW: baseline_probs(os.path.join(out, "clf_ulmfit"), seqs)[1]}
+    y, _ = encode_labels(labels, ulmfit.classes)
+    return plot_evaluation(models, y, ulmfit.classes, os.path.join(out, "evaluation.png"),
+                           f"gulm demo: synthetic promoters, test split ({len(seqs)} sequences)")
+
+
 def run_demo(cfg: DemoConfig | str | None = None, *, recipe: dict | None = None, **overrides) -> dict:
     """Run the demo into ``out`` (a :class:`~gulm.configs.DemoConfig`, or the output folder;
     options are its fields); returns the summary (also written to ``out/summary.json``).
@@ -141,8 +164,7 @@ def run_demo(cfg: DemoConfig | str | None = None, *, recipe: dict | None = None,
     timings["baseline"] = time.perf_counter() - t
 
     total = time.perf_counter() - t_start
-    rows = {"k-mer LR (scikit-learn)": base["test"], "from scratch": results["scratch"],
-            "pretrained LM (ULMFiT)": results["ulmfit"]}
+    rows = {LR_ROW: base["test"], SCRATCH_ROW: results["scratch"], ULMFIT_ROW: results["ulmfit"]}
     print()
     print(f"Promoter classification on the synthetic genome, test split (n={results['scratch']['n']}), "
           f"{r['n_train']} training labels:")
@@ -150,6 +172,9 @@ def run_demo(cfg: DemoConfig | str | None = None, *, recipe: dict | None = None,
     print(f"language model: perplexity {lm.get('perplexity', float('nan')):.2f} on held-out genome "
           f"after pretraining; {ft.get('perplexity', float('nan')):.2f} on the classification "
           f"sequences' valid split after fine-tuning")
+    figure = _figure(out, data, device, dtype)
+    print(f"figure: {figure} (the three rows' ROC and precision-recall curves, reliability, and "
+          f"the pretrained classifier's confusion matrix)")
     print(f"total time {total / 60:.1f} min; outputs in {out}/")
     summary = {
         "recipe": r, "quick": quick, "seed": seed, "dtype": dtype, "device": device,

@@ -147,7 +147,20 @@ class Learner:
                             stop_after=stop_after)
             if not done:
                 return False
+        self._plot_curves()
         return True
+
+    def _plot_curves(self) -> None:
+        """``curves.png`` beside log.csv at the end of a run (:func:`gulm.plots.plot_training_curves`);
+        a figure that cannot be drawn is said in one line, never an error of the run."""
+        if self.out_dir is None or not self.history or not gdist.is_main():
+            return
+        try:
+            from gulm.plots import CURVES_PNG, plot_training_curves
+
+            plot_training_curves(self.history, os.path.join(self.out_dir, CURVES_PNG), self.desc.strip())
+        except Exception as err:  # matplotlib missing or broken: the log.csv is the record
+            notice(f"no {self.out_dir}/curves.png: {' '.join(str(err).split())}")
 
     def _say_resuming(self, stages: list[Stage], stage: int, epoch: int, step: int) -> None:
         if not gdist.is_main():

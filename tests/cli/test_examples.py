@@ -237,8 +237,8 @@ def _run_gulm(argv, workdir, capsys, monkeypatch):
 
 
 def _outputs(argv):
-    """The paths an example says it writes (``--out``, ``--json``)."""
-    return [argv[i + 1] for i, a in enumerate(argv[:-1]) if a in ("--out", "--json")]
+    """The paths an example says it writes (``--out``, ``--json``, ``--figure``)."""
+    return [argv[i + 1] for i, a in enumerate(argv[:-1]) if a in ("--out", "--json", "--figure")]
 
 
 @pytest.mark.parametrize("where, argv", EXAMPLES, ids=[f"{w}: {' '.join(a)[:70]}" for w, a in EXAMPLES])
@@ -254,6 +254,9 @@ def test_example_runs(workdir, capsys, monkeypatch, where, argv):
     assert not warned, err
     for path in _outputs(argv):
         assert any(p.startswith(os.path.basename(path)) for p in os.listdir(workdir / os.path.dirname(path))), path
+    if argv[:2] == ["gulm", "demo"]:  # the demo draws its table's three rows
+        out = next(iter(_outputs(argv)), "demo_out")
+        assert (workdir / out / "evaluation.png").stat().st_size > 10_000
 
 
 def test_readme_python_block_runs(workdir, monkeypatch):
