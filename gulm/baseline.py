@@ -25,8 +25,8 @@ from gulm.configs.commands import KMER_CS, KMER_KS
 
 __all__ = ["kmer_features", "gapped_kmer_features", "positional_kmer_features", "resolve_positional",
            "baseline_features", "KmerLogReg", "fit_kmer_logreg",
-           "kmer_baseline", "baseline_probs", "baseline_name", "DEFAULT_KS", "DEFAULT_CS", "BASELINE_NPZ",
-           "BASELINE_JSON"]
+           "kmer_baseline", "baseline_probs", "baseline_metrics", "baseline_name", "DEFAULT_KS", "DEFAULT_CS",
+           "BASELINE_NPZ", "BASELINE_JSON"]
 
 DEFAULT_KS = KMER_KS  # one place for both: gulm.configs (the CLI's defaults come from there too)
 DEFAULT_CS = KMER_CS
@@ -433,11 +433,33 @@ def baseline_name(gapped, positional=None) -> str:
     return f"{name} + positional ({', '.join(map(str, positional))})" if positional else name
 
 
-def baseline_probs(checkpoint_folder: str, sequences) -> tuple[str, np.ndarray] | None:
-    """The name and the [N, C] class probabilities (the checkpoint's classes, in its order) of the
-    baseline saved in a checkpoint folder on these sequences; None when the folder holds none."""
+def baseline_probs(checkpoint_folder: str, sequences, classes: Sequence[str]) -> tuple[str, np.ndarray] | None:
+    """The name and the [N, C] class probabilities, in the order of ``classes`` (the checkpoint's),
+    of the baseline saved in a checkpoint folder on these sequences. None when the folder holds no
+    baseline, or (with a DataWarning) one fitted for other classes: a classifier trained again
+    into the same folder keeps the files it does not write, so an old baseline may sit beside it."""
+    from gulm.data.errors import DataWarning
+
     if not KmerLogReg.exists(checkpoint_folder):
         return None
     model = KmerLogReg.load(checkpoint_folder)
-    return baseline_name(model.gapped, model.positional), model.probs(sequences)
+    if sorted(model.classes) != sorted(classes):
+        warnings.warn(f"{checkpoint_folder}: its k-mer baseline was fitted for the classes {model.classes}, not the "
+                      f"classifier's {list(classes)}; it is left out (`gulm baseline {checkpoint_folder}` fits one "
+                      "again)", DataWarning, stacklevel=2)
+        return None
+    order = [model.classes.index(c) for c in classes]
+    return baseline_name(model.gapped, model.positional), model.probs(sequences)[:, order]
 
+
+def baseline_metrics(checkpoint_folder: str, sequences, labels, classes) -> dict | None:
+    """Metrics of the baseline saved in a checkpoint folder on these sequences, with its ``name``
+    (None as :func:`baseline_probs`); :func:`gulm.evaluate` returns the same under ``baseline``."""
+    from gulm.data.batches import encode_labels
+    from gulm.metrics import classification_metrics
+
+    got = baseline_probs(checkpoint_folder, sequences, classes)
+    if got is None:
+        return None
+    y, _ = encode_labels(labels, classes)
+    return {**classification_metrics(y, got[1], classes), "name": got[0]}

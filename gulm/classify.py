@@ -12,7 +12,7 @@ import numpy as np
 from gulm.configs import DataConfig, EvaluateConfig, PredictConfig
 from gulm.configs.fields import config_from, option_name
 
-__all__ = ["evaluate", "predict", "read_queries", "valid_fractions", "MOSTLY_UNKNOWN"]
+__all__ = ["evaluate", "predict", "read_queries", "valid_fractions", "model_label", "MOSTLY_UNKNOWN"]
 
 
 def evaluate(checkpoint: str | EvaluateConfig | None = None, data: DataConfig | None = None,
@@ -50,17 +50,21 @@ def evaluate(checkpoint: str | EvaluateConfig | None = None, data: DataConfig | 
     if note:
         what = "the data" if cfg.split == "all" else f"the {cfg.split} split"
         warnings.warn(f"{what} holds {note}", DataWarning, stacklevel=2)
-    base = baseline_probs(ens.members[0].path, seqs)  # `gulm baseline` saved one: did pretraining pay off?
+    base = baseline_probs(ens.members[0].path, seqs, ens.classes)  # did pretraining pay off?
     if base is not None:
         metrics["baseline"] = {**classification_metrics(y, base[1], ens.classes), "name": base[0]}
     if cfg.figure:
-        who = f"gulm, mean of {len(ens.members)}" if len(ens.members) > 1 else "gulm"
-        curves = {who: probs, **({base[0]: base[1]} if base is not None else {})}
+        curves = {model_label(len(ens.members)): probs, **({base[0]: base[1]} if base is not None else {})}
         plot_evaluation(curves, y, ens.classes, cfg.figure, f"{cfg.split} split, {len(seqs):,} sequences")
     if cfg.json:  # an ensemble's JSON names the checkpoints averaged
         members = {"ensemble_of": [m.path for m in ens.members]} if len(ens.members) > 1 else {}
         write_metrics(cfg.json, {**metrics, **members})
     return metrics
+
+
+def model_label(members: int) -> str:
+    """How tables and figures name a classifier, or the mean of ``members`` classifiers."""
+    return f"gulm, mean of {members} models" if members > 1 else "gulm"
 
 
 def warn_short_of_span(ens, seqs, ids, what: str) -> None:

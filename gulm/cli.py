@@ -48,13 +48,12 @@ def _train_classifier(cfg):
 
 
 def _evaluate(cfg):
-    from gulm.classify import evaluate
+    from gulm.classify import evaluate, model_label
     from gulm.metrics import format_table
 
     m = evaluate(cfg)
     b = m.pop("baseline", None)
-    who = f"gulm, mean of {1 + len(cfg.ensemble)} models" if cfg.ensemble else "gulm"
-    rows = {f"{who}, {cfg.split} ({m['n']})": m}
+    rows = {f"{model_label(1 + len(cfg.ensemble))}, {cfg.split} ({m['n']})": m}
     if b is not None:
         rows[f"{b.pop('name')}, {cfg.split} ({b['n']})"] = b
     print(format_table(rows))

@@ -1,29 +1,15 @@
-"""The PNGs of gulm: a scan's score along a region (:func:`plot_scan_region`) and the
-perturbation trace and mutagenesis heatmap of :func:`gulm.interpret` (one figure set-up and
-one save, shared by all)."""
+"""The figures of the commands on a trained model: a scan's score along a region
+(:func:`plot_scan_region`), the perturbation trace, mutagenesis heatmap and sequence logos of
+:func:`gulm.interpret`, and ``gulm evaluate --figure``'s ROC, precision-recall, reliability and
+confusion panels (:func:`plot_evaluation`). Set-up and save: :mod:`gulm.figure`. The training
+curves every run writes are the training floor's (:mod:`gulm.train.curves`)."""
 from __future__ import annotations
 
 import numpy as np
 
+from gulm.figure import pyplot, save_figure
+
 __all__ = ["plot_scan_region", "plot_perturbation", "plot_mutagenesis"]
-
-
-def _pyplot():
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
-
-
-def _save(fig, path: str) -> str:
-    import matplotlib.pyplot as plt
-
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    return path
 
 
 def plot_scan_region(d: dict, window: int, region: str, path: str, target_name: str,
@@ -39,7 +25,7 @@ def plot_scan_region(d: dict, window: int, region: str, path: str, target_name: 
 
     from gulm.data.intervals import parse_region
 
-    plt = _pyplot()
+    plt = pyplot()
     iv = parse_region(region)
     span = iv.end - iv.start
     unit, scale = ("kb", 1e3) if span >= 20_000 else ("bp", 1.0)
@@ -148,7 +134,7 @@ def _draw_genes(ax, iv, annotation, feature_type, colors) -> None:
 def plot_perturbation(pert: dict[int, np.ndarray], ref: float, length: int, target: str, mark: int,
                       path: str) -> str:
     """Trace of P(target) against the position of each randomized k-bp stretch, one line per k."""
-    plt = _pyplot()
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(12, 4))
     cmap = plt.get_cmap("viridis")
     ks = sorted(pert)
@@ -163,12 +149,12 @@ def plot_perturbation(pert: dict[int, np.ndarray], ref: float, length: int, targ
     ax.set_xlabel("position of the randomized stretch (centre, bp)")
     ax.set_ylabel(f"P({target})")
     ax.legend(fontsize=7, ncol=5, loc="lower right")
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def plot_mutagenesis(delta: np.ndarray, seq: str, target: str, mark: int, path: str) -> str:
     """Heatmap of the change of P(target) for every base (rows A, C, G, T) at every position."""
-    plt = _pyplot()
+    plt = pyplot()
     L = delta.shape[1]
     fig, ax = plt.subplots(figsize=(max(8, L / 8), 3))
     lim = max(1e-6, float(np.abs(delta).max()))
@@ -180,7 +166,7 @@ def plot_mutagenesis(delta: np.ndarray, seq: str, target: str, mark: int, path: 
     if mark >= 0:
         ax.axvline(mark, color="black", lw=1)
     fig.colorbar(im, ax=ax, label=f"change of P({target})")
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 # ---------------------------------------------------------------------------- sequence logos
@@ -210,7 +196,7 @@ def plot_attribution_logo(values: np.ndarray, seq: str, ylabel: str, mark: int, 
     stacks the four letters, largest nearest the axis."""
     from matplotlib.font_manager import FontProperties
 
-    plt = _pyplot()
+    plt = pyplot()
     values = np.asarray(values, dtype=np.float64)
     L = len(seq)
     if values.ndim == 1:
@@ -244,7 +230,7 @@ def plot_attribution_logo(values: np.ndarray, seq: str, ylabel: str, mark: int, 
         ax.axvline(mark + 0.5, color="gray", lw=1, ls="--")
     ax.set_xlabel("position (bp)")
     ax.set_ylabel(ylabel, fontsize=8)
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 # ---------------------------------------------------------------------------- evaluation figure
@@ -318,7 +304,7 @@ def plot_evaluation(models: dict[str, np.ndarray], y, classes, path: str, title:
     (shares of each true class, counts written in the cells up to 10 classes). Two classes: the
     curves of class 1 (``classes[1]``); more: micro-averaged curves, and the reliability of the top
     class. With one class in ``y`` the curve panels say why they are empty."""
-    plt = _pyplot()
+    plt = pyplot()
     y = np.asarray(y, dtype=np.int64)
     classes = [str(c) for c in classes]
     n_classes = len(classes)
@@ -333,8 +319,9 @@ def plot_evaluation(models: dict[str, np.ndarray], y, classes, path: str, title:
     for j, (name, c) in enumerate(points.items()):
         if c is None:
             continue
-        roc.plot(c["fpr"], c["tpr"], color=colors(j), lw=1.5, label=f"{name} (AUC {c['auc']:.3f})")
-        pr.plot(c["recall"], c["precision"], color=colors(j), lw=1.5, label=f"{name} (AP {c['ap']:.3f})")
+        micro = "micro " if c["averaged"] else ""  # not the table's ROC-AUC, a macro mean over classes
+        roc.plot(c["fpr"], c["tpr"], color=colors(j), lw=1.5, label=f"{name} ({micro}AUC {c['auc']:.3f})")
+        pr.plot(c["recall"], c["precision"], color=colors(j), lw=1.5, label=f"{name} ({micro}AP {c['ap']:.3f})")
     roc.plot([0, 1], [0, 1], color="gray", ls=":", lw=1, label="chance")
     roc.set(xlim=(0, 1), ylim=(0, 1.01), xlabel="false-positive rate", ylabel="true-positive rate",
             title=f"ROC, {target}")
@@ -373,68 +360,5 @@ def plot_evaluation(models: dict[str, np.ndarray], y, classes, path: str, title:
     fig.colorbar(im, ax=conf, fraction=0.046, pad=0.04, label="share of the true class")
     if title:
         fig.suptitle(title)
-    return _save(fig, path)
+    return save_figure(fig, path)
 
-
-# ---------------------------------------------------------------------------- training curves
-__all__ += ["plot_training_curves", "kept_epoch", "CURVES_PNG"]
-
-#: the training-curve figure each training run writes beside its log.csv
-CURVES_PNG = "curves.png"
-_METRICS = (("valid_accuracy", "accuracy"), ("valid_mcc", "MCC"), ("valid_roc_auc", "ROC-AUC"))
-
-
-def _number(v) -> float:
-    try:
-        return float(v)
-    except (TypeError, ValueError):
-        return float("nan")
-
-
-def kept_epoch(rows: list[dict]) -> int | None:
-    """The epoch (1-based, counted over all stages) a run that selects its best valid epoch kept:
-    the last row whose ``best`` column is true; None when no row is marked."""
-    marked = [i + 1 for i, r in enumerate(rows) if str(r.get("best", "")).strip().lower() in ("true", "1")]
-    return marked[-1] if marked else None
-
-
-def plot_training_curves(rows: list[dict], path: str, title: str = "") -> str | None:
-    """The loss (train and valid) and the valid metrics of a run, epoch by epoch (``rows``: the
-    rows of its log.csv), stages of gradual unfreezing marked by dashed lines, and the epoch kept
-    (the last that the ``best`` column marks, where the run selects its best valid epoch) circled.
-    None (nothing written) without rows."""
-    if not rows:
-        return None
-    plt = _pyplot()
-    x = np.arange(1, len(rows) + 1)
-    fig, (loss_ax, metric_ax) = plt.subplots(1, 2, figsize=(11, 4))
-    for key, label, style in (("train_loss", "train", "-"), ("valid_loss", "valid", "-")):
-        y = np.array([_number(r.get(key)) for r in rows])
-        if np.isfinite(y).any():
-            loss_ax.plot(x, y, style, marker="o", ms=3, lw=1.3, label=f"{label} loss")
-    metrics = [(k, name) for k, name in _METRICS if any(np.isfinite(_number(r.get(k))) for r in rows)]
-    if any("valid_perplexity" in r for r in rows):  # a language model: its accuracy is the next token's
-        metrics = [(k, "next-token accuracy" if k == "valid_accuracy" else name) for k, name in metrics]
-    for key, name in metrics:
-        metric_ax.plot(x, [_number(r.get(key)) for r in rows], marker="o", ms=3, lw=1.3, label=f"valid {name}")
-    kept = kept_epoch(rows)
-    if kept is not None and metrics:
-        i = kept - 1
-        metric_ax.plot([x[i]] * len(metrics), [_number(rows[i].get(k)) for k, _ in metrics], "o", ms=11,
-                       mfc="none", mec="black", label=f"epoch kept ({x[i]})")
-    stages = [_number(r.get("stage")) for r in rows]
-    from matplotlib.ticker import MaxNLocator
-
-    for ax in (loss_ax, metric_ax):
-        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-        for i in range(1, len(rows)):
-            if stages[i] != stages[i - 1]:
-                ax.axvline(x[i] - 0.5, color="gray", ls="--", lw=0.8)
-        ax.set_xlabel("epoch" + (" (dashed: a new stage of unfreezing)" if len(set(stages)) > 1 else ""))
-        if ax.get_legend_handles_labels()[0]:
-            ax.legend(fontsize=8)
-    loss_ax.set(ylabel="cross-entropy (nats)", title="loss")
-    metric_ax.set(ylabel="valid metric", title="validation" if metrics else "no validation metrics")
-    if title:
-        fig.suptitle(title)
-    return _save(fig, path)

@@ -1,5 +1,5 @@
 """The figures for a paper: the evaluation figure (gulm.plots.plot_evaluation, `gulm evaluate
---figure`) and the training curves every run writes (gulm.plots.plot_training_curves)."""
+--figure`) and the training curves every run writes (gulm.train.curves.plot_training_curves)."""
 import json
 
 import numpy as np
@@ -72,7 +72,6 @@ def test_plot_evaluation_writes_a_figure(tmp_path, n_classes):
 def test_plot_evaluation_with_one_class_only(tmp_path):
     y = np.ones(20, dtype=int)
     p = np.tile([0.3, 0.7], (20, 1))
-    assert (tmp_path / "one.png").exists() is False
     plot_evaluation({"gulm": p}, y, ["a", "b"], str(tmp_path / "one.png"))
     assert (tmp_path / "one.png").stat().st_size > 10_000
 
@@ -109,6 +108,9 @@ def test_evaluate_plot_draws_the_model_and_its_baseline(tmp_path):
     assert (tmp_path / "both.pdf").read_bytes()[:4] == b"%PDF"
     saved = json.loads((tmp_path / "both.json").read_text())
     assert saved["baseline"]["name"] == "k-mer LR" and saved["baseline"]["n"] == saved["n"]
+    fitted = json.loads((clf / "baseline.json").read_text())["metrics"]["test"]  # scored when it was fitted
+    for key in ("n", "accuracy", "roc_auc"):
+        assert saved["baseline"][key] == pytest.approx(fitted[key]), key
     line = next(x for x in r.stdout.splitlines() if x.startswith("k-mer LR, test"))
     assert f"{saved['baseline']['accuracy']:.4f}" in line
     m = gulm.evaluate(str(clf), gulm.DataConfig(csv=str(files["promoters"])), progress=False)
@@ -130,7 +132,7 @@ def test_figure_path_problem_names_the_folder_and_the_format(tmp_path):
 def test_training_curves_mark_stages_and_the_kept_epoch(tmp_path):
     from matplotlib.image import imread
 
-    from gulm.plots import kept_epoch, plot_training_curves
+    from gulm.train.curves import kept_epoch, plot_training_curves
 
     rows = [{"epoch": e, "stage": s, "train_loss": 0.7 - 0.02 * i, "valid_loss": 0.68 - 0.01 * i,
              "valid_accuracy": 0.6 + 0.01 * i, "valid_mcc": 0.2 + 0.02 * i, "best": "True" if i in (0, 3) else ""}
@@ -142,3 +144,27 @@ def test_training_curves_mark_stages_and_the_kept_epoch(tmp_path):
     lm_rows = [{"epoch": 1, "stage": 0, "train_loss": 1.5, "valid_loss": float("nan")}]  # no validation
     assert plot_training_curves(lm_rows, str(tmp_path / "lm.png")) is not None
     assert plot_training_curves([], str(tmp_path / "none.png")) is None and not (tmp_path / "none.png").exists()
+
+
+def test_baseline_probs_follow_the_checkpoint_classes_and_refuse_others(tmp_path):
+    """The saved baseline's columns come back in the order of the classes asked for; a baseline
+    fitted for other classes (a classifier trained again into the folder) is left out, with a warning."""
+    pytest.importorskip("gulm._C", reason="compiled extension not built")
+    from gulm.baseline import baseline_probs, fit_kmer_logreg, kmer_features
+    from gulm.data.errors import DataWarning
+
+    rng = np.random.default_rng(0)
+    seqs = ["".join(rng.choice(list("ACGT"), 40)) for _ in range(60)]
+    y = np.arange(60) % 2
+    seqs = [s[:10] + "TATAAT" + s[16:] if label else s for s, label in zip(seqs, y)]
+    x = kmer_features(seqs, ks=[1, 2, 3])
+    model = fit_kmer_logreg(x[:40], y[:40], x[40:], y[40:], ["other", "motif"], ks=[1, 2, 3], Cs=[1.0])
+    model.save(tmp_path)
+    name, p = baseline_probs(str(tmp_path), seqs, ["other", "motif"])
+    assert name == "k-mer LR"
+    np.testing.assert_allclose(p, model.probs(seqs))
+    _, swapped = baseline_probs(str(tmp_path), seqs, ["motif", "other"])
+    np.testing.assert_allclose(swapped, p[:, ::-1])
+    with pytest.warns(DataWarning, match="fitted for the classes"):
+        assert baseline_probs(str(tmp_path), seqs, ["promoter", "non_promoter"]) is None
+    assert baseline_probs(str(tmp_path / "none"), seqs, ["other", "motif"]) is None

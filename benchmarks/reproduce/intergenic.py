@@ -46,6 +46,10 @@ def intergenic_bed(data: Path, masks: list[Path], out: Path, min_length: int) ->
             f = line.split()
             if len(f) >= 3 and f[0] == CHROM:
                 masked[int(f[1]):int(f[2])] = True
+    if not masked.any():
+        raise SystemExit(f"intergenic.py: the leak masks name no base of {CHROM}: nothing would be left out")
+    print(f"intergenic.py: {int(masked.sum()):,} bases masked, {int((~genic & masked).sum()):,} of them intergenic",
+          flush=True)
     keep = ~genic & ~masked
     edges = np.diff(np.concatenate([[0], keep.astype(np.int8), [0]]))
     starts, ends = np.flatnonzero(edges == 1), np.flatnonzero(edges == -1)
@@ -60,8 +64,8 @@ def main(argv=None) -> None:
     ap.add_argument("--out", required=True, help="folder for the BED, the genome FASTA and the LM (ft/)")
     ap.add_argument("--repro", required=True, help="run.py's --out, whose data/ holds the leak-exclusion BEDs")
     ap.add_argument("--min-length", type=int, default=60, help="shortest record kept (default 60)")
-    ap.add_argument("--epochs", type=int, default=4)
-    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--epochs", type=int, default=4, help="fine-tuning epochs (default 4, rule (nn))")
+    ap.add_argument("--threads", type=int, default=2, help="torch threads (default 2)")
     args = ap.parse_args(argv)
     data = Path(os.environ.get("GULM_DATA", "../shared/data"))
     if not (data / f"{GENOME}.gff.gz").exists():
@@ -74,11 +78,11 @@ def main(argv=None) -> None:
     out.mkdir(parents=True, exist_ok=True)
     n, bases = intergenic_bed(data, masks, out, args.min_length)
     print(f"intergenic.py: {n:,} records, {bases:,} bases -> {out / 'intergenic.bed'}", flush=True)
-    subprocess.run(["gulm", "finetune", "--lm", "bacteria-3m1s", "--bed", str(out / "intergenic.bed"),
-                    "--genome", str(out / "ecoli.fa"), "--both-strands", "true", "--preset", "short",
-                    "--epochs", str(args.epochs), "--dtype", "bf16", "--threads", str(args.threads),
-                    "--test-frac", "0", "--valid-frac", "0.1", "--out", str(out / "ft"), "--resume", "true",
-                    "--progress", "false"], check=True)
+    subprocess.run([sys.executable, "-m", "gulm", "finetune", "--lm", "bacteria-3m1s",
+                    "--bed", str(out / "intergenic.bed"), "--genome", str(out / "ecoli.fa"),
+                    "--both-strands", "true", "--preset", "short", "--epochs", str(args.epochs),
+                    "--dtype", "bf16", "--threads", str(args.threads), "--test-frac", "0", "--valid-frac", "0.1",
+                    "--out", str(out / "ft"), "--resume", "true", "--progress", "false"], check=True)
 
 
 if __name__ == "__main__":

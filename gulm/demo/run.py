@@ -103,7 +103,7 @@ def _figure(out: str, data: DataConfig, device, dtype: str) -> str:
     ulmfit = Classifier.load(os.path.join(out, "clf_ulmfit"), device, dtype)
     scratch = Classifier.load(os.path.join(out, "clf_scratch"), device, dtype)
     models = {ULMFIT_ROW: ulmfit.probs(seqs), SCRATCH_ROW: scratch.probs(seqs),
-              LR_ROW: baseline_probs(os.path.join(out, "clf_ulmfit"), seqs)[1]}
+              LR_ROW: baseline_probs(os.path.join(out, "clf_ulmfit"), seqs, ulmfit.classes)[1]}
     y, _ = encode_labels(labels, ulmfit.classes)
     return plot_evaluation(models, y, ulmfit.classes, os.path.join(out, "evaluation.png"),
                            f"gulm demo: synthetic promoters, test split ({len(seqs)} sequences)")
@@ -172,9 +172,13 @@ def run_demo(cfg: DemoConfig | str | None = None, *, recipe: dict | None = None,
     print(f"language model: perplexity {lm.get('perplexity', float('nan')):.2f} on held-out genome "
           f"after pretraining; {ft.get('perplexity', float('nan')):.2f} on the classification "
           f"sequences' valid split after fine-tuning")
-    figure = _figure(out, data, device, dtype)
-    print(f"figure: {figure} (the three rows' ROC and precision-recall curves, reliability, and "
-          f"the pretrained classifier's confusion matrix)")
+    try:  # the figure adds to the table; a failure to draw it does not lose the run's summary
+        figure = _figure(out, data, device, dtype)
+        print(f"figure: {figure} (the three rows' ROC and precision-recall curves, reliability, and "
+              f"the pretrained classifier's confusion matrix)")
+    except Exception as err:
+        figure = None
+        print(f"no figure: {' '.join(str(err).split())}")
     print(f"total time {total / 60:.1f} min; outputs in {out}/")
     summary = {
         "recipe": r, "quick": quick, "seed": seed, "dtype": dtype, "device": device,
@@ -183,6 +187,7 @@ def run_demo(cfg: DemoConfig | str | None = None, *, recipe: dict | None = None,
                        for k, res in results.items()},
         "kmer_logreg": {"C": base["C"], **{m: v for m, v in base["test"].items() if m != "confusion_matrix"}},
         "seconds": {**timings, "total": total},
+        "figure": figure,
     }
     with open(os.path.join(out, "summary.json"), "w") as fh:
         json.dump(summary, fh, indent=2, default=float)

@@ -151,12 +151,12 @@ class Learner:
         return True
 
     def _plot_curves(self) -> None:
-        """``curves.png`` beside log.csv at the end of a run (:func:`gulm.plots.plot_training_curves`);
+        """``curves.png`` beside log.csv at the end of a run (:func:`gulm.train.curves.plot_training_curves`);
         a figure that cannot be drawn is said in one line, never an error of the run."""
         if self.out_dir is None or not self.history or not gdist.is_main():
             return
         try:
-            from gulm.plots import CURVES_PNG, plot_training_curves
+            from gulm.train.curves import CURVES_PNG, plot_training_curves
 
             plot_training_curves(self.history, os.path.join(self.out_dir, CURVES_PNG), self.desc.strip())
         except Exception as err:  # matplotlib missing or broken: the log.csv is the record

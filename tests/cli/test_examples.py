@@ -255,7 +255,9 @@ def test_example_runs(workdir, capsys, monkeypatch, where, argv):
     for path in _outputs(argv):
         assert any(p.startswith(os.path.basename(path)) for p in os.listdir(workdir / os.path.dirname(path))), path
     if argv[:2] == ["gulm", "demo"]:  # the demo draws its table's three rows
-        out = next(iter(_outputs(argv)), "demo_out")
+        from gulm.configs import DemoConfig
+
+        out = next(iter(_outputs(argv)), DemoConfig().out)
         assert (workdir / out / "evaluation.png").stat().st_size > 10_000
 
 
