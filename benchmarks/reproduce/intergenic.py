@@ -24,6 +24,8 @@ from pathlib import Path
 
 import numpy as np
 
+from gulm.data.intervals import read_bed, read_gff_features
+
 GENOME = "ecoli_k12_mg1655/GCF_000005845.2_ASM584v2_genomic"
 CHROM = "NC_000913.3"
 
@@ -35,17 +37,13 @@ def intergenic_bed(data: Path, masks: list[Path], out: Path, min_length: int) ->
         dst.write(src.read())
     length = sum(len(line.strip()) for line in open(fasta) if not line.startswith(">"))
     genic = np.zeros(length, bool)
-    with gzip.open(data / f"{GENOME}.gff.gz", "rt") as fh:
-        for line in fh:
-            f = line.split("\t")
-            if len(f) > 4 and f[0] == CHROM and f[2] == "gene":
-                genic[int(f[3]) - 1:int(f[4])] = True
+    for iv in read_gff_features(data / f"{GENOME}.gff.gz", "gene"):
+        if iv.chrom == CHROM:
+            genic[iv.start:iv.end] = True
     masked = np.zeros(length, bool)
-    for bed in masks:
-        for line in open(bed):
-            f = line.split()
-            if len(f) >= 3 and f[0] == CHROM:
-                masked[int(f[1]):int(f[2])] = True
+    for iv in (iv for bed in masks for iv in read_bed(bed)):
+        if iv.chrom == CHROM:
+            masked[iv.start:iv.end] = True
     if not masked.any():
         raise SystemExit(f"intergenic.py: the leak masks name no base of {CHROM}: nothing would be left out")
     print(f"intergenic.py: {int(masked.sum()):,} bases masked, {int((~genic & masked).sum()):,} of them intergenic",
