@@ -1,6 +1,7 @@
 """Recipe presets: the selection rules, the fill-only-unset rule, and presets as phase defaults."""
 import json
 
+import numpy as np
 import pytest
 
 from gulm import presets
@@ -12,13 +13,13 @@ from gulm.configs import ClassifierConfig, FinetuneConfig
     ([81] * 49, 2, True, "short"),            # too few to fit the positional regression beside the network
     ([81] * 60, 2, False, "short"),           # one length, but no strand: places mean nothing
     ([81, 80] * 30, 2, True, "short"),        # lengths differ: not windows cut around a site
-    ([150, 250, 200] * 30, 100, False, "many-classes"),  # 16S reads of 100 genera
-    ([500] * 40, 2, False, "long"),           # enhancers, 500 bp
+    ([150, 250, 200] * 30, 100, False, "many-classes-wide"),  # 16S reads of 100 genera
+    ([500] * 40, 2, False, "long-wide"),           # enhancers, 500 bp
     ([251] * 400, 2, True, "aligned"),        # plant promoters, -200/+50 around the TSS
     ([251] * 40, 2, True, "short"),
-    ([1000, 3000, 800] * 20, 2, True, "long"),  # transcripts
-    ([601, 700, 650], 3, True, "long"),
-    ([90] * 12, 11, True, "many-classes"),
+    ([1000, 3000, 800] * 20, 2, True, "long-wide"),  # transcripts
+    ([601, 700, 650], 3, True, "long-wide"),
+    ([90] * 12, 11, True, "many-classes-wide"),
 ])
 def test_auto_chooses_from_length_classes_and_strandedness(lengths, n_classes, stranded, name):
     p = presets.resolve("auto", lengths, n_classes, stranded)
@@ -33,6 +34,13 @@ def test_auto_chooses_from_length_classes_and_strandedness(lengths, n_classes, s
         assert {k: v for k, v in clf.items() if k not in presets.WIDE_FIELDS} == short
         assert clf["kmer_positional"] == [3, 3] and clf["kmer_features"] == [1, 2, 3, 4, 5, 6] and clf["kmer_logreg"]
         assert "on their given strand" in p.reason
+    elif name.endswith("-wide"):  # the pure preset's recipe plus the k-mer branch that won on valid
+        pure = presets.load(name[:-len("-wide")]).options("classifier")
+        pure.update(rc_augment=not stranded, rc_average=not stranded)
+        assert {k: v for k, v in clf.items() if k not in presets.WIDE_FIELDS} == pure
+        assert not any(pure.get(k) for k in presets.WIDE_FIELDS)
+        assert clf["kmer_features"] == [1, 2, 3, 4, 5, 6] and not clf.get("kmer_positional")
+        assert bool(clf.get("kmer_logreg")) is (name == "long-wide")  # fixed for two classes; trained for taxa
     else:
         assert not any(clf.get(k) for k in presets.WIDE_FIELDS)
 
@@ -151,3 +159,39 @@ def test_auto_gives_aligned_windows_the_positional_branch(tmp_path, capsys):
     cfg = json.loads((tmp_path / "skip" / "config.json").read_text())
     assert cfg["preset"]["name"] == "aligned" and cfg["training"]["kmer_features"] == []
     assert "training without the branch" in capsys.readouterr().err
+
+
+def test_auto_gives_long_sequences_and_many_classes_a_kmer_branch(tmp_path, capsys):
+    """Sequences over 300 bases: `long-wide`, the k-mer LR as a fixed branch; more than 10 classes:
+    `many-classes-wide`, a k-mer branch trained with the network; the pure presets stay pure."""
+    pytest.importorskip("gulm._C", reason="compiled extension not built")
+    pytest.importorskip("sklearn")
+    from gulm.configs import DataConfig
+    from gulm.train.classifier import train_classifier
+
+    rng = np.random.default_rng(0)
+
+    def write(name, n_classes, per_class, length):
+        rows = []
+        for c in range(n_classes):
+            for i in range(per_class):
+                seq = "".join(rng.choice(list("ACGT"), size=int(length + rng.integers(0, 20))))
+                rows.append(f"{seq},class{c},{('train', 'train', 'train', 'valid', 'test')[i % 5]}")
+        path = tmp_path / f"{name}.csv"
+        path.write_text("sequence,label,set\n" + "\n".join(rows) + "\n")
+        return DataConfig(csv=str(path))
+
+    tiny = dict(emb_size=16, hidden_size=32, n_layers=1, bs=16, stages=[[1, 1e-2, 0]])
+    metrics = train_classifier(data=write("long", 2, 40, 320), out=str(tmp_path / "long"), stranded=False, **tiny)
+    cfg = json.loads((tmp_path / "long" / "config.json").read_text())
+    assert cfg["preset"]["name"] == "long-wide" and "unstranded" in cfg["preset"]["reason"]
+    t = cfg["training"]
+    assert t["kmer_features"] == [1, 2, 3, 4, 5, 6] and t["kmer_logreg"] and t["kmer_positional"] == []
+    assert metrics["wide_logreg"]["folds"] == 5 and "fixed k-mer LR branch fitted in" in capsys.readouterr().out
+    train_classifier(data=write("taxa", 11, 10, 90), out=str(tmp_path / "taxa"), progress=False, **tiny)
+    cfg = json.loads((tmp_path / "taxa" / "config.json").read_text())
+    assert cfg["preset"]["name"] == "many-classes-wide" and cfg["training"]["head_hidden"] == 400
+    assert cfg["training"]["kmer_features"] == [1, 2, 3, 4, 5, 6] and not cfg["training"]["kmer_logreg"]
+    train_classifier(data=write("long", 2, 40, 320), out=str(tmp_path / "pure"), preset="long", progress=False, **tiny)
+    t = json.loads((tmp_path / "pure" / "config.json").read_text())["training"]
+    assert t["kmer_features"] == [] and not t["kmer_logreg"]

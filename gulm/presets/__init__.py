@@ -6,8 +6,10 @@ and (from scratch) the tokenization and sizes. ``seed.yaml`` is Genomic-ULMFiT's
 the base layer of every other preset; ``auto`` (the default of ``gulm finetune`` and
 ``gulm train-classifier``) picks one from the training data with :func:`choose`:
 
-- more than 10 classes (taxa): ``many-classes`` (a head wider than the classes);
-- median length over 300 bases (enhancers, amplicons, transcripts): ``long``;
+- more than 10 classes (taxa): ``many-classes-wide``, a head wider than the classes
+  (``many-classes``) plus a k-mer frequency branch trained with the network;
+- median length over 300 bases (enhancers, amplicons, transcripts): ``long-wide``, the ``long``
+  schedule plus the k-mer LR as a fixed branch;
 - stranded training sequences all of one length (windows cut around a site, such as promoters
   around a TSS; at least 50 of them): ``aligned``, the ``short`` recipe plus a fixed k-mer LR
   branch that also counts 3-mers by their place in the window;
@@ -15,7 +17,9 @@ the base layer of every other preset; ``auto`` (the default of ``gulm finetune``
 - unstranded data (``--stranded false``: reads, enhancers) also trains on both orientations and
   averages the two at prediction.
 
-A preset only fills the options left unset: an option given on the command line, in a YAML
+``long``, ``many-classes`` and ``short`` are the pure networks; the ``-wide`` presets and
+``aligned`` add the branch that won on the valid splits of every set of their kind
+(REPRODUCTION.md, rules (gg)-(ll), (oo), (pp)). A preset only fills the options left unset: an option given on the command line, in a YAML
 config or as an argument always wins. The wide-branch options (``kmer_*``) are filled as one
 group, and only when none of them is given. A preset file may name another as its ``base``
 (``aligned`` extends ``short``); every chain ends on ``seed``. The chosen preset and the reason
@@ -112,9 +116,9 @@ def choose(lengths: Sequence[int], n_classes: int, stranded: bool = True) -> Pre
         raise ValueError("cannot choose a preset: the training split is empty")
     median = float(np.median(lengths))
     if n_classes > MANY_CLASSES:
-        name = "many-classes"
+        name = "many-classes-wide"
     elif median > LONG_BASES:
-        name = "long"
+        name = "long-wide"
     elif aligned_windows(lengths, stranded):
         name = "aligned"
     else:
