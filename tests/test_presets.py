@@ -14,12 +14,15 @@ from gulm.configs import ClassifierConfig, FinetuneConfig
     ([81] * 60, 2, False, "short"),           # one length, but no strand: places mean nothing
     ([81, 80] * 30, 2, True, "short"),        # lengths differ: not windows cut around a site
     ([150, 250, 200] * 30, 100, False, "many-classes-wide"),  # 16S reads of 100 genera
-    ([500] * 40, 2, False, "long-wide"),           # enhancers, 500 bp
+    ([500] * 60, 2, False, "long-wide"),           # enhancers, 500 bp
     ([251] * 400, 2, True, "aligned"),        # plant promoters, -200/+50 around the TSS
     ([251] * 40, 2, True, "short"),
     ([1000, 3000, 800] * 20, 2, True, "long-wide"),  # transcripts
-    ([601, 700, 650], 3, True, "long-wide"),
-    ([90] * 12, 11, True, "many-classes-wide"),
+    ([601, 700, 650], 3, True, "long"),      # too few for a k-mer model beside the network
+    ([601, 700, 650] * 17, 3, True, "long-wide"),
+    ([90] * 12, 11, True, "many-classes"),
+    ([90] * 50, 11, True, "many-classes-wide"),
+    ([1400] * 100, 100, False, "many-classes-wide"),  # 16S amplicons: many classes wins over length
 ])
 def test_auto_chooses_from_length_classes_and_strandedness(lengths, n_classes, stranded, name):
     p = presets.resolve("auto", lengths, n_classes, stranded)
@@ -40,9 +43,10 @@ def test_auto_chooses_from_length_classes_and_strandedness(lengths, n_classes, s
         assert {k: v for k, v in clf.items() if k not in presets.WIDE_FIELDS} == pure
         assert not any(pure.get(k) for k in presets.WIDE_FIELDS)
         assert clf["kmer_features"] == [1, 2, 3, 4, 5, 6] and not clf.get("kmer_positional")
-        assert bool(clf.get("kmer_logreg")) is (name == "long-wide")  # fixed for two classes; trained for taxa
+        assert bool(clf.get("kmer_logreg")) is (name == "long-wide")  # fixed LR for long sequences; trained for taxa
     else:
         assert not any(clf.get(k) for k in presets.WIDE_FIELDS)
+    assert ("no k-mer branch" in p.reason) is (name in ("long", "many-classes"))
 
 
 def test_a_preset_extends_its_base_and_refuses_what_it_cannot_read():
@@ -52,6 +56,17 @@ def test_a_preset_extends_its_base_and_refuses_what_it_cannot_read():
     assert aligned.description != short.description
     with pytest.raises(ValueError, match="given strand"):  # asked for by name on unstranded data
         presets.resolve("aligned", [81] * 100, 2, stranded=False)
+
+
+def test_the_pure_presets_stay_pure_and_help_says_what_auto_picks():
+    for name in ("short", "long", "many-classes", "seed"):
+        p = presets.resolve(name, [500] * 200, 20)
+        assert not any(p.options("classifier").get(k) for k in presets.WIDE_FIELDS), name
+    assert set(presets.AUTO_CHOICES) <= set(presets.names())
+    text = presets.describe()
+    auto = text.splitlines()[0]
+    assert all(n in auto for n in presets.AUTO_CHOICES) and "seed" not in auto and str(presets.WIDE_MIN) in auto
+    assert "long-wide: " in text and "many-classes-wide: " in text
 
 
 def test_large_sets_get_fewer_all_layer_epochs():
@@ -182,16 +197,26 @@ def test_auto_gives_long_sequences_and_many_classes_a_kmer_branch(tmp_path, caps
         return DataConfig(csv=str(path))
 
     tiny = dict(emb_size=16, hidden_size=32, n_layers=1, bs=16, stages=[[1, 1e-2, 0]])
-    metrics = train_classifier(data=write("long", 2, 40, 320), out=str(tmp_path / "long"), stranded=False, **tiny)
+    long = write("long", 2, 45, 320)  # 54 training sequences of 320-339 bases
+    metrics = train_classifier(data=long, out=str(tmp_path / "long"), stranded=False, **tiny)
     cfg = json.loads((tmp_path / "long" / "config.json").read_text())
     assert cfg["preset"]["name"] == "long-wide" and "unstranded" in cfg["preset"]["reason"]
     t = cfg["training"]
     assert t["kmer_features"] == [1, 2, 3, 4, 5, 6] and t["kmer_logreg"] and t["kmer_positional"] == []
+    assert cfg["model"]["kmer_features"] == [1, 2, 3, 4, 5, 6] and cfg["model"]["wide_fixed"]
     assert metrics["wide_logreg"]["folds"] == 5 and "fixed k-mer LR branch fitted in" in capsys.readouterr().out
     train_classifier(data=write("taxa", 11, 10, 90), out=str(tmp_path / "taxa"), progress=False, **tiny)
     cfg = json.loads((tmp_path / "taxa" / "config.json").read_text())
     assert cfg["preset"]["name"] == "many-classes-wide" and cfg["training"]["head_hidden"] == 400
     assert cfg["training"]["kmer_features"] == [1, 2, 3, 4, 5, 6] and not cfg["training"]["kmer_logreg"]
-    train_classifier(data=write("long", 2, 40, 320), out=str(tmp_path / "pure"), preset="long", progress=False, **tiny)
-    t = json.loads((tmp_path / "pure" / "config.json").read_text())["training"]
-    assert t["kmer_features"] == [] and not t["kmer_logreg"]
+    assert cfg["model"]["kmer_features"] == [1, 2, 3, 4, 5, 6] and not cfg["model"]["wide_fixed"]
+    # a branch of the user's own replaces the preset's, and the checkpoint says so
+    train_classifier(data=long, out=str(tmp_path / "own"), kmer_features=[2, 3], progress=False, **tiny)
+    cfg = json.loads((tmp_path / "own" / "config.json").read_text())
+    assert cfg["training"]["kmer_features"] == [2, 3] and not cfg["training"]["kmer_logreg"]
+    assert cfg["preset"]["name"] == "long-wide" and "replaced by the --kmer-* options given" in cfg["preset"]["reason"]
+    # `--preset long` is the pure network
+    train_classifier(data=long, out=str(tmp_path / "pure"), preset="long", progress=False, **tiny)
+    cfg = json.loads((tmp_path / "pure" / "config.json").read_text())
+    assert cfg["preset"]["name"] == "long" and cfg["training"]["kmer_features"] == [] and not cfg["training"]["kmer_logreg"]
+    assert cfg["model"]["kmer_features"] == []

@@ -106,7 +106,9 @@ class ClassifierConfig(TrainOptions, PresetOptions):
     kmer_features: list[int] = opt(factory=list, metavar="K",
                                    help="add a 'wide' branch to the head: a linear model on the frequencies "
                                         "of k-mers of these lengths (e.g. 1 2 3 4 5 6), trained with the "
-                                        "network; empty: the pure ULMFiT head")
+                                        "network; default: the preset's (auto's aligned, long-wide and "
+                                        "many-classes-wide hold one), none with --preset short, long or "
+                                        "many-classes")
     kmer_window: int = opt(0, "count the wide branch's k-mers (--kmer-features) separately over the first and "
                               "the last N bases of each sequence, two blocks of features (both ends of a "
                               "transcript); 0: one spectrum of the whole sequence")

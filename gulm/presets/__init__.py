@@ -6,10 +6,12 @@ and (from scratch) the tokenization and sizes. ``seed.yaml`` is Genomic-ULMFiT's
 the base layer of every other preset; ``auto`` (the default of ``gulm finetune`` and
 ``gulm train-classifier``) picks one from the training data with :func:`choose`:
 
-- more than 10 classes (taxa): ``many-classes-wide``, a head wider than the classes
-  (``many-classes``) plus a k-mer frequency branch trained with the network;
-- median length over 300 bases (enhancers, amplicons, transcripts): ``long-wide``, the ``long``
-  schedule plus the k-mer LR as a fixed branch;
+- more than 10 classes (taxa, reads or amplicons of many genera): ``many-classes-wide``, a head
+  wider than the classes (``many-classes``) plus a k-mer frequency branch trained with the network;
+- median length over 300 bases (enhancers, transcripts): ``long-wide``, the ``long`` schedule plus
+  the k-mer LR as a fixed branch;
+- either of the two with fewer than :data:`WIDE_MIN` training sequences (too few to fit a k-mer
+  model beside the network): the pure ``many-classes`` or ``long``;
 - stranded training sequences all of one length (windows cut around a site, such as promoters
   around a TSS; at least 50 of them): ``aligned``, the ``short`` recipe plus a fixed k-mer LR
   branch that also counts 3-mers by their place in the window;
@@ -36,16 +38,19 @@ from typing import Sequence
 import numpy as np
 
 __all__ = ["Preset", "names", "load", "choose", "resolve", "apply", "describe", "PRESET_DIR",
-           "MANY_CLASSES", "LONG_BASES", "ALIGNED_MIN", "WIDE_FIELDS", "aligned_windows", "wide_given", "clear_wide"]
+           "MANY_CLASSES", "LONG_BASES", "ALIGNED_MIN", "WIDE_MIN", "WIDE_FIELDS", "AUTO_CHOICES",
+           "aligned_windows", "wide_given", "clear_wide"]
 
 PRESET_DIR = Path(__file__).resolve().parent
 BASE = "seed"
 MANY_CLASSES = 10
 LONG_BASES = 300
 ALIGNED_MIN = 50  # fewer windows than this: too few to fit a positional regression beside the network
+WIDE_MIN = 50  # fewer training sequences than this: auto leaves out the k-mer branch of long-wide and many-classes-wide
 # the wide branch's options: a preset fills them together, only when the user gave none of them
 WIDE_FIELDS = ("kmer_features", "kmer_gapped", "kmer_positional", "kmer_window", "kmer_logreg")
 PHASES = ("finetune", "classifier", "scratch")
+AUTO_CHOICES = ("aligned", "short", "long-wide", "long", "many-classes-wide", "many-classes")  # what choose() returns
 
 
 @dataclass
@@ -116,17 +121,22 @@ def choose(lengths: Sequence[int], n_classes: int, stranded: bool = True) -> Pre
         raise ValueError("cannot choose a preset: the training split is empty")
     median = float(np.median(lengths))
     if n_classes > MANY_CLASSES:
-        name = "many-classes-wide"
+        name = "many-classes"
     elif median > LONG_BASES:
-        name = "long-wide"
+        name = "long"
     elif aligned_windows(lengths, stranded):
         name = "aligned"
     else:
         name = "short"
+    few = name in ("many-classes", "long") and lengths.size < WIDE_MIN
+    if name in ("many-classes", "long") and not few:
+        name += "-wide"
     p = load(name)
     p.reason = f"auto: {n_classes} classes, median length {median:.0f} bases"
     if name == "aligned":
         p.reason += f", all {lengths.size:,} training sequences {int(median)} bases on their given strand"
+    if few:
+        p.reason += f"; {lengths.size} training sequences, under {WIDE_MIN}: no k-mer branch"
     return p
 
 
@@ -199,6 +209,7 @@ def apply(cfg, preset: Preset, phase: str):
 
 def describe() -> str:
     """One line per preset, for ``--help`` and ``gulm models --presets``."""
-    lines = [f"auto: picks one of {', '.join(n for n in names() if n != BASE)} from the training data"]
+    lines = [f"auto: picks one of {', '.join(AUTO_CHOICES)} from the training data (long and many-classes "
+             f"only for fewer than {WIDE_MIN} training sequences)"]
     lines += [f"{n}: {load(n).description}" for n in names()]
     return "\n".join(lines)
