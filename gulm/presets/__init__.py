@@ -45,8 +45,10 @@ PRESET_DIR = Path(__file__).resolve().parent
 BASE = "seed"
 MANY_CLASSES = 10
 LONG_BASES = 300
-ALIGNED_MIN = 50  # fewer windows than this: too few to fit a positional regression beside the network
-WIDE_MIN = 50  # fewer training sequences than this: auto leaves out the k-mer branch of long-wide and many-classes-wide
+# fewer training sequences than this: too few to fit a k-mer model beside the network, so auto picks
+# no preset with a k-mer branch (aligned, long-wide, many-classes-wide)
+WIDE_MIN = 50
+ALIGNED_MIN = WIDE_MIN  # the same floor, under the name aligned_windows has used
 # the wide branch's options: a preset fills them together, only when the user gave none of them
 WIDE_FIELDS = ("kmer_features", "kmer_gapped", "kmer_positional", "kmer_window", "kmer_logreg")
 PHASES = ("finetune", "classifier", "scratch")
@@ -62,6 +64,10 @@ class Preset:
     description: str
     values: dict = field(default_factory=dict)
     reason: str = ""
+
+    def has_branch(self) -> bool:
+        """Whether the preset fills a k-mer branch (any of :data:`WIDE_FIELDS`) of the classifier."""
+        return any(self.values.get("classifier", {}).get(k) for k in WIDE_FIELDS)
 
     def options(self, phase: str) -> dict:
         if phase not in PHASES:
@@ -128,9 +134,10 @@ def choose(lengths: Sequence[int], n_classes: int, stranded: bool = True) -> Pre
         name = "aligned"
     else:
         name = "short"
-    few = name in ("many-classes", "long") and lengths.size < WIDE_MIN
-    if name in ("many-classes", "long") and not few:
-        name += "-wide"
+    few = False
+    if name in ("many-classes", "long"):  # each has a -wide twin with the k-mer branch
+        few = lengths.size < WIDE_MIN
+        name += "" if few else "-wide"
     p = load(name)
     p.reason = f"auto: {n_classes} classes, median length {median:.0f} bases"
     if name == "aligned":

@@ -213,7 +213,7 @@ def train_classifier(cfg: ClassifierConfig | None = None, *, stop_after=None, **
     if cfg.head_bins < 0:
         raise ValueError(f"{option_name('head_bins')} must be 0 (no binned pooling) or a number of parts, got {cfg.head_bins}")
     arch = resolve_architecture(cfg)
-    if own_wide and any(preset.options("classifier").get(k) for k in presets.WIDE_FIELDS):
+    if own_wide and preset.has_branch():
         preset.reason += "; its k-mer branch replaced by the --kmer-* options given"
     if not own_wide and presets.wide_given(cfg) and not wide_tokens(arch.tokenizer):
         cfg = presets.clear_wide(cfg)
