@@ -69,6 +69,20 @@ def test_the_pure_presets_stay_pure_and_help_says_what_auto_picks():
     assert "long-wide: " in text and "many-classes-wide: " in text
 
 
+def test_auto_choices_is_exactly_what_choose_returns():
+    """AUTO_CHOICES (what --help says auto can pick) is written beside choose(): walk choose()
+    over every side of each of its thresholds, so that a new branch in it fails here."""
+    seen = set()
+    for n_classes in (2, presets.MANY_CLASSES, presets.MANY_CLASSES + 1):
+        for base in (81, presets.LONG_BASES, presets.LONG_BASES + 1):
+            for n in (presets.WIDE_MIN - 1, presets.WIDE_MIN):
+                for varied in (False, True):
+                    lengths = [base + (i % 2 if varied else 0) for i in range(n)]
+                    for stranded in (True, False):
+                        seen.add(presets.choose(lengths, n_classes, stranded).name)
+    assert seen == set(presets.AUTO_CHOICES)
+
+
 def test_large_sets_get_fewer_all_layer_epochs():
     small = presets.resolve("short", [81] * 2_000, 2)
     assert small.options("classifier")["stages"][-1][0] == 14  # 162 kbp: the full schedule

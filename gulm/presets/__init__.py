@@ -52,7 +52,8 @@ ALIGNED_MIN = WIDE_MIN  # the same floor, under the name aligned_windows has use
 # the wide branch's options: a preset fills them together, only when the user gave none of them
 WIDE_FIELDS = ("kmer_features", "kmer_gapped", "kmer_positional", "kmer_window", "kmer_logreg")
 PHASES = ("finetune", "classifier", "scratch")
-AUTO_CHOICES = ("aligned", "short", "long-wide", "long", "many-classes-wide", "many-classes")  # what choose() returns
+# what choose() can return; tests/test_presets.py walks choose() over its thresholds to check
+AUTO_CHOICES = ("aligned", "short", "long-wide", "long", "many-classes-wide", "many-classes")
 
 
 @dataclass
