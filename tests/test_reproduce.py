@@ -890,6 +890,22 @@ def test_report_names_seed_repeats_of_a_cv_row(tmp_path):
     assert "| toy 5-fold CV |" in lines[1]
 
 
+def test_ablation_table_gives_each_metric_one_column(tmp_path):
+    """report.py --ablations: a study scored by accuracy gets one accuracy column, not two, and
+    the variants are ordered by the study's metric."""
+    from reproduce import report
+
+    study = tmp_path / "taskx" / "ablations" / "toy"
+    study.mkdir(parents=True)
+    variants = {"a": {"valid": {"accuracy": 0.5, "roc_auc": 0.9, "mcc": 0.4}, "n_splits": 1, "minutes": 2.0, "levers": "x"},
+                "b": {"valid": {"accuracy": 0.7, "roc_auc": 0.8, "mcc": 0.6}, "n_splits": 1, "minutes": 3.0, "levers": "y"}}
+    (study / "summary.json").write_text(json.dumps({"study": "toy", "metric": "accuracy", "variants": variants}))
+    lines = [ln for ln in report.ablation_rows(tmp_path, "taskx") if ln.startswith("|")]
+    assert lines[0] == "| variant | levers | valid accuracy | valid ROC-AUC | splits | minutes |"
+    assert lines[1].count("|") == lines[0].count("|")
+    assert lines[2] == "| b | y | 0.7000 | 0.8000 | 1 | 3.0 |" and lines[3].startswith("| a | x | 0.5000 | 0.9000 |")
+
+
 def _toy_summaries(root: Path) -> None:
     """A task with one CV set (a 2-seed model row, a 1-seed model row, the k-mer LR) and one
     single-split set, as run.py writes them."""

@@ -95,6 +95,9 @@ def _features(results: Path, task: str, name: str, row: str) -> str:
     return "-"
 
 
+_LABEL = {"roc_auc": "ROC-AUC"}
+
+
 def ablation_rows(results: Path, task: str) -> list[str]:
     """One Markdown table per ablation study of ``task``: each variant's valid metrics (epoch
     chosen on one half of each valid split, scored on the other), its levers and its minutes."""
@@ -103,14 +106,14 @@ def ablation_rows(results: Path, task: str) -> list[str]:
         s = json.loads(path.read_text())
         metric = s.get("metric", "mcc")
         out.append(f"\n#### {task} / {s['study']}\n\n{' '.join(str(s.get('description', '')).split())}\n")
-        out.append(f"| variant | levers | valid {metric} | valid accuracy | valid ROC-AUC | splits | minutes |")
-        out.append("|---|---|---:|---:|---:|---:|---:|")
+        cols = [metric] + [m for m in ("accuracy", "roc_auc") if m != metric]  # the study's metric once
+        out.append(f"| variant | levers | {' | '.join('valid ' + _LABEL.get(m, m) for m in cols)} | splits | minutes |")
+        out.append("|---|---|" + "---:|" * (len(cols) + 2))
         rows_ = sorted(s["variants"].items(), key=lambda kv: -(kv[1]["valid"].get(metric) or 0))
         for name, v in rows_:
             val = v["valid"]
-            out.append(f"| {name} | {v.get('levers', '')} | {val.get(metric, float('nan')):.4f} | "
-                       f"{val.get('accuracy', float('nan')):.4f} | {val.get('roc_auc') or float('nan'):.4f} | "
-                       f"{v['n_splits']} | {v['minutes']} |")
+            nums = " | ".join(f"{val.get(m) if val.get(m) is not None else float('nan'):.4f}" for m in cols)
+            out.append(f"| {name} | {v.get('levers', '')} | {nums} | {v['n_splits']} | {v['minutes']} |")
     return out
 
 
