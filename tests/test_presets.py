@@ -71,7 +71,8 @@ def test_the_pure_presets_stay_pure_and_help_says_what_auto_picks():
 
 def test_auto_choices_is_exactly_what_choose_returns():
     """AUTO_CHOICES (what --help says auto can pick) is written beside choose(): walk choose()
-    over every side of each of its thresholds, so that a new branch in it fails here."""
+    over both sides of each of its thresholds, so that a new preset it returns at them, or a stale
+    entry, fails here (a branch behind a new threshold needs its values added to the walk)."""
     seen = set()
     for n_classes in (2, presets.MANY_CLASSES, presets.MANY_CLASSES + 1):
         for base in (81, presets.LONG_BASES, presets.LONG_BASES + 1):

@@ -631,6 +631,22 @@ def test_forward_backward_pair_of_an_ablation_study(smoke_runner):
         assert member["test_accuracy"] == pytest.approx(own["metrics"]["accuracy"])
     summary = smoke_runner.summarize_ablation("task2", "bidirectional")
     assert {"fwd", "bwd", "fwd_bwd"} <= set(summary["variants"])
+    assert summary["variants"]["fwd_bwd"]["levers"] == "mean class probabilities of rows fwd,bwd"
+
+
+def test_an_ensemble_counts_a_shared_fine_tuned_lm_once():
+    """Two classifiers on one fine-tuned LM cost one fine-tuning and two classifiers; members on
+    their own LMs, or with none, cost what each took."""
+    from reproduce.ensemble import training_seconds
+
+    def member(lm, ft, clf):
+        return {"configs": {"classifier": {"lm": lm}},
+                "timing": {"finetune_seconds": ft, "classifier_seconds": clf, "task_seconds": ft + clf}}
+
+    shared = [member("/ft/a", 400.0, 1000.0), member("/ft/a", 400.0, 1100.0)]
+    assert training_seconds(shared) == 2500.0
+    assert training_seconds([member("/ft/a", 400.0, 1000.0), member("/ft/b", 300.0, 900.0)]) == 2600.0
+    assert training_seconds([member(None, 0.0, 500.0), member(None, 0.0, 600.0)]) == 1100.0
 
 
 @needs_data

@@ -205,6 +205,20 @@ def parse_members(text: str) -> list[tuple[str, int]]:
     return out
 
 
+def training_seconds(results: list[dict]) -> float:
+    """The members' training time: each member's ``task_seconds``, with a fine-tuned LM that
+    several members share (the same ``configs.classifier.lm``) counted once."""
+    total, tuned = 0.0, set()
+    for m in results:
+        t = m["timing"]
+        lm = ((m.get("configs") or {}).get("classifier") or {}).get("lm")
+        shared = bool(t.get("finetune_seconds")) and lm is not None and lm in tuned
+        total += t["task_seconds"] - (t["finetune_seconds"] if shared else 0.0)
+        if t.get("finetune_seconds") and lm is not None:
+            tuned.add(lm)
+    return total
+
+
 def member_descriptions(results: list[dict]) -> str:
     """What the members are: one row's description, or each row's, named, when rows are mixed."""
     rows = {m["row"]: m.get("description", "") for m in results}
@@ -309,7 +323,7 @@ def main(argv=None) -> None:
         t1 = time.perf_counter()
         valid, valid_members = score("valid") if "valid" in data.split else (None, [])
         timing = {"classifier_seconds": sum(m["timing"].get("classifier_seconds") or 0 for m in results),
-                  "task_seconds": sum(m["timing"]["task_seconds"] for m in results),
+                  "task_seconds": training_seconds(results),
                   "ensemble_inference_seconds": test_seconds, "valid_scoring_seconds": time.perf_counter() - t1}
         if "pretrain_seconds_shared" in first["timing"]:
             timing["pretrain_seconds_shared"] = first["timing"]["pretrain_seconds_shared"]
@@ -323,8 +337,9 @@ def main(argv=None) -> None:
                "metrics": metrics, "valid_metrics": valid,
                "valid_members": [{k: m.get(k) for k in ("accuracy", "mcc", "roc_auc")} for m in valid_members],
                "complete": True, "timing": timing, "throughput": {},
-               "members": [{"file": p.name, "row": m["row"], "seed": s, "test_accuracy": a,
-                            "test_mcc": m["metrics"].get("mcc")}
+               "members": [{"file": p.name, "row": m["row"], "seed": s,
+                            "training_seed": ((m.get("configs") or {}).get("classifier") or {}).get("seed", s),
+                            "test_accuracy": a, "test_mcc": m["metrics"].get("mcc")}
                            for p, s, a, m in zip(paths, seeds, member_acc, results)]
                + ([{"row": f"{args.blend}_logreg (blend)", "C": blend["C"], "test_accuracy": test_members[-1]["accuracy"],
                     "test_mcc": test_members[-1].get("mcc"), "fit_seconds": blend["seconds"]}] if blend else []),
