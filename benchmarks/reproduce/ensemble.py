@@ -210,11 +210,10 @@ def training_seconds(results: list[dict]) -> float:
     several members share (the same ``configs.classifier.lm``) counted once."""
     total, tuned = 0.0, set()
     for m in results:
-        t = m["timing"]
-        lm = ((m.get("configs") or {}).get("classifier") or {}).get("lm")
-        shared = bool(t.get("finetune_seconds")) and lm is not None and lm in tuned
-        total += t["task_seconds"] - (t["finetune_seconds"] if shared else 0.0)
-        if t.get("finetune_seconds") and lm is not None:
+        total += m["timing"]["task_seconds"]
+        ft, lm = m["timing"].get("finetune_seconds"), m["configs"]["classifier"].get("lm")
+        if ft and lm is not None:
+            total -= ft if lm in tuned else 0.0
             tuned.add(lm)
     return total
 
@@ -327,18 +326,18 @@ def main(argv=None) -> None:
                   "ensemble_inference_seconds": test_seconds, "valid_scoring_seconds": time.perf_counter() - t1}
         if "pretrain_seconds_shared" in first["timing"]:
             timing["pretrain_seconds_shared"] = first["timing"]["pretrain_seconds_shared"]
+        # what the ensemble is, in a line (a study's summary lists it under its levers)
+        levers = (f"mean class probabilities of {what}" + (f" and the {args.blend} logistic regression" if blend else "")
+                  + (f", cut at {cut:.4f} (the best MCC on the valid split) instead of 0.5" if cut is not None else ""))
         res = {**{k: first.get(k) for k in ("task", "dataset", "split", "protocol", "model", "lm", "data_key",
                                              "csv", "profile", "machine")},
                "row": name, "seed": 0, "study": args.study, "selection": first.get("selection"),
-               "description": f"mean class probabilities of {what}" + (f" and the {args.blend} logistic regression"
-                                                                       if blend else "")
-               + (f", cut at {cut:.4f} (the best MCC on the valid split) instead of 0.5" if cut is not None else "")
-               + f": {member_descriptions(results)}",
+               "levers": levers, "description": f"{levers}: {member_descriptions(results)}",
                "metrics": metrics, "valid_metrics": valid,
                "valid_members": [{k: m.get(k) for k in ("accuracy", "mcc", "roc_auc")} for m in valid_members],
                "complete": True, "timing": timing, "throughput": {},
                "members": [{"file": p.name, "row": m["row"], "seed": s,
-                            "training_seed": ((m.get("configs") or {}).get("classifier") or {}).get("seed", s),
+                            "training_seed": m["configs"]["classifier"].get("seed", s),
                             "test_accuracy": a, "test_mcc": m["metrics"].get("mcc")}
                            for p, s, a, m in zip(paths, seeds, member_acc, results)]
                + ([{"row": f"{args.blend}_logreg (blend)", "C": blend["C"], "test_accuracy": test_members[-1]["accuracy"],

@@ -644,9 +644,8 @@ class Runner:
             ms = summarize_folds([r["metrics"] for r in rs])
             out[variant] = {"valid": {k: v["mean"] for k, v in ms.items()}, "n_splits": len(rs),
                             "minutes": round(sum(r["timing"]["task_seconds"] for r in rs) / 60, 1),
-                            # a variant the study file does not list (an ensemble.py --study row): its own words
-                            "levers": (spec["variants"].get(variant, {}).get("levers")
-                                       or str(rs[0].get("description", "")).split(": ")[0]),
+                            # a variant the study file does not list (an ensemble.py --study row) says its own
+                            "levers": spec["variants"].get(variant, {}).get("levers") or rs[0].get("levers", ""),
                             "note": spec["variants"].get(variant, {}).get("note", "")}
         summary = {"task": task, "study": study, "description": spec.get("description", ""),
                    "metric": spec.get("metric", "mcc"), "base": spec.get("reference"), "variants": out,
